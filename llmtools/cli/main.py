@@ -1,0 +1,102 @@
+"""The one entry wrapper every command runs through.
+
+It owns what no command should repeat: Ctrl-C (exit 130), SIGTERM (exit 143), a reader
+that went away (exit 141, no BrokenPipeError noise), one-line error messages with the
+documented exit status (see `llmtools.errors.ExitStatus`), and `--debug` for tracebacks.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import traceback
+from typing import NoReturn
+
+import click
+
+from llmtools.errors import ExitStatus, LlmtoolsError, ReaderGone, Terminated
+
+
+def _raise_terminated(signum, frame) -> NoReturn:
+    raise Terminated()
+
+
+def _debug_requested(argv: list[str]) -> bool:
+    if os.environ.get("LLMTOOLS_DEBUG"):
+        return True
+    options = argv[: argv.index("--")] if "--" in argv else argv
+    return "--debug" in options
+
+
+def _silence_stdout() -> None:
+    """After a broken pipe, point stdout at /dev/null so the final flush at exit is quiet."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+def error_line(prog: str, message: str) -> str:
+    # One line: a multi-line server message must not spill a page onto the terminal.
+    flat = " ".join(str(message).split())
+    return f"{prog}: error: {flat}"
+
+
+def run(command: click.Command, argv: list[str] | None = None, prog_name: str | None = None) -> NoReturn:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    prog = prog_name or os.path.basename(sys.argv[0]) or command.name or "llmtools"
+    debug = _debug_requested(argv)
+    signal.signal(signal.SIGTERM, _raise_terminated)
+    status: int = ExitStatus.OK
+    try:
+        result = command.main(args=argv, prog_name=prog, standalone_mode=False)
+        status = result if isinstance(result, int) else ExitStatus.OK
+        sys.stdout.flush()
+    except click.exceptions.Exit as exit_:
+        status = exit_.exit_code
+    except click.exceptions.Abort:
+        # click turns KeyboardInterrupt into Abort (and has already ended the line).
+        status = ExitStatus.INTERRUPTED
+    except KeyboardInterrupt:
+        print(file=sys.stderr)
+        status = ExitStatus.INTERRUPTED
+    except Terminated:
+        status = ExitStatus.TERMINATED
+    except click.ClickException as error:
+        if isinstance(error, click.UsageError) and error.ctx is not None:
+            click.echo(error.ctx.get_usage(), err=True)
+        click.echo(error_line(prog, error.format_message()), err=True)
+        status = error.exit_code
+    except (ReaderGone, BrokenPipeError):
+        _silence_stdout()
+        status = ExitStatus.BROKEN_PIPE
+    except LlmtoolsError as error:
+        if debug:
+            traceback.print_exc()
+        click.echo(error_line(prog, str(error)), err=True)
+        status = error.status
+    except Exception as error:  # a bug: say so briefly, keep the traceback for --debug
+        if debug:
+            traceback.print_exc()
+        else:
+            click.echo(
+                error_line(prog, f"internal error: {type(error).__name__}: {error} "
+                                 "(run again with --debug for the traceback)"),
+                err=True,
+            )
+        status = ExitStatus.FAILURE
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _silence_stdout()
+        status = ExitStatus.BROKEN_PIPE
+    except (OSError, ValueError):
+        pass
+    sys.exit(int(status))
+
+
+debug_option = click.option(
+    "--debug", is_flag=True, expose_value=False, help="Show tracebacks for errors."
+)

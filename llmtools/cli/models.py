@@ -1,0 +1,86 @@
+"""`llm models`: list the models, show or set the default, manage aliases."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from llmtools.cli.main import debug_option
+from llmtools.cli.output import echo
+
+
+@click.group("models", invoke_without_command=True)
+@click.pass_context
+def models_group(ctx: click.Context) -> None:
+    """List models (the default is marked *); manage the default and aliases."""
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(list_command)
+
+
+@models_group.command("list")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per model.")
+@debug_option
+def list_command(as_json: bool) -> None:
+    """List every model you can name with -m; * marks the default."""
+    from llmtools import config, modelinfo
+
+    settings = config.load_config_cached()
+    rows = modelinfo.model_rows(settings)
+    if as_json:
+        for row in rows:
+            echo(json.dumps(row.as_dict()))
+        return
+    default_name, origin = config.default_model(settings)
+    echo(f"default: {default_name} ({origin})")
+    width = max(len(row.name) for row in rows)
+    for row in rows:
+        mark = "*" if row.is_default else " "
+        echo(f"{mark} {row.name:<{width}}  {row.provider:<9}  {row.detail}")
+
+
+@models_group.command("default")
+@click.argument("name", required=False)
+@click.option("--unset", is_flag=True, help="Remove default_model from config.toml.")
+@debug_option
+def default_command(name: str | None, unset: bool) -> None:
+    """Show the default model, or set it in config.toml."""
+    from llmtools import config
+
+    if unset:
+        config.set_config_value(None, "default_model", None)
+        return
+    if name is None:
+        echo(config.default_model(config.load_config_cached())[0])
+        return
+    config.resolve_model(name)  # an unknown name fails here, before anything is written
+    config.set_config_value(None, "default_model", name)
+
+
+@models_group.command("aliases")
+@debug_option
+def aliases_command() -> None:
+    """List aliases: ALIAS -> MODEL (built in or from config.toml)."""
+    from llmtools import config, modelinfo
+
+    for alias, target, origin in modelinfo.alias_rows(config.load_config_cached()):
+        echo(f"{alias} -> {target}  ({origin})")
+
+
+@models_group.command("alias")
+@click.argument("alias")
+@click.argument("model", required=False)
+@click.option("--remove", is_flag=True, help="Remove ALIAS from config.toml.")
+@debug_option
+def alias_command(alias: str, model: str | None, remove: bool) -> None:
+    """Set ALIAS to mean MODEL (in config.toml), or --remove it."""
+    from llmtools import config
+    from llmtools.errors import UsageError
+
+    if remove:
+        config.set_config_value("aliases", alias, None)
+        return
+    if model is None:
+        raise UsageError("give the MODEL the alias should mean, or --remove")
+    config.resolve_model(model)
+    config.set_config_value("aliases", alias, model)

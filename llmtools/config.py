@@ -1,0 +1,316 @@
+"""Where state lives, what config.toml says, and which model a name means.
+
+Paths follow the XDG base directories (config, data, cache, runtime); `LLMTOOLS_HOME`
+moves all of them under one directory, which is how tests isolate themselves.
+
+Settings resolve with one precedence everywhere: flag > environment > config.toml >
+built-in default. The model is chosen the same way: `-m` > `LLMTOOLS_MODEL` >
+`default_model` in config > Anthropic if `ANTHROPIC_API_KEY` is set, else OpenAI if
+`OPENAI_API_KEY` is set, else the embedded local model.
+
+config.toml (all keys optional):
+
+    default_model = "sonnet"
+    timeout = 120            # seconds to wait for the first (and each next) byte
+    retries = 3              # resends on 429/5xx/overload/timeouts
+    retry_base_delay = 1.0   # first backoff in seconds, doubled per attempt, jittered
+
+    [aliases]
+    fast = "claude-haiku-4-5"
+
+    [providers.anthropic]    # and [providers.openai]
+    api_key = "..."          # ANTHROPIC_API_KEY / OPENAI_API_KEY take precedence
+    base_url = "..."         # ANTHROPIC_BASE_URL / OPENAI_BASE_URL take precedence
+
+    [models.qwen]            # any OpenAI-compatible server
+    base_url = "http://127.0.0.1:8080/v1"
+    model = "qwen2.5-7b-instruct"   # id sent to the server (default: the table name)
+    api_key_env = "QWEN_KEY"        # or api_key = "..."; optional for local servers
+    context_size = 32768
+    price_input = 0.0               # USD per million tokens
+    price_output = 0.0
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import tempfile
+from functools import cache
+from pathlib import Path
+
+from llmtools.errors import InputError, UsageError
+from llmtools.providers import catalog
+from llmtools.providers.base import ModelSpec
+
+APP = "llmtools"
+
+PROVIDER_KEY_ENV = {"anthropic": "ANTHROPIC_API_KEY", "openai": "OPENAI_API_KEY"}
+PROVIDER_BASE_URL_ENV = {"anthropic": "ANTHROPIC_BASE_URL", "openai": "OPENAI_BASE_URL"}
+
+
+# --- paths --------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Paths:
+    config_dir: Path
+    data_dir: Path
+    cache_dir: Path
+    runtime_dir: Path
+
+    @property
+    def config_file(self) -> Path:
+        return self.config_dir / "config.toml"
+
+    @property
+    def log_db(self) -> Path:
+        return self.data_dir / "logs.db"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.data_dir / "models"
+
+
+def _private_temp_runtime_dir() -> Path:
+    # No XDG_RUNTIME_DIR without a login session (cron, CI, containers): use a directory
+    # of our own under the temp dir, named per user so users do not collide.
+    return Path(tempfile.gettempdir()) / f"{APP}-{os.getuid()}"
+
+
+def paths() -> Paths:
+    home = os.environ.get("LLMTOOLS_HOME")
+    if home:
+        root = Path(home).expanduser()
+        return Paths(root / "config", root / "data", root / "cache", root / "run")
+    import xdg_base_dirs
+
+    runtime = xdg_base_dirs.xdg_runtime_dir()
+    return Paths(
+        config_dir=xdg_base_dirs.xdg_config_home() / APP,
+        data_dir=xdg_base_dirs.xdg_data_home() / APP,
+        cache_dir=xdg_base_dirs.xdg_cache_home() / APP,
+        runtime_dir=(runtime / APP) if runtime else _private_temp_runtime_dir(),
+    )
+
+
+def ensure_private_dir(path: Path) -> Path:
+    """Create `path` (mode 0700) if needed and refuse one that someone else owns."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    info = path.stat()
+    if info.st_uid != os.getuid():
+        raise UsageError(f"{path} belongs to another user; refusing to use it")
+    if info.st_mode & 0o077:
+        path.chmod(0o700)
+    return path
+
+
+# --- config.toml --------------------------------------------------------------
+
+
+def load_config(path: Path | None = None) -> dict:
+    path = path or paths().config_file
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return {}
+    except OSError as error:
+        raise InputError(f"{path}: {error.strerror}") from None
+    import tomllib
+
+    try:
+        return tomllib.loads(raw.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise InputError(f"{path}: {error}") from None
+
+
+def _toml_value(value: str | int | float | bool) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{escaped}"'
+
+
+def set_config_value(table: str | None, key: str, value: str | None, path: Path | None = None) -> None:
+    """Set (or with value None, remove) one key, keeping the rest of the file as written.
+
+    A targeted edit rather than a rewrite: a user's comments and layout are theirs.
+    Only simple `key = value` lines are touched.
+    """
+    path = path or paths().config_file
+    lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+    key_line = re.compile(rf"^\s*{re.escape(key)}\s*=")
+    header = re.compile(r"^\s*\[")
+    start, end = 0, len(lines)
+    if table is not None:
+        wanted = re.compile(rf"^\s*\[\s*{re.escape(table)}\s*\]\s*(#.*)?$")
+        starts = [number for number, line in enumerate(lines) if wanted.match(line)]
+        if not starts:
+            if value is None:
+                return
+            lines += ([""] if lines else []) + [f"[{table}]"]
+            starts = [len(lines) - 1]
+        start = starts[0] + 1
+        end = next((n for n in range(start, len(lines)) if header.match(lines[n])), len(lines))
+    else:
+        end = next((n for n, line in enumerate(lines) if header.match(line)), len(lines))
+    found = next((n for n in range(start, end) if key_line.match(lines[n])), None)
+    new_line = None if value is None else f"{key} = {_toml_value(value)}"
+    if found is not None:
+        if new_line is None:
+            del lines[found]
+        else:
+            lines[found] = new_line
+    elif new_line is not None:
+        insert_at = end
+        while insert_at > start and not lines[insert_at - 1].strip():
+            insert_at -= 1
+        lines.insert(insert_at, new_line)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    os.replace(temporary, path)
+    load_config_cached.cache_clear()
+
+
+@cache
+def load_config_cached() -> dict:
+    return load_config()
+
+
+# --- settings with precedence ------------------------------------------------
+
+
+def _number_setting(env_name: str, config_key: str, default: float, config: dict) -> float:
+    raw = os.environ.get(env_name)
+    origin = env_name
+    if raw is None:
+        raw, origin = config.get(config_key), f"{config_key} in config.toml"
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        raise UsageError(f"{origin} must be a number (got {raw!r})") from None
+    if value < 0:
+        raise UsageError(f"{origin} must not be negative (got {raw!r})")
+    return value
+
+
+def aliases(config: dict) -> dict[str, str]:
+    merged = dict(catalog.BUILTIN_ALIASES)
+    merged.update({str(k): str(v) for k, v in (config.get("aliases") or {}).items()})
+    return merged
+
+
+def default_model(config: dict) -> tuple[str, str]:
+    """(model name, where it came from) when no -m flag is given."""
+    if os.environ.get("LLMTOOLS_MODEL"):
+        return os.environ["LLMTOOLS_MODEL"], "LLMTOOLS_MODEL"
+    if config.get("default_model"):
+        return str(config["default_model"]), "default_model in config.toml"
+    if os.environ.get("ANTHROPIC_API_KEY"):
+        return catalog.DEFAULT_ANTHROPIC_MODEL, "ANTHROPIC_API_KEY is set"
+    if os.environ.get("OPENAI_API_KEY"):
+        return catalog.DEFAULT_OPENAI_MODEL, "OPENAI_API_KEY is set"
+    return catalog.DEFAULT_LOCAL_MODEL, "no API key set"
+
+
+def follow_aliases(name: str, config: dict) -> str:
+    table = aliases(config)
+    seen = [name]
+    while name in table and table[name] != name:
+        name = table[name]
+        if name in seen:
+            raise UsageError(f"alias loop: {' -> '.join(seen + [name])}")
+        seen.append(name)
+    return name
+
+
+def _split_provider_prefix(name: str) -> tuple[str | None, str]:
+    prefix, sep, rest = name.partition(":")
+    if sep and prefix in ("anthropic", "openai", "local") and rest:
+        return prefix, rest
+    return None, name
+
+
+def resolve_model(name: str | None, config: dict | None = None) -> ModelSpec:
+    """Turn what the user typed (or nothing) into a `ModelSpec`; unknown names are usage errors."""
+    config = load_config_cached() if config is None else config
+    if not name:
+        name, _ = default_model(config)
+    shown = name
+    name = follow_aliases(name, config)
+    common = {
+        "timeout": _number_setting("LLMTOOLS_TIMEOUT", "timeout", 120.0, config),
+        "max_retries": int(_number_setting("LLMTOOLS_RETRIES", "retries", 3, config)),
+        "retry_base_delay": _number_setting("LLMTOOLS_RETRY_BASE_DELAY", "retry_base_delay", 1.0, config),
+    }
+    if name == "echo":
+        return ModelSpec(name="echo", provider="echo", model_id="echo", **common)
+
+    entry = (config.get("models") or {}).get(name)
+    if isinstance(entry, dict):
+        return _configured_model(name, entry, common)
+
+    provider, model_id = _split_provider_prefix(name)
+    if provider == "local" or (provider is None and (model_id.endswith(".gguf") or os.sep in model_id)):
+        return ModelSpec(name=name, provider="local", model_id=model_id, price_input=0.0,
+                         price_output=0.0, **common)
+    provider = provider or catalog.provider_for_name(model_id)
+    if provider is None:
+        raise UsageError(f"unknown model {shown!r}; `llm models` lists the models and aliases you can use")
+    known = catalog.known_model(model_id)
+    provider_config = (config.get("providers") or {}).get(provider) or {}
+    return ModelSpec(
+        name=name,
+        provider=provider,
+        model_id=model_id,
+        base_url=os.environ.get(PROVIDER_BASE_URL_ENV[provider]) or provider_config.get("base_url"),
+        api_key=os.environ.get(PROVIDER_KEY_ENV[provider]) or provider_config.get("api_key"),
+        api_key_env=PROVIDER_KEY_ENV[provider],
+        context_size=known.context_size if known else None,
+        price_input=known.price_input if known else None,
+        price_output=known.price_output if known else None,
+        **common,
+    )
+
+
+def _configured_model(name: str, entry: dict, common: dict) -> ModelSpec:
+    provider = str(entry.get("provider", "openai"))
+    if provider not in ("openai", "anthropic", "local"):
+        raise UsageError(f"[models.{name}] in config.toml: unknown provider {provider!r}")
+    key_env = entry.get("api_key_env")
+    api_key = entry.get("api_key") or (os.environ.get(str(key_env)) if key_env else None)
+    if api_key is None and not key_env and not entry.get("base_url") and provider in PROVIDER_KEY_ENV:
+        # A renamed hosted model (no server of its own) uses the provider's usual key.
+        api_key = os.environ.get(PROVIDER_KEY_ENV[provider])
+    settings = dict(common)
+    for key in ("timeout", "retry_base_delay"):
+        if key in entry:
+            settings[key] = float(entry[key])
+    if "retries" in entry:
+        settings["max_retries"] = int(entry["retries"])
+    known = catalog.known_model(str(entry.get("model", name)))
+    return ModelSpec(
+        name=name,
+        provider=provider,
+        model_id=str(entry.get("model", entry.get("path", name))),
+        base_url=entry.get("base_url"),
+        api_key=api_key,
+        api_key_env=str(key_env) if key_env else PROVIDER_KEY_ENV.get(provider),
+        context_size=entry.get("context_size") or (known.context_size if known else None),
+        price_input=entry.get("price_input", known.price_input if known else None),
+        price_output=entry.get("price_output", known.price_output if known else None),
+        options={k: v for k, v in entry.items() if k not in _MODEL_ENTRY_KEYS},
+        **settings,
+    )
+
+
+_MODEL_ENTRY_KEYS = {
+    "provider", "model", "path", "base_url", "api_key", "api_key_env", "context_size",
+    "price_input", "price_output", "timeout", "retries", "retry_base_delay",
+}

@@ -1,0 +1,181 @@
+"""One model call: stream it, time it, count it, price it, log it.
+
+Every command that asks a model goes through `Exchange`, so each call is logged the
+same way (the row is written when the call starts and completed however it ends),
+timed the same way (`--profile`) and priced from the same table.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Iterator
+
+from llmtools import stack
+from llmtools.errors import LlmtoolsError, Terminated
+from llmtools.providers.base import Event, Finished, ModelSpec, Request, TextDelta, ThinkingDelta, Usage
+from llmtools.providers.catalog import cost_usd
+
+StreamFactory = Callable[[ModelSpec, Request], Iterator[Event]]
+
+
+def direct_stream(spec: ModelSpec, request: Request) -> Iterator[Event]:
+    """Call the provider in this process (the fallback when no daemon is used)."""
+    from llmtools.providers import load_provider
+    from llmtools.providers.retry import stream_with_retries
+
+    provider = load_provider(spec)
+    try:
+        yield from stream_with_retries(provider, request)
+    finally:
+        provider.close()
+
+
+@dataclasses.dataclass
+class Outcome:
+    text: str = ""
+    thinking: str = ""
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    stop_reason: str | None = None
+    ttft_s: float | None = None
+    total_s: float | None = None
+    cost_usd: float | None = None
+    status: str = "running"
+    error: str | None = None
+
+    def tokens_per_second(self) -> tuple[float | None, float | None]:
+        """(prompt tokens/s over time to first token, answer tokens/s after it)."""
+        rate_in = rate_out = None
+        if self.input_tokens and self.ttft_s:
+            rate_in = self.input_tokens / self.ttft_s
+        if self.output_tokens and self.total_s is not None and self.ttft_s is not None:
+            generating = self.total_s - self.ttft_s
+            if generating > 0:
+                rate_out = self.output_tokens / generating
+        return rate_in, rate_out
+
+
+class Exchange:
+    def __init__(
+        self,
+        spec: ModelSpec,
+        request: Request,
+        *,
+        tool: str = "llm",
+        conversation_id: str | None = None,
+        log: bool = True,
+        stream_factory: StreamFactory | None = None,
+    ) -> None:
+        from llmtools.logs import new_id
+
+        self.spec = spec
+        self.request = request
+        self.tool = tool
+        self.conversation_id = conversation_id or new_id()
+        self.log = log
+        self.stream_factory = stream_factory or direct_stream
+        self.outcome = Outcome()
+        self.response_id: str | None = None
+        self.created = stack.now_iso()
+
+    def events(self) -> Iterator[Event]:
+        """Yield text and thinking deltas as they arrive; log the call however it ends.
+
+        Use inside `contextlib.closing(...)` so that a consumer that stops early (broken
+        pipe, Ctrl-C) closes the generator at once and the log row is completed then.
+        """
+        store = None
+        if self.log:
+            from llmtools.logs import open_log
+
+            store = open_log()
+            self.response_id = store.start(
+                conversation_id=self.conversation_id, tool=self.tool, model=self.spec.name,
+                messages=self.request.messages, prompt=_last_user_text(self.request.messages))
+        outcome = self.outcome
+        started = time.perf_counter()
+        text_parts: list[str] = []
+        thinking_parts: list[str] = []
+        try:
+            for event in self.stream_factory(self.spec, self.request):
+                if isinstance(event, (TextDelta, ThinkingDelta)):
+                    if outcome.ttft_s is None:
+                        outcome.ttft_s = time.perf_counter() - started
+                    (text_parts if isinstance(event, TextDelta) else thinking_parts).append(event.text)
+                    yield event
+                elif isinstance(event, Usage):
+                    if event.input_tokens is not None:
+                        outcome.input_tokens = event.input_tokens
+                    if event.output_tokens is not None:
+                        outcome.output_tokens = event.output_tokens
+                elif isinstance(event, Finished):
+                    outcome.stop_reason = event.stop_reason
+            outcome.status = "ok"
+        except GeneratorExit:
+            outcome.status = "partial"
+            raise
+        except KeyboardInterrupt:
+            outcome.status, outcome.error = "interrupted", "interrupted by Ctrl-C"
+            raise
+        except Terminated:
+            outcome.status, outcome.error = "interrupted", "terminated by SIGTERM"
+            raise
+        except LlmtoolsError as error:
+            outcome.status, outcome.error = "error", str(error)
+            raise
+        except Exception as error:
+            outcome.status, outcome.error = "error", f"{type(error).__name__}: {error}"
+            raise
+        finally:
+            outcome.total_s = time.perf_counter() - started
+            outcome.text = "".join(text_parts)
+            outcome.thinking = "".join(thinking_parts)
+            outcome.cost_usd = cost_usd(self.spec.price_input, self.spec.price_output,
+                                        outcome.input_tokens, outcome.output_tokens)
+            if store is not None and self.response_id is not None:
+                store.finish(
+                    self.response_id, response=outcome.text, status=outcome.status,
+                    error=outcome.error, meta=self.assistant_meta(),
+                    input_tokens=outcome.input_tokens, output_tokens=outcome.output_tokens,
+                    cost_usd=outcome.cost_usd, ttft_s=outcome.ttft_s, total_s=outcome.total_s)
+                store.close()
+
+    def run(self) -> Outcome:
+        """Consume the whole stream without showing it (for core callers such as llm-map)."""
+        for _ in self.events():
+            pass
+        return self.outcome
+
+    def assistant_meta(self) -> dict:
+        outcome = self.outcome
+        meta: dict = {"model": self.spec.name, "tool": self.tool, "created": self.created}
+        if self.response_id:
+            meta["id"] = self.response_id
+        usage = {key: value for key, value in (("input_tokens", outcome.input_tokens),
+                                               ("output_tokens", outcome.output_tokens))
+                 if value is not None}
+        if usage:
+            meta["usage"] = usage
+        if outcome.cost_usd is not None:
+            meta["cost_usd"] = round(outcome.cost_usd, 8)
+        timing = {key: round(value, 4) for key, value in (("ttft_s", outcome.ttft_s),
+                                                          ("total_s", outcome.total_s))
+                  if value is not None}
+        if timing:
+            meta["timing"] = timing
+        if outcome.thinking:
+            meta["thinking"] = outcome.thinking
+        if outcome.status not in ("ok", "running"):
+            meta["status"] = outcome.status
+        return meta
+
+    def assistant_message(self) -> dict:
+        return {"role": "assistant", "content": self.outcome.text, "meta": self.assistant_meta()}
+
+
+def _last_user_text(messages: list[dict]) -> str | None:
+    for msg in reversed(messages):
+        if msg["role"] == "user":
+            return stack.text_of(msg)
+    return None

@@ -1,0 +1,193 @@
+"""The exchange log: every model call, in SQLite, before the command exits.
+
+A row is written when a call starts (status "running") and completed when it ends
+("ok", "partial" when the reader went away, "interrupted", "error"), so even a killed
+process leaves the prompt behind. The database runs in WAL mode with a generous busy
+timeout and short `BEGIN IMMEDIATE` transactions, so many commands running at once
+(`xargs -P`, `llm-map`) wait their turn instead of failing with "database is locked".
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sqlite3
+import time
+from pathlib import Path
+
+from llmtools.errors import UsageError
+
+SCHEMA_VERSION = 1
+BUSY_TIMEOUT_S = 60.0
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS responses (
+    id TEXT PRIMARY KEY,
+    conversation_id TEXT NOT NULL,
+    created TEXT NOT NULL,
+    tool TEXT NOT NULL,
+    model TEXT NOT NULL,
+    prompt TEXT,
+    messages TEXT NOT NULL,
+    response TEXT NOT NULL DEFAULT '',
+    meta TEXT,
+    status TEXT NOT NULL,
+    error TEXT,
+    input_tokens INTEGER,
+    output_tokens INTEGER,
+    cost_usd REAL,
+    ttft_s REAL,
+    total_s REAL
+);
+CREATE INDEX IF NOT EXISTS responses_by_conversation ON responses (conversation_id);
+"""
+
+
+def new_id() -> str:
+    """Sortable by creation time (milliseconds first), unique across processes."""
+    return f"{time.time_ns() // 1_000_000:011x}{secrets.token_hex(4)}"
+
+
+class LogStore:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._connection: sqlite3.Connection | None = None
+
+    def _connect(self) -> sqlite3.Connection:
+        if self._connection is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            connection = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+            connection.row_factory = sqlite3.Row
+            # journal_mode is stored in the file: only the first process ever switches it,
+            # the rest just read it, which takes no write lock.
+            if connection.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=NORMAL")
+            if connection.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
+                with _transaction(connection):
+                    _create_schema(connection)
+            self._connection = connection
+        return self._connection
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+    # --- writing ---
+
+    def start(self, *, conversation_id: str, tool: str, model: str, messages: list[dict],
+              prompt: str | None) -> str:
+        response_id = new_id()
+        connection = self._connect()
+        with _transaction(connection):
+            connection.execute(
+                "INSERT INTO responses (id, conversation_id, created, tool, model, prompt, messages, status)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, 'running')",
+                (response_id, conversation_id, _now(), tool, model, prompt,
+                 json.dumps(messages, ensure_ascii=False)),
+            )
+        return response_id
+
+    def finish(self, response_id: str, *, response: str, status: str, error: str | None = None,
+               meta: dict | None = None, input_tokens: int | None = None,
+               output_tokens: int | None = None, cost_usd: float | None = None,
+               ttft_s: float | None = None, total_s: float | None = None) -> None:
+        connection = self._connect()
+        with _transaction(connection):
+            connection.execute(
+                "UPDATE responses SET response = ?, status = ?, error = ?, meta = ?, input_tokens = ?,"
+                " output_tokens = ?, cost_usd = ?, ttft_s = ?, total_s = ? WHERE id = ?",
+                (response, status, error, json.dumps(meta, ensure_ascii=False) if meta else None,
+                 input_tokens, output_tokens, cost_usd, ttft_s, total_s, response_id),
+            )
+
+    # --- reading ---
+
+    def last_conversation_id(self) -> str | None:
+        row = self._connect().execute(
+            "SELECT conversation_id FROM responses ORDER BY rowid DESC LIMIT 1").fetchone()
+        return row[0] if row else None
+
+    def conversation_of_response(self, response_id: str) -> str | None:
+        row = self._connect().execute(
+            "SELECT conversation_id FROM responses WHERE id = ?", (response_id,)).fetchone()
+        return row[0] if row else None
+
+    def find_conversation(self, id_or_prefix: str) -> str:
+        rows = self._connect().execute(
+            "SELECT DISTINCT conversation_id FROM responses WHERE conversation_id LIKE ? ESCAPE '\\'"
+            " LIMIT 2", (_like_prefix(id_or_prefix),)).fetchall()
+        if not rows:
+            raise UsageError(f"no conversation {id_or_prefix!r} in the log (`llm logs` lists them)")
+        if len(rows) > 1:
+            raise UsageError(f"conversation id {id_or_prefix!r} is ambiguous; give more of it")
+        return rows[0][0]
+
+    def conversation_messages(self, conversation_id: str) -> list[dict]:
+        """The whole thread: what the last call was sent plus what it answered."""
+        row = self._connect().execute(
+            "SELECT messages, response, meta FROM responses WHERE conversation_id = ?"
+            " ORDER BY rowid DESC LIMIT 1", (conversation_id,)).fetchone()
+        if row is None:
+            return []
+        messages = json.loads(row["messages"])
+        if row["response"]:
+            answer: dict = {"role": "assistant", "content": row["response"]}
+            if row["meta"]:
+                answer["meta"] = json.loads(row["meta"])
+            messages.append(answer)
+        return messages
+
+    def recent(self, limit: int | None = 3, conversation_id: str | None = None) -> list[dict]:
+        """The newest `limit` rows (all for None), returned oldest first."""
+        query = "SELECT * FROM responses"
+        parameters: list = []
+        if conversation_id:
+            query += " WHERE conversation_id = ?"
+            parameters.append(conversation_id)
+        query += " ORDER BY rowid DESC"
+        if limit:
+            query += " LIMIT ?"
+            parameters.append(limit)
+        rows = [dict(row) for row in self._connect().execute(query, parameters)]
+        return rows[::-1]
+
+    def count(self) -> int:
+        return self._connect().execute("SELECT count(*) FROM responses").fetchone()[0]
+
+
+class _transaction:
+    """BEGIN IMMEDIATE takes the write lock up front, so the busy timeout applies to
+    the wait instead of a deadlock being detected half-way through."""
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self.connection = connection
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.connection.execute("BEGIN IMMEDIATE")
+        return self.connection
+
+    def __exit__(self, kind, value, traceback) -> None:
+        self.connection.execute("COMMIT" if kind is None else "ROLLBACK")
+
+
+def _create_schema(connection: sqlite3.Connection) -> None:
+    for statement in SCHEMA.split(";"):
+        if statement.strip():
+            connection.execute(statement)
+    connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+
+def _like_prefix(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + f".{time.time_ns() // 1_000_000 % 1000:03d}Z"
+
+
+def open_log() -> LogStore:
+    from llmtools.config import paths
+
+    return LogStore(paths().log_db)

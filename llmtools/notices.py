@@ -1,0 +1,18 @@
+"""Warnings and progress for the user: always stderr, never stdout (stdout is data)."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+
+def program_name() -> str:
+    return os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "llmtools"
+
+
+def warn(message: str) -> None:
+    print(f"{program_name()}: warning: {message}", file=sys.stderr, flush=True)
+
+
+def note(message: str) -> None:
+    print(f"{program_name()}: {message}", file=sys.stderr, flush=True)

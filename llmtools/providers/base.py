@@ -1,0 +1,178 @@
+"""The one interface every model backend implements.
+
+A provider is a small class with one streaming method, `stream(request)`, that yields
+events. It declares what it can take (images, a thinking budget) as class attributes.
+Providers raise the `ProviderError` family from `llmtools.errors`; retrying, timing,
+cost and logging happen around them (`llmtools.providers.retry`, `llmtools.exchange`),
+never inside, so every backend behaves the same to the user.
+
+Importing this module is cheap: SDKs are imported inside each provider's module, and
+provider modules are imported only when a model of theirs is used.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+from collections.abc import Iterator
+from typing import ClassVar, Union
+
+# --- events a provider yields -------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class TextDelta:
+    text: str
+
+
+@dataclasses.dataclass(frozen=True)
+class ThinkingDelta:
+    """Reasoning text; shown on stderr, never part of the answer."""
+
+    text: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Usage:
+    """Token counts. May arrive more than once; a later non-None value replaces an earlier one."""
+
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Finished:
+    stop_reason: str | None = None
+
+
+Event = Union[TextDelta, ThinkingDelta, Usage, Finished]
+
+
+# --- what a provider is asked -------------------------------------------------
+
+
+@dataclasses.dataclass
+class ModelSpec:
+    """A model name resolved against config: everything needed to call it.
+
+    `name` is what the user knows the model as (logged and shown); `model_id` is what the
+    API is sent. Prices are US dollars per million tokens. `api_key` is never logged or
+    shown; `api_key_env` names the variable to set when it is missing.
+    """
+
+    name: str
+    provider: str
+    model_id: str
+    base_url: str | None = None
+    api_key: str | None = None
+    api_key_env: str | None = None
+    context_size: int | None = None
+    price_input: float | None = None
+    price_output: float | None = None
+    timeout: float = 120.0
+    max_retries: int = 3
+    retry_base_delay: float = 1.0
+    options: dict = dataclasses.field(default_factory=dict)
+
+    def __repr__(self) -> str:  # keep keys out of tracebacks and debug output
+        return f"ModelSpec(name={self.name!r}, provider={self.provider!r}, model_id={self.model_id!r})"
+
+
+@dataclasses.dataclass
+class Request:
+    """A call to make: the whole message stack (system messages included) and options.
+
+    `thinking` is the raw `-z` value: a token budget ("2048") or an effort ("low",
+    "medium", "high"); each provider maps it to what its API takes.
+    """
+
+    messages: list[dict]
+    max_tokens: int | None = None
+    temperature: float | None = None
+    thinking: str | None = None
+
+
+class Provider(abc.ABC):
+    name: ClassVar[str]
+    supports_images: ClassVar[bool] = False
+    supports_thinking: ClassVar[bool] = False
+
+    def __init__(self, spec: ModelSpec) -> None:
+        self.spec = spec
+
+    @abc.abstractmethod
+    def stream(self, request: Request) -> Iterator[Event]:
+        """Send the request and yield events as they arrive."""
+
+    def close(self) -> None:
+        """Release connections; the daemon calls this when it drops a warm provider."""
+
+
+# --- turning a stack into the alternating turns APIs want ----------------------
+
+
+def _source_header(message: dict) -> str | None:
+    source = (message.get("meta") or {}).get("source")
+    return str(source) if source else None
+
+
+def _as_parts(content: str | list) -> list[dict]:
+    if isinstance(content, str):
+        return [{"type": "text", "text": content}] if content else []
+    return list(content)
+
+
+def _with_source(message: dict) -> str | list:
+    """Wrap a message that came from a file or URL so the model knows where it came from.
+
+    The stack keeps content pure (so `llm-fetch | llm-map` sees only the page); the
+    provenance from `meta.source` is added here, on the way to the model.
+    """
+    content = message["content"]
+    source = _source_header(message)
+    if source is None:
+        return content
+    if isinstance(content, str):
+        return f'<document source="{source}">\n{content}\n</document>'
+    return [{"type": "text", "text": f'<document source="{source}">'}, *content,
+            {"type": "text", "text": "</document>"}]
+
+
+def prepare_turns(messages: list[dict]) -> tuple[str | None, list[dict]]:
+    """Return (system text, turns) where turns alternate user/assistant.
+
+    System messages anywhere in the stack are joined into one system text, since both
+    APIs take instructions apart from the conversation. Consecutive messages of the same
+    role are merged (strings joined by a blank line, part lists concatenated), because
+    both APIs reject or misread two user turns in a row and callers should not have to care.
+    """
+    system_texts: list[str] = []
+    turns: list[dict] = []
+    for message in messages:
+        role = message["role"]
+        content = _with_source(message)
+        if role == "system":
+            text = content if isinstance(content, str) else "\n".join(
+                part["text"] for part in content if part.get("type") == "text")
+            if text:
+                system_texts.append(text)
+            continue
+        if turns and turns[-1]["role"] == role:
+            previous = turns[-1]["content"]
+            if isinstance(previous, str) and isinstance(content, str):
+                # A trailing newline (as `echo` leaves) would otherwise widen the gap.
+                turns[-1]["content"] = f"{previous.rstrip(chr(10))}\n\n{content}" if previous else content
+            else:
+                turns[-1]["content"] = _as_parts(previous) + _as_parts(content)
+        else:
+            turns.append({"role": role, "content": content})
+    system = "\n\n".join(system_texts) if system_texts else None
+    return system, turns
+
+
+def has_images(turns: list[dict]) -> bool:
+    return any(
+        isinstance(turn["content"], list)
+        and any(part.get("type") == "image" for part in turn["content"])
+        for turn in turns
+    )

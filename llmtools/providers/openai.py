@@ -1,0 +1,392 @@
+"""OpenAI chat completions through the official `openai` SDK, streamed.
+
+Serves the OpenAI API itself and any OpenAI-compatible server named by `spec.base_url`
+(llama.cpp server, llamafile, vLLM, Ollama). The two differ in small ways handled here:
+compatible servers usually need no key, understand `max_tokens` rather than
+`max_completion_tokens`, may stream reasoning text as `reasoning_content` (llama.cpp,
+vLLM) or `reasoning` (Ollama), and may send no usage at all.
+
+As with the Anthropic provider, the SDK is imported when the first request builds the
+client, one client per provider instance is reused (and shared between threads), the SDK
+never retries (`llmtools.providers.retry` does), and all failures become the
+`ProviderError` family with one-line messages that never contain the API key.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+from llmtools.errors import (
+    InputError,
+    ProviderBusy,
+    ProviderError,
+    ProviderUnreachable,
+    StreamCut,
+    UsageError,
+)
+from llmtools.providers.base import (
+    Event,
+    Finished,
+    ModelSpec,
+    Provider,
+    Request,
+    TextDelta,
+    ThinkingDelta,
+    Usage,
+    prepare_turns,
+)
+
+# Compatible servers mostly ignore the key, but the SDK will not build a client without
+# one; this is what llama.cpp's own documentation passes.
+PLACEHOLDER_KEY = "sk-no-key-required"
+
+# `-z` words the API takes as reasoning_effort, passed through as they are.
+EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh", "max")
+# A numeric `-z` budget goes to the nearest effort; the boundaries sit halfway (on a log
+# scale) between the budgets the Anthropic provider gives low/medium/high: 1024/4096/16384.
+EFFORT_FOR_BUDGET = ((2048, "low"), (8192, "medium"))
+
+# A host that has not accepted the connection within a few seconds is not going to;
+# the read timeout (spec.timeout) is the one that must allow for a slow model.
+CONNECT_TIMEOUT = 5.0
+
+DEFAULT_KEY_ENV = "OPENAI_API_KEY"
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+
+STATUS_WORDS = {
+    400: "bad request",
+    401: "authentication failed",
+    402: "payment required",
+    403: "permission denied",
+    404: "not found",
+    408: "request timed out",
+    409: "conflict",
+    413: "request too large",
+    422: "unprocessable request",
+    429: "rate limited",
+    500: "server error",
+    502: "bad gateway",
+    503: "service unavailable",
+    504: "gateway timeout",
+}
+
+# Error types or codes in a mid-stream `{"error": ...}` chunk that a resend will not fix.
+PERMANENT_ERROR_KINDS = {"invalid_request_error", "authentication_error", "permission_error",
+                         "invalid_api_key", "model_not_found", "context_length_exceeded"}
+
+
+class OpenAIProvider(Provider):
+    name = "openai"
+    supports_images = True
+    supports_thinking = True
+
+    def __init__(self, spec: ModelSpec) -> None:
+        super().__init__(spec)
+        self._client: Any = None
+        self._client_lock = threading.Lock()
+
+    @property
+    def is_official_api(self) -> bool:
+        if not self.spec.base_url:
+            return True
+        host = urlsplit(self.spec.base_url).hostname or ""
+        return host == "openai.com" or host.endswith(".openai.com")
+
+    # --- the client ------------------------------------------------------------
+
+    def _get_client(self) -> Any:
+        client = self._client
+        if client is None:
+            with self._client_lock:
+                if self._client is None:
+                    self._client = self._build_client()
+                client = self._client
+        return client
+
+    def _build_client(self) -> Any:
+        spec = self.spec
+        api_key = spec.api_key
+        if not api_key:
+            if not spec.base_url:
+                raise UsageError(
+                    f"model {spec.name} needs an API key: set {spec.api_key_env or DEFAULT_KEY_ENV}"
+                )
+            api_key = PLACEHOLDER_KEY
+        import openai
+
+        return openai.OpenAI(
+            api_key=api_key,
+            base_url=spec.base_url or None,
+            max_retries=0,
+            timeout=openai.Timeout(spec.timeout, connect=min(CONNECT_TIMEOUT, spec.timeout)),
+        )
+
+    def close(self) -> None:
+        with self._client_lock:
+            client, self._client = self._client, None
+        if client is not None:
+            client.close()
+
+    # --- the request -----------------------------------------------------------
+
+    def request_params(self, request: Request) -> dict[str, Any]:
+        """The keyword arguments for `chat.completions.create`, apart from `stream`."""
+        system, turns = prepare_turns(request.messages)
+        messages: list[dict[str, Any]] = []
+        if system:
+            messages.append({"role": "system", "content": system})
+        messages += [
+            {"role": turn["role"], "content": _chat_content(turn["content"])} for turn in turns
+        ]
+        params: dict[str, Any] = {
+            "model": self.spec.model_id,
+            "messages": messages,
+            "stream_options": {"include_usage": True},
+        }
+        max_tokens = request.max_tokens or self.spec.options.get("max_tokens")
+        if max_tokens:
+            # The OpenAI API deprecated `max_tokens` and its reasoning models refuse it;
+            # they take `max_completion_tokens`. llama.cpp's server, llamafile and Ollama
+            # know only `max_tokens` (vLLM takes both), so a compatible server gets that.
+            key = "max_completion_tokens" if self.is_official_api else "max_tokens"
+            params[key] = max_tokens
+        effort = reasoning_effort(request.thinking)
+        if effort is not None:
+            params["reasoning_effort"] = effort
+        elif request.temperature is not None:
+            # Reasoning models refuse any temperature but the default.
+            params["temperature"] = request.temperature
+        return params
+
+    def stream(self, request: Request) -> Iterator[Event]:
+        client = self._get_client()
+        params = self.request_params(request)
+        try:
+            response_stream = client.chat.completions.create(stream=True, **params)
+        except Exception as error:
+            raise self._request_failure(error, client) from error
+        with response_stream:
+            yield from self._read_chunks(response_stream)
+
+    def _read_chunks(self, response_stream: Any) -> Iterator[Event]:
+        import openai
+
+        answered = False
+        finish_reason: str | None = None
+        try:
+            for chunk in response_stream:
+                if chunk.usage is not None:
+                    yield Usage(input_tokens=chunk.usage.prompt_tokens,
+                                output_tokens=chunk.usage.completion_tokens)
+                for choice in chunk.choices:
+                    if choice.index != 0:
+                        continue
+                    delta = choice.delta
+                    reasoning = (getattr(delta, "reasoning_content", None)
+                                 or getattr(delta, "reasoning", None))
+                    if isinstance(reasoning, str) and reasoning:
+                        answered = True
+                        yield ThinkingDelta(reasoning)
+                    if delta is not None and delta.content:
+                        answered = True
+                        yield TextDelta(delta.content)
+                    if choice.finish_reason:
+                        finish_reason = choice.finish_reason
+        except openai.APITimeoutError as error:
+            raise ProviderBusy(f"no response within {self.spec.timeout:g}s") from error
+        except openai.APIConnectionError as error:
+            raise _cut(answered, "connection closed") from error
+        except openai.APIError as error:
+            # A `data: {"error": ...}` chunk inside a 200 stream.
+            raise self._stream_error_chunk(error) from error
+        # The SDK swallows `data: [DONE]`, so a stream that simply stopped looks finished;
+        # a finish_reason is what every server sends once the answer is complete.
+        if finish_reason is None:
+            raise _cut(answered, "the stream ended")
+        yield Finished(finish_reason)
+
+    # --- errors ----------------------------------------------------------------
+
+    def _request_failure(self, error: Exception, client: Any) -> Exception:
+        """Map what `chat.completions.create` raised (before any chunk arrived) to our errors."""
+        import httpx2
+        import openai
+
+        if isinstance(error, openai.APIStatusError):
+            body = error.body  # the SDK hands over the inner `error` object when there is one
+            message = _server_message(body, self.spec.api_key)
+            kind = _error_kind(body)
+            failure = _status_error(error.status_code, message, error.response.headers, kind=kind)
+            if error.status_code == 401 and not self.spec.api_key:
+                failure = ProviderError(f"{failure}; set {self.spec.api_key_env or DEFAULT_KEY_ENV}")
+            return failure
+        if isinstance(error, openai.APITimeoutError):
+            if _caused_by(error, httpx2.ConnectTimeout):
+                return ProviderUnreachable(
+                    f"cannot connect to {self._shown_base_url(client)}: "
+                    f"no answer within {min(CONNECT_TIMEOUT, self.spec.timeout):g}s"
+                )
+            return ProviderBusy(f"no response within {self.spec.timeout:g}s")
+        if isinstance(error, openai.APIConnectionError):
+            return ProviderUnreachable(
+                f"cannot connect to {self._shown_base_url(client)}: {_connection_reason(error)}"
+            )
+        if isinstance(error, openai.OpenAIError):
+            return ProviderError(_one_line(str(error), self.spec.api_key))
+        raise error
+
+    def _stream_error_chunk(self, error: Any) -> ProviderError:
+        message = _server_message(error.body, self.spec.api_key) or _one_line(
+            error.message, self.spec.api_key)
+        text = "error during the answer" + (f": {message}" if message else "")
+        if _error_kind(error.body) & PERMANENT_ERROR_KINDS:
+            return ProviderError(text)
+        return ProviderBusy(text)
+
+    def _shown_base_url(self, client: Any) -> str:
+        return _without_credentials(self.spec.base_url or str(client.base_url) or DEFAULT_BASE_URL)
+
+
+# --- turning our parts into chat content ------------------------------------------
+
+
+def _chat_content(content: str | list) -> str | list[dict]:
+    """Text-only content as one string: many compatible servers accept nothing else."""
+    if isinstance(content, str):
+        return content
+    if all(part.get("type") == "text" for part in content):
+        return "\n".join(part["text"] for part in content)
+    parts: list[dict] = []
+    for part in content:
+        kind = part.get("type")
+        if kind == "text":
+            parts.append({"type": "text", "text": part["text"]})
+        elif kind == "image":
+            url = f"data:{part['media_type']};base64,{part['data']}"
+            parts.append({"type": "image_url", "image_url": {"url": url}})
+        else:
+            raise InputError(f"cannot send a message part of type {kind!r} to an OpenAI model")
+    return parts
+
+
+def reasoning_effort(value: str | None) -> str | None:
+    """`-z` as reasoning_effort: an effort name as is, a token budget to the nearest effort."""
+    if value is None:
+        return None
+    word = value.strip().lower()
+    if word in EFFORTS:
+        return word
+    if word in ("0", "off"):
+        return None
+    try:
+        budget = int(word)
+    except ValueError:
+        raise UsageError(
+            f"thinking must be a token budget or one of {', '.join(EFFORTS)}, not {value!r}"
+        ) from None
+    for ceiling, effort in EFFORT_FOR_BUDGET:
+        if budget <= ceiling:
+            return effort
+    return "high"
+
+
+# --- error helpers (the Anthropic provider has the same ones) ------------------------
+
+
+def _cut(answered: bool, how: str) -> ProviderError:
+    # Before any of the answer arrived, a dropped stream is just a failed attempt and may
+    # be retried; after, resending would repeat what the user already has.
+    if answered:
+        return StreamCut(f"{how} before the answer finished")
+    return ProviderBusy(f"{how} before the answer started")
+
+
+def _error_kind(body: object) -> set[str]:
+    if not isinstance(body, Mapping):
+        return set()
+    return {str(body[key]) for key in ("type", "code") if body.get(key) is not None}
+
+
+def _status_error(
+    status: int, message: str, headers: Mapping[str, str], *, kind: set[str]
+) -> ProviderError:
+    words = STATUS_WORDS.get(status, "server error" if status >= 500 else "HTTP error")
+    if status == 429 and "insufficient_quota" in kind:
+        # Out of credit: waiting a few seconds will not help.
+        return ProviderError(f"quota exceeded ({status})" + (f": {message}" if message else ""))
+    text = f"{words} ({status})" + (f": {message}" if message else "")
+    if status in (408, 429) or status >= 500:
+        return ProviderBusy(text, retry_after=retry_after_seconds(headers))
+    return ProviderError(text)
+
+
+def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
+    """The pause a server asked for: `retry-after-ms`, else `retry-after` (seconds or a date)."""
+    milliseconds = headers.get("retry-after-ms")
+    if milliseconds:
+        try:
+            return max(0.0, float(milliseconds) / 1000)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    import email.utils  # only for the rare date form; it is slow to import
+
+    date = email.utils.parsedate_tz(value)
+    if date is None:
+        return None
+    return max(0.0, email.utils.mktime_tz(date) - time.time())
+
+
+def _server_message(body: object, secret: str | None) -> str:
+    # OpenAI and llama.cpp send {"message": ...}; Ollama sends the message as a bare string.
+    if isinstance(body, Mapping) and isinstance(body.get("message"), str):
+        return _one_line(body["message"], secret)
+    if isinstance(body, str):
+        return _one_line(body, secret)
+    return ""
+
+
+def _one_line(text: str, secret: str | None, limit: int = 300) -> str:
+    if secret:
+        text = text.replace(secret, "[API key]")
+    text = re.sub(r"\s+", " ", text).strip()
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _caused_by(error: BaseException, kind: type[BaseException]) -> bool:
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, kind):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def _connection_reason(error: BaseException) -> str:
+    """'connection refused', 'name or service not known': the OS's words, not the SDK's."""
+    innermost: BaseException = error
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.strerror:
+            reason = seen.strerror
+            break
+        innermost = seen
+        seen = seen.__cause__ or seen.__context__
+    else:
+        reason = re.sub(r"^\[Errno -?\d+\]\s*", "", str(innermost)) or type(innermost).__name__
+    return reason[:1].lower() + reason[1:]
+
+
+def _without_credentials(url: str) -> str:
+    return re.sub(r"(?<=//)[^/@]*@", "", url).rstrip("/")

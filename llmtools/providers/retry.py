@@ -1,0 +1,73 @@
+"""Retrying a provider stream: backoff with full jitter, honouring `retry-after`.
+
+A request is resent only while nothing of the answer has been yielded: once text has
+reached the user, resending would duplicate it, so a failure after that point is a
+`StreamCut` and what arrived is kept by the caller.
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+import time
+from collections.abc import Callable, Iterator
+
+from llmtools.errors import ProviderError, StreamCut
+from llmtools.providers.base import Event, Provider, Request, TextDelta, ThinkingDelta
+
+# A server asking for a longer pause than this is not waited for: the user would see a
+# hung command. The error says how long the server asked for instead.
+MAX_HONOURED_RETRY_AFTER = 60.0
+MAX_BACKOFF = 30.0
+
+
+def backoff_delay(attempt: int, base: float, retry_after: float | None) -> float:
+    """Seconds to wait before attempt number `attempt + 1` (attempt counts from 1)."""
+    if retry_after is not None:
+        return max(0.0, retry_after)
+    ceiling = min(MAX_BACKOFF, base * (2 ** (attempt - 1)))
+    # "Full jitter": many clients failing together spread out instead of retrying in step.
+    return random.uniform(ceiling / 2, ceiling)
+
+
+def _say_retry(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def stream_with_retries(
+    provider: Provider,
+    request: Request,
+    *,
+    on_retry: Callable[[str], None] = _say_retry,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Iterator[Event]:
+    spec = provider.spec
+    attempts = max(1, spec.max_retries + 1)
+    for attempt in range(1, attempts + 1):
+        delivered = False
+        try:
+            for event in provider.stream(request):
+                if isinstance(event, (TextDelta, ThinkingDelta)) and event.text:
+                    delivered = True
+                yield event
+            return
+        except ProviderError as error:
+            if delivered:
+                if isinstance(error, StreamCut):
+                    raise StreamCut(f"model {spec.name}: {error}") from error
+                raise StreamCut(f"model {spec.name}: answer cut off part-way: {error}") from error
+            if not error.retryable:
+                raise type(error)(f"model {spec.name}: {error}", status=error.status) from error
+            too_long = error.retry_after is not None and error.retry_after > MAX_HONOURED_RETRY_AFTER
+            if attempt == attempts or too_long:
+                tried = f"{attempt} attempt" + ("s" if attempt != 1 else "")
+                detail = (f"; the server asked to retry after {error.retry_after:g}s"
+                          if too_long else "")
+                raise type(error)(
+                    f"model {spec.name}: {error} (gave up after {tried}{detail})",
+                    status=error.status,
+                ) from error
+            delay = backoff_delay(attempt, spec.retry_base_delay, error.retry_after)
+            on_retry(f"model {spec.name}: {error}; retrying in {delay:.1f}s "
+                     f"(attempt {attempt + 1} of {attempts})")
+            sleep(delay)

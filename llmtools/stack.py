@@ -1,0 +1,229 @@
+"""The message stack: the one interchange format of the suite (see llmtools-stack(5)).
+
+A stack is JSON Lines, one message per line:
+
+    {"role": "system"|"user"|"assistant", "content": <str | [part, ...]>, "meta": {...}}
+
+with parts `{"type": "text", "text": ...}` and
+`{"type": "image", "media_type": "image/png", "data": <base64>}`.
+
+Readers are forgiving about what arrives: a stack, plain text (one user message),
+image bytes (one image message) or PDF bytes (the extracted text). Detection is by
+content. A stack that goes wrong part-way is an error naming the line (exit 65).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import os
+import time
+from collections.abc import Iterable
+from typing import IO
+
+from llmtools.errors import InputError
+
+ROLES = ("system", "user", "assistant")
+
+# Magic numbers of the image formats every provider here accepts.
+IMAGE_SIGNATURES: tuple[tuple[bytes, str], ...] = (
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"GIF87a", "image/gif"),
+    (b"GIF89a", "image/gif"),
+)
+PDF_SIGNATURE = b"%PDF-"
+
+
+def message(role: str, content: str | list, **meta: object) -> dict:
+    """Build a message; meta keys with None values are left out."""
+    result: dict = {"role": role, "content": content}
+    kept = {key: value for key, value in meta.items() if value is not None}
+    if kept:
+        result["meta"] = kept
+    return result
+
+
+def now_iso() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def image_media_type(data: bytes) -> str | None:
+    for signature, media_type in IMAGE_SIGNATURES:
+        if data.startswith(signature):
+            return media_type
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return None
+
+
+def image_message(data: bytes, media_type: str, source: str | None = None) -> dict:
+    part = {"type": "image", "media_type": media_type, "data": base64.b64encode(data).decode("ascii")}
+    return message("user", [part], source=source)
+
+
+def text_of(msg: dict) -> str:
+    """The text of a message, image parts left out."""
+    content = msg["content"]
+    if isinstance(content, str):
+        return content
+    return "\n".join(part["text"] for part in content if part.get("type") == "text")
+
+
+# --- validation ---------------------------------------------------------------
+
+
+def _check_part(part: object) -> str | None:
+    if not isinstance(part, dict):
+        return "a content part must be an object"
+    kind = part.get("type")
+    if kind == "text":
+        if not isinstance(part.get("text"), str):
+            return 'a text part needs a string "text"'
+        return None
+    if kind == "image":
+        if not isinstance(part.get("media_type"), str) or not part["media_type"].startswith("image/"):
+            return 'an image part needs "media_type" such as "image/png"'
+        data = part.get("data")
+        if not isinstance(data, str):
+            return 'an image part needs base64 "data"'
+        try:
+            base64.b64decode(data, validate=True)
+        except (binascii.Error, ValueError):
+            return "an image part's data is not valid base64"
+        return None
+    return f'unknown content part type {kind!r} (expected "text" or "image")'
+
+
+def validation_error(msg: object) -> str | None:
+    """Why `msg` is not a valid message, or None if it is."""
+    if not isinstance(msg, dict):
+        return "a message must be a JSON object"
+    role = msg.get("role")
+    if role not in ROLES:
+        return f'"role" must be one of {", ".join(ROLES)} (got {role!r})'
+    if "content" not in msg:
+        return 'missing "content"'
+    content = msg["content"]
+    if isinstance(content, list):
+        for part in content:
+            problem = _check_part(part)
+            if problem:
+                return problem
+    elif not isinstance(content, str):
+        return '"content" must be a string or a list of parts'
+    if "meta" in msg and not isinstance(msg["meta"], dict):
+        return '"meta" must be an object'
+    return None
+
+
+def validate(msg: object, where: str) -> dict:
+    problem = validation_error(msg)
+    if problem:
+        raise InputError(f"{where}: {problem}")
+    return msg  # type: ignore[return-value]
+
+
+# --- reading ------------------------------------------------------------------
+
+
+def _lines(text: str) -> list[str]:
+    # Only "\n" ends a line: str.splitlines() would also split on U+2028 and friends,
+    # which json.dumps(ensure_ascii=False) leaves raw inside strings.
+    return [line.removesuffix("\r") for line in text.split("\n")]
+
+
+def _looks_like_stack(text: str) -> bool:
+    """A stack starts with a line that parses as a JSON object with a valid "role".
+
+    Anything else (prose, code, JSON that is not a message) is plain text: a user
+    piping `jq` output into `llm` means it as content, not as a stack.
+    """
+    for line in _lines(text):
+        if not line.strip():
+            continue
+        if not line.lstrip().startswith("{"):
+            return False
+        try:
+            first = json.loads(line)
+        except ValueError:
+            return False
+        return isinstance(first, dict) and first.get("role") in ROLES and "content" in first
+    return False
+
+
+def parse_stack(text: str, source: str = "stdin") -> list[dict]:
+    """Parse JSONL text that is known to be a stack; errors name the line."""
+    messages = []
+    for number, line in enumerate(_lines(text), start=1):
+        if not line.strip():
+            continue
+        try:
+            msg = json.loads(line)
+        except ValueError as error:
+            raise InputError(f"{source} line {number}: not valid JSON ({error.msg})") from None
+        messages.append(validate(msg, f"{source} line {number}"))
+    return messages
+
+
+def decode_text(data: bytes, source: str) -> str:
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise InputError(
+            f"{source} is not UTF-8 text (byte 0x{data[error.start]:02x} at offset {error.start}); "
+            "convert it first, e.g. with iconv"
+        ) from None
+    return text.removeprefix("\ufeff")
+
+
+def read_stack_bytes(data: bytes, source: str = "stdin") -> list[dict]:
+    """Detect what `data` is and return it as messages (maybe none, for empty input)."""
+    if not data.strip():
+        return []
+    media_type = image_media_type(data)
+    if media_type:
+        return [image_message(data, media_type, source=None if source == "stdin" else source)]
+    if data.startswith(PDF_SIGNATURE):
+        from llmtools.content import pdf  # poppler bindings load only for PDFs
+
+        return [pdf.pdf_message(data, source=None if source == "stdin" else source)]
+    text = decode_text(data, source)
+    if _looks_like_stack(text):
+        return parse_stack(text, source)
+    return [message("user", text)]
+
+
+def read_stack(stream: IO[bytes], source: str = "stdin") -> list[dict]:
+    return read_stack_bytes(stream.read(), source)
+
+
+def read_stack_file(path: str) -> list[dict]:
+    try:
+        with open(path, "rb") as handle:
+            return read_stack_bytes(handle.read(), source=path)
+    except OSError as error:
+        raise InputError(f"{path}: {error.strerror}") from None
+
+
+def stdin_has_data() -> bool:
+    """True unless stdin is a terminal or closed: a pipe, a file or /dev/null."""
+    try:
+        return not os.isatty(0)
+    except (OSError, ValueError):
+        return False
+
+
+# --- writing ------------------------------------------------------------------
+
+
+def dumps(msg: dict) -> str:
+    return json.dumps(msg, ensure_ascii=False)
+
+
+def write_stack(messages: Iterable[dict], stream: IO[str]) -> None:
+    """Write messages one per line, flushing each so a pipeline sees it at once."""
+    for msg in messages:
+        stream.write(dumps(msg) + "\n")
+        stream.flush()

@@ -1,0 +1,101 @@
+"""A loopback OpenAI chat completions API: `POST /v1/chat/completions`, streamed.
+
+Chunks are `data: {json}` lines ending with `data: [DONE]`; the final usage chunk (empty
+`choices`) is sent only when the request asked for it with `stream_options.include_usage`,
+as the real API does. Thinking is streamed as `reasoning_content`, the way llama.cpp's
+server and vLLM send it. The SDK's base_url includes `/v1`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import time
+from typing import Any
+
+from tests.fakes.loopback import (
+    CutMidStream,
+    ErrorMidStream,
+    Exchange,
+    HttpError,
+    LoopbackServer,
+    RecordedRequest,
+    Reply,
+    SlowFirstByte,
+    split_text,
+)
+
+_completion_ids = itertools.count(1)
+
+
+def _data(payload: Any) -> str:
+    return f"data: {json.dumps(payload)}\n\n"
+
+
+def _error_body(error_type: str, message: str, code: str | None) -> dict[str, Any]:
+    return {"error": {"message": message, "type": error_type, "param": None, "code": code}}
+
+
+class _Chunks:
+    """Builds the chunks of one completion, all sharing its id, created time and model."""
+
+    def __init__(self, model: str) -> None:
+        self.base = {"id": f"chatcmpl-fake{next(_completion_ids)}", "object": "chat.completion.chunk",
+                     "created": int(time.time()), "model": model, "system_fingerprint": "fp_fake"}
+
+    def choice(self, delta: dict[str, Any], finish_reason: str | None = None) -> str:
+        return _data({**self.base, "choices": [
+            {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}]})
+
+    def usage(self, prompt_tokens: int, completion_tokens: int) -> str:
+        return _data({**self.base, "choices": [], "usage": {
+            "prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens}})
+
+
+class OpenAIFakeServer(LoopbackServer):
+    api_prefix = "/v1"
+    endpoint = "/v1/chat/completions"
+
+    def respond(self, request: RecordedRequest, behaviour: Any, exchange: Exchange) -> None:
+        body = request.body if isinstance(request.body, dict) else {}
+        chunks = _Chunks(body.get("model", "gpt-fake"))
+        if isinstance(behaviour, Reply):
+            exchange.start_stream()
+            exchange.send(chunks.choice({"role": "assistant", "content": ""}))
+            for piece in split_text(behaviour.thinking or "", behaviour.chunks):
+                exchange.send(chunks.choice({"reasoning_content": piece}))
+            for piece in split_text(behaviour.text, behaviour.chunks):
+                exchange.send(chunks.choice({"content": piece}))
+            exchange.send(chunks.choice({}, finish_reason=behaviour.stop_reason or "stop"))
+            wants_usage = (body.get("stream_options") or {}).get("include_usage")
+            if wants_usage and behaviour.include_usage:
+                exchange.send(chunks.usage(behaviour.input_tokens, behaviour.output_tokens))
+            exchange.send("data: [DONE]\n\n")
+            exchange.end_stream()
+        elif isinstance(behaviour, HttpError):
+            exchange.send_json(behaviour.status,
+                               _error_body(behaviour.error_type, behaviour.message, behaviour.code),
+                               headers=behaviour.headers)
+        elif isinstance(behaviour, CutMidStream):
+            exchange.start_stream()
+            exchange.send(chunks.choice({"role": "assistant", "content": ""}))
+            for piece in split_text(behaviour.text_before_cut, behaviour.chunks):
+                exchange.send(chunks.choice({"content": piece}))
+            exchange.cut(reset=behaviour.reset)
+        elif isinstance(behaviour, ErrorMidStream):
+            exchange.start_stream()
+            if behaviour.text_before_error:
+                exchange.send(chunks.choice({"role": "assistant",
+                                             "content": behaviour.text_before_error}))
+            exchange.send(_data(_error_body(behaviour.error_type, behaviour.message, None)))
+            exchange.end_stream()
+        elif isinstance(behaviour, SlowFirstByte):
+            exchange.hold()
+        else:
+            raise TypeError(f"unknown behaviour {behaviour!r}")
+
+    def not_found(self, request: RecordedRequest, exchange: Exchange) -> None:
+        exchange.send_json(404, _error_body("invalid_request_error",
+                                            f"Unknown request URL: {request.method} {request.path}",
+                                            "unknown_url"))
