@@ -18,15 +18,42 @@ ISOLATED_ENV = (
 
 
 @pytest.fixture(autouse=True)
-def llmtools_home(tmp_path_factory, monkeypatch) -> Path:
+def llmtools_home(tmp_path_factory, monkeypatch):
     home = tmp_path_factory.mktemp("home")
     for name in ISOLATED_ENV:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("LLMTOOLS_HOME", str(home))
+    # Most tests exercise commands in-process; tests of the daemon path opt back in
+    # with monkeypatch.delenv("LLMTOOLS_NO_DAEMON").
+    monkeypatch.setenv("LLMTOOLS_NO_DAEMON", "1")
     from llmtools import config
 
     config.load_config_cached.cache_clear()
-    return home
+    yield home
+    _stop_daemon_in(home / "run")
+
+
+def _stop_daemon_in(runtime_dir: Path) -> None:
+    """A test that started a daemon must not leave it (or its workers) running.
+
+    SIGTERM first so it closes its runtimes and browser; SIGKILL if it does not go.
+    """
+    import json
+    import signal
+
+    from llmtools.daemon.client import wait_for_exit
+
+    pid_file = runtime_dir / "daemon.pid"
+    try:
+        pid = json.loads(pid_file.read_text())["pid"]
+        os.kill(pid, signal.SIGTERM)
+    except (OSError, ValueError, KeyError):
+        return
+    if not wait_for_exit(pid, timeout=10):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
 
 def command_path(name: str) -> str:

@@ -18,6 +18,7 @@ from llmtools.errors import (
 )
 from llmtools.providers.anthropic import AnthropicProvider
 from llmtools.providers.base import Finished, ModelSpec, Request, TextDelta
+from llmtools.providers.retry import stream_with_retries
 from tests.fakes import CutMidStream, ErrorMidStream, HttpError, Reply, SlowFirstByte, unused_port
 from tests.fakes.fixtures import anthropic_server  # noqa: F401  (pytest fixture)
 from tests.fakes.streams import Run
@@ -157,7 +158,8 @@ def test_529_overloaded_is_retried(anthropic_server, provider):
     assert "overloaded (529)" in run.retries[0]
 
 
-def test_500_past_max_retries_gives_up_naming_the_model_and_the_attempts(anthropic_server, provider):
+def test_500_past_max_retries_gives_up_naming_the_model_and_the_attempts(
+        anthropic_server, provider):
     anthropic_server.script(*[HttpError.server_error()] * 3, Reply("too late"))
     run = Run(provider, HELLO)
     assert isinstance(run.error, ProviderBusy)
@@ -258,3 +260,21 @@ def test_importing_the_provider_does_not_import_the_sdk():
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                             timeout=30, check=True)
     assert result.stdout.strip() == "False"
+
+
+# --- a warm provider --------------------------------------------------------------------
+
+
+def test_a_warm_provider_reuses_its_connection(anthropic_server, provider):
+    for _ in range(3):
+        assert Run(provider, HELLO).error is None
+    assert len({received.client_port for received in anthropic_server.requests}) == 1
+
+
+def test_a_stream_abandoned_part_way_leaves_the_provider_usable(anthropic_server, provider):
+    anthropic_server.script(Reply("An answer nobody reads to the end.", chunks=5))
+    events = stream_with_retries(provider, HELLO)
+    assert any(isinstance(event, TextDelta) for event in events)
+    events.close()
+    run = Run(provider, HELLO)
+    assert run.error is None and run.text == Reply().text

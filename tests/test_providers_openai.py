@@ -22,6 +22,7 @@ from llmtools.errors import (
 )
 from llmtools.providers.base import Finished, ModelSpec, Request, TextDelta, Usage
 from llmtools.providers.openai import PLACEHOLDER_KEY, OpenAIProvider
+from llmtools.providers.retry import stream_with_retries
 from tests.fakes import CutMidStream, ErrorMidStream, HttpError, Reply, SlowFirstByte, unused_port
 from tests.fakes.fixtures import openai_server  # noqa: F401  (pytest fixture)
 from tests.fakes.streams import Run
@@ -272,3 +273,21 @@ def test_importing_the_provider_does_not_import_the_sdk():
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                             timeout=30, check=True)
     assert result.stdout.strip() == "False"
+
+
+# --- a warm provider --------------------------------------------------------------------
+
+
+def test_a_warm_provider_reuses_its_connection(openai_server, provider):
+    for _ in range(3):
+        assert Run(provider, HELLO).error is None
+    assert len({received.client_port for received in openai_server.requests}) == 1
+
+
+def test_a_stream_abandoned_part_way_leaves_the_provider_usable(openai_server, provider):
+    openai_server.script(Reply("An answer nobody reads to the end.", chunks=5))
+    events = stream_with_retries(provider, HELLO)
+    assert any(isinstance(event, TextDelta) for event in events)
+    events.close()
+    run = Run(provider, HELLO)
+    assert run.error is None and run.text == Reply().text

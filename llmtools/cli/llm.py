@@ -127,7 +127,10 @@ def prompt_command(prompt, model, temperature, max_tokens, thinking, timeout, sy
     for warning in ask.check_request(spec, request):
         warn(warning)
 
-    exchange = Exchange(spec, request, tool="llm", conversation_id=conversation_id, log=not no_log)
+    from llmtools.daemon.client import stream_factory
+
+    exchange = Exchange(spec, request, tool="llm", conversation_id=conversation_id, log=not no_log,
+                        stream_factory=stream_factory(spec))
     stack_output = as_stack or output_format == "jsonl"
     writer = None if stack_output else TextWriter()
     thinking_open = False
@@ -155,10 +158,11 @@ def prompt_command(prompt, model, temperature, max_tokens, thinking, timeout, sy
 
 
 def _register_subcommands() -> None:
-    from llmtools.cli import logs, models
+    from llmtools.cli import daemon, logs, models
 
     cli.add_command(models.models_group)
     cli.add_command(logs.logs_command)
+    cli.add_command(daemon.daemon_group)
 
 
 _register_subcommands()

@@ -133,12 +133,12 @@ class AnthropicProvider(Provider):
     def request_params(self, request: Request) -> dict[str, Any]:
         """The keyword arguments for `messages.create`, apart from `stream`."""
         system, turns = prepare_turns(request.messages)
-        answer_room = request.max_tokens or self.spec.options.get("max_tokens") or DEFAULT_MAX_TOKENS
+        answer_room = (request.max_tokens or self.spec.options.get("max_tokens")
+                       or DEFAULT_MAX_TOKENS)
         params: dict[str, Any] = {
             "model": self.spec.model_id,
-            "messages": [
-                {"role": turn["role"], "content": _content_blocks(turn["content"])} for turn in turns
-            ],
+            "messages": [{"role": turn["role"], "content": _content_blocks(turn["content"])}
+                         for turn in turns],
             "max_tokens": answer_room,
         }
         if system:
@@ -170,8 +170,11 @@ class AnthropicProvider(Provider):
         import httpx2
 
         answered = False
+        stopped = False
         stop_reason: str | None = None
         try:
+            # Read on past message_stop to the end of the body: a response closed before
+            # its end takes its connection with it instead of returning it to the pool.
             for event in response_stream:
                 kind = event.type
                 if kind == "content_block_delta":
@@ -191,16 +194,19 @@ class AnthropicProvider(Provider):
                         output_tokens=event.usage.output_tokens,
                     )
                 elif kind == "message_stop":
-                    yield Finished(stop_reason)
-                    return
+                    stopped = True
         except anthropic.APIStatusError as error:
             # An `event: error` inside a 200 stream (overloaded_error, api_error, ...).
             raise self._stream_error_event(error) from error
         except (httpx2.TimeoutException, anthropic.APITimeoutError) as error:
-            raise ProviderBusy(f"no response within {self.spec.timeout:g}s") from error
+            if not stopped:
+                raise ProviderBusy(f"no response within {self.spec.timeout:g}s") from error
         except (httpx2.TransportError, anthropic.APIConnectionError) as error:
-            raise _cut(answered, "connection closed") from error
-        raise _cut(answered, "the stream ended")
+            if not stopped:
+                raise _cut(answered, "connection closed") from error
+        if not stopped:
+            raise _cut(answered, "the stream ended")
+        yield Finished(stop_reason)
 
     # --- errors ----------------------------------------------------------------
 
@@ -234,7 +240,8 @@ class AnthropicProvider(Provider):
     def _stream_error_event(self, error: Any) -> ProviderError:
         error_type = error.type or "error"
         message = _server_message(error.api_message, error.body, self.spec.api_key)
-        text = f"{error_type.replace('_', ' ')} during the answer" + (f": {message}" if message else "")
+        text = f"{error_type.replace('_', ' ')} during the answer"
+        text += f": {message}" if message else ""
         if error_type in PERMANENT_ERROR_TYPES:
             return ProviderError(text)
         return ProviderBusy(text)
@@ -256,10 +263,8 @@ def _content_blocks(content: str | list) -> str | list[dict]:
             if part["text"]:  # the API refuses empty text blocks
                 blocks.append({"type": "text", "text": part["text"]})
         elif kind == "image":
-            blocks.append({
-                "type": "image",
-                "source": {"type": "base64", "media_type": part["media_type"], "data": part["data"]},
-            })
+            source = {"type": "base64", "media_type": part["media_type"], "data": part["data"]}
+            blocks.append({"type": "image", "source": source})
         else:
             raise InputError(f"cannot send a message part of type {kind!r} to an Anthropic model")
     return blocks
@@ -277,9 +282,9 @@ def thinking_budget(value: str | None) -> int | None:
     try:
         budget = int(word)
     except ValueError:
+        efforts = ", ".join(THINKING_BUDGETS)
         raise UsageError(
-            f"thinking must be a token budget or one of {', '.join(THINKING_BUDGETS)}, not {value!r}"
-        ) from None
+            f"thinking must be a token budget or one of {efforts}, not {value!r}") from None
     if budget < MIN_THINKING_BUDGET:
         raise UsageError(f"a thinking budget for Anthropic models must be at least "
                          f"{MIN_THINKING_BUDGET} tokens, not {budget}")
@@ -344,7 +349,8 @@ def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
 def _server_message(api_message: object, body: object, secret: str | None) -> str:
     if isinstance(api_message, str) and api_message:
         return _one_line(api_message, secret)
-    if isinstance(body, str):
+    # A bare text body is the message (a proxy's HTML error page is not worth showing).
+    if isinstance(body, str) and not body.lstrip().startswith("<"):
         return _one_line(body, secret)
     return ""
 

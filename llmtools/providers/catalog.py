@@ -23,6 +23,8 @@ KNOWN_MODELS: dict[str, KnownModel] = {
     # Anthropic
     "claude-opus-4-1": KnownModel("anthropic", 15.0, 75.0, 200_000),
     "claude-opus-4-5": KnownModel("anthropic", 5.0, 25.0, 200_000),
+    "claude-opus-4-6": KnownModel("anthropic", 5.0, 25.0, 200_000),
+    "claude-sonnet-4-6": KnownModel("anthropic", 3.0, 15.0, 200_000),
     "claude-sonnet-4-5": KnownModel("anthropic", 3.0, 15.0, 200_000),
     "claude-sonnet-4": KnownModel("anthropic", 3.0, 15.0, 200_000),
     "claude-haiku-4-5": KnownModel("anthropic", 1.0, 5.0, 200_000),
@@ -42,15 +44,16 @@ KNOWN_MODELS: dict[str, KnownModel] = {
 }
 
 BUILTIN_ALIASES: dict[str, str] = {
-    "sonnet": "claude-sonnet-4-5",
-    "opus": "claude-opus-4-5",
+    "sonnet": "claude-sonnet-4-6",
+    "opus": "claude-opus-4-6",
     "haiku": "claude-haiku-4-5",
     "4.1": "gpt-4.1",
     "4o": "gpt-4o",
     "smollm2": "local:smollm2",
 }
 
-DEFAULT_ANTHROPIC_MODEL = "claude-sonnet-4-5"
+# claude-sonnet-4-5 reaches end-of-life on 2026-11-30 (the SDK warns); 4-6 replaces it.
+DEFAULT_ANTHROPIC_MODEL = "claude-sonnet-4-6"
 DEFAULT_OPENAI_MODEL = "gpt-4.1"
 DEFAULT_LOCAL_MODEL = "local:smollm2"
 

@@ -14,6 +14,8 @@ never retries (`llmtools.providers.retry` does), and all failures become the
 
 from __future__ import annotations
 
+import contextlib
+import json
 import re
 import threading
 import time
@@ -166,47 +168,63 @@ class OpenAIProvider(Provider):
     def stream(self, request: Request) -> Iterator[Event]:
         client = self._get_client()
         params = self.request_params(request)
-        try:
-            response_stream = client.chat.completions.create(stream=True, **params)
-        except Exception as error:
-            raise self._request_failure(error, client) from error
-        with response_stream:
-            yield from self._read_chunks(response_stream)
+        # The raw body is read here rather than through the SDK's `Stream`, which stops
+        # reading at `data: [DONE]` and closes the response short of its end: that
+        # closes the connection instead of returning it to the pool, and the daemon's
+        # warm client would then pay a new TCP (and TLS) handshake on every request.
+        # Reading it ourselves also tells a finished stream from one that just stopped.
+        with contextlib.ExitStack() as cleanup:
+            try:
+                response = cleanup.enter_context(
+                    client.chat.completions.with_streaming_response.create(stream=True, **params))
+            except Exception as error:
+                raise self._request_failure(error, client) from error
+            yield from self._read_chunks(response.iter_lines())
 
-    def _read_chunks(self, response_stream: Any) -> Iterator[Event]:
-        import openai
+    def _read_chunks(self, lines: Iterator[str]) -> Iterator[Event]:
+        import httpx2
 
         answered = False
+        done = False
         finish_reason: str | None = None
         try:
-            for chunk in response_stream:
-                if chunk.usage is not None:
-                    yield Usage(input_tokens=chunk.usage.prompt_tokens,
-                                output_tokens=chunk.usage.completion_tokens)
-                for choice in chunk.choices:
-                    if choice.index != 0:
+            for line in lines:
+                # Only `data:` lines matter; blank separators, `: keep-alive` comments
+                # and the odd `event:` line some servers add are skipped.
+                if not line.startswith("data:"):
+                    continue
+                data = line[5:].strip()
+                if data == "[DONE]":
+                    done = True  # read on to the end of the body, for the connection's sake
+                    continue
+                chunk = _parse_chunk(data)
+                if chunk.get("error"):
+                    raise self._stream_error_chunk(chunk["error"])
+                usage = chunk.get("usage")
+                if isinstance(usage, dict):
+                    yield Usage(input_tokens=usage.get("prompt_tokens"),
+                                output_tokens=usage.get("completion_tokens"))
+                for choice in chunk.get("choices") or ():
+                    if choice.get("index", 0) != 0:
                         continue
-                    delta = choice.delta
-                    reasoning = (getattr(delta, "reasoning_content", None)
-                                 or getattr(delta, "reasoning", None))
+                    delta = choice.get("delta") or {}
+                    reasoning = delta.get("reasoning_content") or delta.get("reasoning")
                     if isinstance(reasoning, str) and reasoning:
                         answered = True
                         yield ThinkingDelta(reasoning)
-                    if delta is not None and delta.content:
+                    content = delta.get("content")
+                    if isinstance(content, str) and content:
                         answered = True
-                        yield TextDelta(delta.content)
-                    if choice.finish_reason:
-                        finish_reason = choice.finish_reason
-        except openai.APITimeoutError as error:
-            raise ProviderBusy(f"no response within {self.spec.timeout:g}s") from error
-        except openai.APIConnectionError as error:
-            raise _cut(answered, "connection closed") from error
-        except openai.APIError as error:
-            # A `data: {"error": ...}` chunk inside a 200 stream.
-            raise self._stream_error_chunk(error) from error
-        # The SDK swallows `data: [DONE]`, so a stream that simply stopped looks finished;
-        # a finish_reason is what every server sends once the answer is complete.
-        if finish_reason is None:
+                        yield TextDelta(content)
+                    finish_reason = choice.get("finish_reason") or finish_reason
+        except httpx2.TimeoutException as error:
+            if not done:
+                raise ProviderBusy(f"no response within {self.spec.timeout:g}s") from error
+        except httpx2.TransportError as error:
+            if not done:
+                raise _cut(answered, "connection closed") from error
+        # A server that leaves out `[DONE]` but said why it stopped has still finished.
+        if not (done or finish_reason):
             raise _cut(answered, "the stream ended")
         yield Finished(finish_reason)
 
@@ -223,7 +241,8 @@ class OpenAIProvider(Provider):
             kind = _error_kind(body)
             failure = _status_error(error.status_code, message, error.response.headers, kind=kind)
             if error.status_code == 401 and not self.spec.api_key:
-                failure = ProviderError(f"{failure}; set {self.spec.api_key_env or DEFAULT_KEY_ENV}")
+                key_env = self.spec.api_key_env or DEFAULT_KEY_ENV
+                failure = ProviderError(f"{failure}; set {key_env}")
             return failure
         if isinstance(error, openai.APITimeoutError):
             if _caused_by(error, httpx2.ConnectTimeout):
@@ -240,16 +259,24 @@ class OpenAIProvider(Provider):
             return ProviderError(_one_line(str(error), self.spec.api_key))
         raise error
 
-    def _stream_error_chunk(self, error: Any) -> ProviderError:
-        message = _server_message(error.body, self.spec.api_key) or _one_line(
-            error.message, self.spec.api_key)
+    def _stream_error_chunk(self, error: object) -> ProviderError:
+        """A `data: {"error": ...}` chunk inside a 200 stream (vLLM, llama.cpp, OpenAI)."""
+        message = _server_message(error, self.spec.api_key)
         text = "error during the answer" + (f": {message}" if message else "")
-        if _error_kind(error.body) & PERMANENT_ERROR_KINDS:
+        if _error_kind(error) & PERMANENT_ERROR_KINDS:
             return ProviderError(text)
         return ProviderBusy(text)
 
     def _shown_base_url(self, client: Any) -> str:
         return _without_credentials(self.spec.base_url or str(client.base_url) or DEFAULT_BASE_URL)
+
+
+def _parse_chunk(data: str) -> dict[str, Any]:
+    try:
+        chunk = json.loads(data)
+    except ValueError:
+        raise ProviderBusy(f"unreadable chunk in the stream: {_one_line(data, None, 80)}") from None
+    return chunk if isinstance(chunk, dict) else {}
 
 
 # --- turning our parts into chat content ------------------------------------------
@@ -352,7 +379,8 @@ def _server_message(body: object, secret: str | None) -> str:
     # OpenAI and llama.cpp send {"message": ...}; Ollama sends the message as a bare string.
     if isinstance(body, Mapping) and isinstance(body.get("message"), str):
         return _one_line(body["message"], secret)
-    if isinstance(body, str):
+    # A bare text body is the message (a proxy's HTML error page is not worth showing).
+    if isinstance(body, str) and not body.lstrip().startswith("<"):
         return _one_line(body, secret)
     return ""
 

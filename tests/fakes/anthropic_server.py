@@ -40,9 +40,11 @@ class AnthropicFakeServer(LoopbackServer):
 
     def respond(self, request: RecordedRequest, behaviour: Any, exchange: Exchange) -> None:
         headers = request.headers
-        if "x-api-key" not in headers and not headers.get("authorization", "").startswith("Bearer "):
+        has_bearer = headers.get("authorization", "").startswith("Bearer ")
+        if "x-api-key" not in headers and not has_bearer:
             # As the real API does: a request with no credentials at all never gets further.
-            exchange.send_json(401, _error_body("authentication_error", "x-api-key header is required"))
+            exchange.send_json(401, _error_body("authentication_error",
+                                                "x-api-key header is required"))
             return
         model = (request.body or {}).get("model", "claude-fake")
         if isinstance(behaviour, Reply):
@@ -55,13 +57,15 @@ class AnthropicFakeServer(LoopbackServer):
             self._block(exchange, index, "text", behaviour.text, behaviour.chunks)
             exchange.send(_event("message_delta", {
                 "type": "message_delta",
-                "delta": {"stop_reason": behaviour.stop_reason or "end_turn", "stop_sequence": None},
+                "delta": {"stop_reason": behaviour.stop_reason or "end_turn",
+                          "stop_sequence": None},
                 "usage": {"output_tokens": behaviour.output_tokens},
             }))
             exchange.send(_event("message_stop", {"type": "message_stop"}))
             exchange.end_stream()
         elif isinstance(behaviour, HttpError):
-            exchange.send_json(behaviour.status, _error_body(behaviour.error_type, behaviour.message),
+            exchange.send_json(behaviour.status,
+                               _error_body(behaviour.error_type, behaviour.message),
                                headers=behaviour.headers)
         elif isinstance(behaviour, CutMidStream):
             exchange.start_stream()

@@ -129,6 +129,7 @@ class RecordedRequest:
     headers: dict[str, str]  # names lower-cased
     body: Any  # parsed JSON, or the raw text if it was not JSON
     received_at: float  # time.monotonic() once the whole request had arrived
+    client_port: int  # the same port on two requests means a kept-alive connection was reused
 
 
 # --- one request being answered ---------------------------------------------------------
@@ -139,9 +140,9 @@ class Exchange:
 
     def __init__(self, handler: _Handler) -> None:
         self._handler = handler
-        self._streaming = False
 
-    def send_json(self, status: int, payload: Any, headers: Mapping[str, str] | None = None) -> None:
+    def send_json(self, status: int, payload: Any,
+                  headers: Mapping[str, str] | None = None) -> None:
         body = json.dumps(payload).encode()
         handler = self._handler
         handler.send_response(status)
@@ -161,7 +162,6 @@ class Exchange:
         handler.send_header("Transfer-Encoding", "chunked")
         handler.end_headers()
         handler.wfile.flush()
-        self._streaming = True
 
     def send(self, text: str) -> None:
         """One chunk of the stream, flushed at once so the client sees it arrive."""
@@ -232,6 +232,7 @@ class _Handler(BaseHTTPRequestHandler):
             headers={name.lower(): value for name, value in self.headers.items()},
             body=body,
             received_at=time.monotonic(),
+            client_port=self.client_address[1],
         )
         self.server.fake._answer(request, Exchange(self))
 

@@ -40,8 +40,9 @@ class _Chunks:
     """Builds the chunks of one completion, all sharing its id, created time and model."""
 
     def __init__(self, model: str) -> None:
-        self.base = {"id": f"chatcmpl-fake{next(_completion_ids)}", "object": "chat.completion.chunk",
-                     "created": int(time.time()), "model": model, "system_fingerprint": "fp_fake"}
+        self.base = {"id": f"chatcmpl-fake{next(_completion_ids)}",
+                     "object": "chat.completion.chunk", "created": int(time.time()),
+                     "model": model, "system_fingerprint": "fp_fake"}
 
     def choice(self, delta: dict[str, Any], finish_reason: str | None = None) -> str:
         return _data({**self.base, "choices": [

@@ -1,0 +1,101 @@
+"""`llm daemon start|stop|restart|status|run`: manage the per-user daemon."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from llmtools.cli.main import debug_option
+from llmtools.cli.output import echo
+
+
+@click.group("daemon")
+def daemon_group() -> None:
+    """Manage the daemon that keeps models, runtimes and the browser warm.
+
+    Commands start it on demand; it exits by itself after an idle timeout
+    (daemon_idle_timeout in config.toml, LLMTOOLS_DAEMON_IDLE_TIMEOUT; default 1800 s).
+    """
+
+
+@daemon_group.command("start")
+@debug_option
+def start_command() -> None:
+    """Start the daemon (nothing happens if it is running)."""
+    from llmtools.daemon.client import DaemonClient, raise_for_error
+
+    client = DaemonClient()
+    failure = client.start()
+    if failure is not None:
+        raise_for_error(failure)
+    echo(f"daemon running (pid {client.pid()}, socket {client.socket_path})")
+
+
+@daemon_group.command("stop")
+@debug_option
+def stop_command() -> None:
+    """Stop the daemon and wait until it has exited."""
+    from llmtools.daemon.client import DaemonClient
+
+    pid = DaemonClient().stop()
+    echo(f"daemon stopped (pid {pid})" if pid else "daemon was not running")
+
+
+@daemon_group.command("restart")
+@debug_option
+def restart_command() -> None:
+    """Stop the daemon if it runs, then start a fresh one."""
+    from llmtools.daemon.client import DaemonClient, raise_for_error
+
+    client = DaemonClient()
+    client.stop()
+    failure = client.start()
+    if failure is not None:
+        raise_for_error(failure)
+    echo(f"daemon running (pid {client.pid()}, socket {client.socket_path})")
+
+
+@daemon_group.command("status")
+@click.option("--json", "as_json", is_flag=True, help="The full status as JSON.")
+@debug_option
+def status_command(as_json: bool) -> int:
+    """Say whether the daemon runs and what it holds; exit 1 when it is not running."""
+    from llmtools.daemon.client import DaemonClient
+
+    status = None
+    for event in DaemonClient().request("status"):
+        if event["event"] == "end":
+            status = event["result"]
+    if status is None:
+        echo(json.dumps({"running": False}) if as_json else "daemon not running")
+        return 1
+    if as_json:
+        echo(json.dumps({"running": True, **status}))
+        return 0
+    echo(f"daemon running: pid {status['pid']}, up {status['uptime_s']:.0f}s, "
+         f"{status['requests_served']} requests served, idle {status['idle_s']:.0f}s "
+         f"of {status['idle_timeout_s']:g}s")
+    echo(f"socket: {status['socket']}")
+    echo("warm models: " + (", ".join(status["warm_models"]) or "none"))
+    echo("runtimes: " + (", ".join(r.get("thread", r.get("id", "?")) for r in status["runtimes"]) or "none"))
+    echo("browser: " + ("running" if status["browser"] else "not started"))
+    return 0
+
+
+@daemon_group.command("run")
+@click.option("--idle-timeout", type=float, metavar="SECONDS",
+              help="Exit after this long without requests (0: never).")
+@debug_option
+def run_command(idle_timeout: float | None) -> int:
+    """Run the daemon in the foreground, logging to stderr (for debugging)."""
+    from llmtools.config import paths
+    from llmtools.daemon import server
+
+    idle = idle_timeout if idle_timeout is not None else server.idle_timeout_setting()
+    status = server.serve(paths().runtime_dir, idle)
+    if status:
+        from llmtools.errors import UsageError
+
+        raise UsageError("a daemon is already running (`llm daemon stop` first)")
+    return 0

@@ -1,0 +1,440 @@
+"""Headless Chromium through Playwright, launched once and reused for many pages.
+
+`Browser` owns the whole lifecycle so that a long-lived process (the daemon) can hold
+one warm and hand it to `llmtools.content.fetch`; a command without the daemon makes
+one for its own call. Launching costs 1-1.5 s and closing ~0.1-1 s; a warm browser
+renders a local page in under 0.1 s.
+
+Threads: Playwright's sync API only works on the thread that started it, so the
+browser lives on one worker thread of its own and `render()` hands it jobs through a
+queue. `render()` may be called from any thread; calls are served one at a time, in
+order (one page at a time is also what one browser's memory allows on a small machine).
+
+Isolation: requests without cookies share one browser context and one tab (a fresh
+context costs 0.2-0.5 s), and the context's cookies are cleared after each request so
+one site's session never rides along to the next request. Cache and localStorage are
+shared, as in one browser profile. A request with cookies gets a fresh context of its
+own, closed afterwards.
+
+Executable: `LLMTOOLS_BROWSER` if set, else the first of chromium, chromium-browser,
+google-chrome on PATH (Debian's `chromium` is the one tested), else Playwright's own
+download if one is installed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import queue
+import re
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Any
+
+from llmtools.errors import LlmtoolsError, ServiceUnavailable, TemporaryFailure, UsageError
+
+CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+# Quiet, headless, no background traffic of its own: only the pages we ask for touch the
+# network. --no-sandbox because containers and CI often run as root without user namespaces.
+CHROMIUM_ARGS = (
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+)
+VIEWPORT = {"width": 1280, "height": 800}
+LAUNCH_TIMEOUT_S = 30.0
+# Pages that fetch data after "load" get this long at most to go quiet.
+SETTLE_CAP_S = 3.0
+MAX_SCREENSHOT_HEIGHT = 8000  # pixels; what model providers accept on an image's long side
+HTML_TYPES = ("text/html", "application/xhtml+xml")
+
+
+class BrowserUnavailable(ServiceUnavailable):
+    """No browser could be started (or it went away and would not come back)."""
+
+
+@dataclasses.dataclass
+class RenderedPage:
+    url: str  # as asked for
+    final_url: str  # after redirects
+    status: int | None  # HTTP status of the final response (None if there was none)
+    status_text: str
+    content_type: str  # media type without parameters, lower case ("" if unknown)
+    headers: dict[str, str]
+    html: str | None  # the rendered DOM, for HTML pages
+    body: bytes | None  # the raw bytes, for everything else (PDFs, text, images)
+    redirects: list[str]  # the URLs that redirected, in order
+    screenshot_png: bytes | None = None
+
+
+def find_chromium() -> str | None:
+    configured = os.environ.get("LLMTOOLS_BROWSER")
+    if configured:
+        return configured
+    for name in CHROMIUM_NAMES:
+        path = shutil.which(name)
+        if path:
+            return path
+    return None
+
+
+# Chromium's net::ERR_* codes by what the user can do about them.
+_UNREACHABLE = re.compile(r"ERR_(NAME_NOT_RESOLVED|NAME_RESOLUTION_FAILED|CONNECTION_REFUSED|"
+                          r"ADDRESS_UNREACHABLE|ADDRESS_INVALID|INTERNET_DISCONNECTED|CERT_\w+|SSL_\w+|"
+                          r"BAD_SSL_CLIENT_AUTH_CERT|PROXY_\w+|TUNNEL_CONNECTION_FAILED|BLOCKED_\w+|"
+                          r"UNSAFE_PORT)")
+_TEMPORARY = re.compile(r"ERR_(TIMED_OUT|CONNECTION_TIMED_OUT|CONNECTION_RESET|CONNECTION_CLOSED|"
+                        r"CONNECTION_ABORTED|CONNECTION_FAILED|EMPTY_RESPONSE|NETWORK_CHANGED|"
+                        r"HTTP2_\w+|QUIC_\w+|INCOMPLETE_CHUNKED_ENCODING|CONTENT_LENGTH_MISMATCH)")
+
+
+def navigation_error(message: str) -> LlmtoolsError:
+    """A Playwright navigation error as one of ours, with a short reason."""
+    code_match = re.search(r"net::(ERR_[A-Z0-9_]+)", message)
+    code = code_match.group(1) if code_match else None
+    if code is None:
+        first_line = message.strip().splitlines()[0] if message.strip() else "navigation failed"
+        return LlmtoolsError(first_line)
+    if code.startswith(("ERR_CERT_", "ERR_SSL_", "ERR_BAD_SSL")):
+        return ServiceUnavailable(f"TLS error ({code})")
+    if code == "ERR_TOO_MANY_REDIRECTS":
+        return LlmtoolsError("too many redirects")
+    if _UNREACHABLE.search(code):
+        return ServiceUnavailable(f"cannot connect ({code})")
+    if _TEMPORARY.search(code):
+        return TemporaryFailure(f"connection failed ({code})")
+    if code in ("ERR_INVALID_URL", "ERR_DISALLOWED_URL_SCHEME"):
+        return UsageError(f"not a URL the browser can load ({code})")
+    return LlmtoolsError(f"navigation failed ({code})")
+
+
+class _Deadline:
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.end = time.monotonic() + seconds
+
+    def ms(self, cap_s: float | None = None) -> float:
+        """Milliseconds left (at least 1: Playwright reads 0 as "no timeout")."""
+        left = self.end - time.monotonic()
+        if cap_s is not None:
+            left = min(left, cap_s)
+        return max(1.0, left * 1000)
+
+    @property
+    def expired(self) -> bool:
+        return time.monotonic() >= self.end
+
+
+class Browser:
+    """One headless Chromium, started on first use (or by `start()`), reused until `close()`.
+
+        with Browser() as browser:
+            page = browser.render("https://example.org/", timeout=20)
+
+    Thread-safe: see the module docstring. Raises BrowserUnavailable when Chromium or
+    Playwright is missing or Chromium will not start.
+    """
+
+    def __init__(self, executable_path: str | None = None, *, args: tuple[str, ...] = CHROMIUM_ARGS) -> None:
+        self.executable_path = executable_path
+        self.args = list(args)
+        self._jobs: queue.Queue = queue.Queue()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+        # Owned by the worker thread only:
+        self._playwright: Any = None
+        self._browser: Any = None
+        self._context: Any = None
+        self._page: Any = None
+        self._user_agent: str | None = None
+
+    # --- public API (any thread) ------------------------------------------------------
+
+    def start(self) -> None:
+        """Launch now rather than on the first render (the daemon warms up this way)."""
+        self._call(self._ensure_browser)
+
+    def render(
+        self,
+        url: str,
+        *,
+        timeout: float = 30.0,
+        wait_for: str | None = None,
+        cookies: list[dict] | None = None,
+        screenshot: bool = False,
+    ) -> RenderedPage:
+        """Load `url`, let its scripts run, and return what the browser has.
+
+        `timeout` bounds the whole render (navigation, settling, `wait_for`, screenshot).
+        `cookies` are Playwright cookie dicts (see `Cookie.for_playwright`). HTTP error
+        statuses are returned, not raised: the caller decides. Raises TemporaryFailure on
+        timeouts, ServiceUnavailable when the host cannot be reached (TLS included),
+        UsageError for a malformed `wait_for` selector.
+        """
+        return self._call(self._render, url, timeout, wait_for, cookies, screenshot)
+
+    @property
+    def version(self) -> str:
+        return self._call(lambda: self._ensure_browser().version)
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Close Chromium and the worker thread; waits at most `timeout` seconds for a
+        render in progress (the thread is a daemon thread, so exiting never hangs on it)."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            thread = self._thread
+        if thread is not None:
+            self._jobs.put(None)
+            thread.join(timeout)
+
+    def __enter__(self) -> Browser:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        # After Ctrl-C do not wait out a page load in progress.
+        self.close(timeout=2.0 if exc_type else 10.0)
+
+    # --- the worker thread ----------------------------------------------------------------
+
+    def _call(self, function: Callable, *args: Any) -> Any:
+        with self._lock:
+            if self._closed:
+                raise BrowserUnavailable("the browser has been closed")
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._serve, name="llmtools-browser", daemon=True)
+                self._thread.start()
+        future: Future = Future()
+        self._jobs.put((function, args, future))
+        return future.result()
+
+    def _serve(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                break
+            function, args, future = job
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(function(*args))
+            except BaseException as error:  # handed to the caller's thread
+                future.set_exception(error)
+        self._shutdown()
+
+    def _shutdown(self) -> None:
+        for close in (lambda: self._browser and self._browser.close(),
+                      lambda: self._playwright and self._playwright.stop()):
+            try:
+                close()
+            except Exception:  # already gone: nothing left to release
+                pass
+        self._browser = self._context = self._page = self._playwright = None
+
+    def _ensure_browser(self) -> Any:
+        if self._browser is not None and self._browser.is_connected():
+            return self._browser
+        if self._browser is not None:  # crashed or killed: start afresh
+            self._shutdown()
+        try:
+            from playwright.sync_api import Error as PlaywrightError
+            from playwright.sync_api import sync_playwright
+        except ImportError:
+            raise BrowserUnavailable("the playwright Python package is not installed") from None
+        path = self.executable_path or find_chromium()
+        if path is not None and not (os.path.isfile(path) and os.access(path, os.X_OK)):
+            raise BrowserUnavailable(f"{path} is not an executable browser")
+        try:
+            self._playwright = sync_playwright().start()
+            self._browser = self._playwright.chromium.launch(
+                executable_path=path, args=self.args, headless=True, timeout=LAUNCH_TIMEOUT_S * 1000)
+        except PlaywrightError as error:
+            self._shutdown()
+            first_line = (error.message or str(error)).strip().splitlines()[0]
+            if path is None:
+                raise BrowserUnavailable(
+                    "no Chromium found (install Debian's chromium or set LLMTOOLS_BROWSER)") from None
+            raise BrowserUnavailable(f"cannot start {path}: {first_line}") from None
+        # Headless Chromium announces itself as "HeadlessChrome", which some sites refuse.
+        major = self._browser.version.split(".")[0]
+        self._user_agent = (f"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+                            f"Chrome/{major}.0.0.0 Safari/537.36")
+        return self._browser
+
+    def _new_context(self) -> Any:
+        return self._ensure_browser().new_context(viewport=VIEWPORT, user_agent=self._user_agent)
+
+    def _shared_page(self) -> Any:
+        browser = self._ensure_browser()
+        if self._context is None or self._context.browser is not browser:
+            self._context = self._new_context()
+            self._page = None
+        if self._page is None or self._page.is_closed():
+            self._page = self._context.new_page()
+        return self._page
+
+    def _render(self, url: str, timeout: float, wait_for: str | None,
+                cookies: list[dict] | None, screenshot: bool) -> RenderedPage:
+        from playwright.sync_api import Error as PlaywrightError
+        from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+        deadline = _Deadline(timeout)
+        own_context = None
+        try:
+            if cookies:
+                own_context = self._new_context()
+                own_context.add_cookies(cookies)
+                page = own_context.new_page()
+            else:
+                page = self._shared_page()
+        except PlaywrightError as error:
+            raise BrowserUnavailable(f"the browser failed: {error.message.strip().splitlines()[0]}") from None
+
+        pending = {"count": 0}
+        downloads: list[Any] = []
+
+        def on_request(request):
+            if request.resource_type in ("fetch", "xhr"):
+                pending["count"] += 1
+
+        def on_request_done(request):
+            if request.resource_type in ("fetch", "xhr"):
+                pending["count"] -= 1
+
+        def on_download(download):  # Playwright needs a function it can tag, not a bound builtin
+            downloads.append(download)
+
+        listeners = [("request", on_request), ("requestfinished", on_request_done),
+                     ("requestfailed", on_request_done), ("download", on_download)]
+        for event, listener in listeners:
+            page.on(event, listener)
+        try:
+            return self._load(page, url, deadline, wait_for, screenshot, pending, downloads)
+        except PlaywrightTimeout:
+            raise TemporaryFailure(f"timed out after {deadline.seconds:g} s") from None
+        except PlaywrightError as error:
+            if "has been closed" in error.message or not self._browser.is_connected():
+                raise TemporaryFailure("the browser went away during the request") from None
+            raise navigation_error(error.message) from None
+        finally:
+            self._after_request(page, own_context, listeners)
+
+    def _load(self, page: Any, url: str, deadline: _Deadline, wait_for: str | None,
+              screenshot: bool, pending: dict, downloads: list) -> RenderedPage:
+        from playwright.sync_api import Error as PlaywrightError
+        from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+        try:
+            response = page.goto(url, wait_until="load", timeout=deadline.ms())
+        except PlaywrightTimeout:
+            raise TemporaryFailure(f"timed out after {deadline.seconds:g} s") from None
+        except PlaywrightError as error:
+            if "Download is starting" in error.message:
+                return self._downloaded(page, url, deadline, downloads)
+            raise
+
+        headers = response.all_headers() if response is not None else {}
+        content_type = headers.get("content-type", "").split(";")[0].strip().lower()
+        status = response.status if response is not None else None
+        redirects: list[str] = []
+        if response is not None:
+            request = response.request.redirected_from
+            while request is not None:
+                redirects.insert(0, request.url)
+                request = request.redirected_from
+        result = RenderedPage(
+            url=url, final_url=page.url, status=status,
+            status_text=response.status_text if response is not None else "",
+            content_type=content_type, headers=headers, html=None, body=None, redirects=redirects)
+
+        is_html = content_type in HTML_TYPES or not content_type
+        if status is not None and status >= 400:
+            # An error page: no point waiting for selectors that will never come.
+            result.html = page.content() if is_html else None
+            return result
+        if not is_html:
+            if content_type == "application/pdf":
+                # Chromium shows PDFs in its viewer, and the navigation's body is then the
+                # viewer's page: ask again through the context (same cookies) for the bytes.
+                fetched = page.context.request.get(result.final_url, timeout=deadline.ms())
+                result.body = fetched.body()
+                fetched.dispose()
+            else:
+                result.body = response.body() if response is not None else b""
+            return result
+
+        if pending["count"] > 0:
+            # Data still loading after "load" (a script fetching JSON to render): give the
+            # page a bounded while to go quiet, then take what is there.
+            try:
+                page.wait_for_load_state("networkidle", timeout=deadline.ms(SETTLE_CAP_S))
+            except PlaywrightTimeout:
+                pass
+        if wait_for:
+            try:
+                page.wait_for_selector(wait_for, state="attached", timeout=deadline.ms())
+            except PlaywrightTimeout:
+                raise TemporaryFailure(f"timed out after {deadline.seconds:g} s waiting for {wait_for!r}") from None
+            except PlaywrightError as error:
+                if "selector" in error.message.lower() and ("valid" in error.message or "parse" in error.message):
+                    raise UsageError(f"--wait-for {wait_for!r} is not a valid selector") from None
+                raise
+        result.html = page.content()
+        if screenshot:
+            result.screenshot_png = self._screenshot(page, deadline)
+        return result
+
+    def _screenshot(self, page: Any, deadline: _Deadline) -> bytes:
+        from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+        height = page.evaluate("() => document.documentElement.scrollHeight") or VIEWPORT["height"]
+        clip = None
+        if height > MAX_SCREENSHOT_HEIGHT:
+            clip = {"x": 0, "y": 0, "width": VIEWPORT["width"], "height": MAX_SCREENSHOT_HEIGHT}
+        try:
+            return page.screenshot(full_page=True, clip=clip, type="png", timeout=deadline.ms())
+        except PlaywrightTimeout:
+            raise TemporaryFailure(f"timed out after {deadline.seconds:g} s taking the screenshot") from None
+
+    def _downloaded(self, page: Any, url: str, deadline: _Deadline, downloads: list) -> RenderedPage:
+        """A URL the browser saves rather than shows (Content-Disposition: attachment)."""
+        from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+        if not downloads:
+            try:
+                downloads.append(page.wait_for_event("download", timeout=deadline.ms()))
+            except PlaywrightTimeout:
+                raise TemporaryFailure(f"timed out after {deadline.seconds:g} s") from None
+        download = downloads[0]
+        path = download.path()  # waits for the download to finish
+        failure = download.failure()
+        if failure or path is None:
+            raise TemporaryFailure(f"download failed: {failure or 'no file'}")
+        with open(path, "rb") as handle:
+            body = handle.read()
+        download.delete()
+        return RenderedPage(url=url, final_url=download.url, status=200, status_text="OK",
+                            content_type="", headers={}, html=None, body=body, redirects=[])
+
+    def _after_request(self, page: Any, own_context: Any, listeners: list) -> None:
+        """Leave the shared tab blank and cookie-free for the next request."""
+        try:
+            if own_context is not None:
+                own_context.close()
+                return
+            for event, listener in listeners:
+                page.remove_listener(event, listener)
+            # Navigating away stops the page's timers and sockets while the browser idles.
+            page.goto("about:blank", timeout=5000)
+            self._context.clear_cookies()
+        except Exception:
+            # The tab is in a bad state (crashed, stuck): the next request opens a new one.
+            try:
+                page.close()
+            except Exception:
+                pass
+            self._page = None

@@ -1,0 +1,365 @@
+"""URLs to messages: web pages as Markdown, PDFs as text, images as image parts.
+
+Pages load in headless Chromium (`llmtools.content.browser.Browser`) so that
+script-rendered content is there; `use_browser=False` uses plain HTTP (httpx). When no
+browser can start, the fetch says so once and carries on over plain HTTP.
+
+Pass a warm `Browser` (the daemon holds one) to skip the 1-2 s launch; without one,
+a browser is launched for the call and closed at its end.
+
+Failures raise (or, from `fetch_each`, report) errors from `llmtools.errors` whose
+message starts with the URL:
+
+    HTTP 4xx, redirect loops                    LlmtoolsError      1
+    a URL that is not http(s)                   UsageError         2
+    content that cannot be read (bad PDF, ...)  InputError         65
+    host unreachable, TLS errors, no browser    ServiceUnavailable 69
+    timeouts, HTTP 429 and 5xx, cut connections TemporaryFailure   75
+
+Redirects are followed (as a browser does) and recorded in `meta.final_url`.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import http
+import re
+from collections.abc import Callable, Iterable, Iterator
+from urllib.parse import urlsplit
+
+from llmtools import stack
+from llmtools.errors import (ExitStatus, InputError, LlmtoolsError, ServiceUnavailable,
+                             TemporaryFailure, UsageError)
+from llmtools.notices import warn as default_warn
+
+DEFAULT_TIMEOUT_S = 30.0
+MAX_BODY_BYTES = 200 * 1024 * 1024
+MAX_REDIRECTS = 20  # Chromium's own limit, so both paths agree
+USER_AGENT = "Mozilla/5.0 (compatible; llmtools llm-fetch)"
+HTML_TYPES = ("text/html", "application/xhtml+xml")
+TEXT_TYPES = ("application/json", "application/xml", "application/javascript", "application/x-yaml",
+              "application/yaml", "application/toml")
+
+# When several URLs fail, the exit status is the most lasting failure's: a command to
+# fix beats bad data, beats a refusal, beats an unreachable host, beats "try again later".
+SEVERITY = (ExitStatus.USAGE, ExitStatus.DATA_ERROR, ExitStatus.FAILURE,
+            ExitStatus.UNAVAILABLE, ExitStatus.TEMPORARY_FAILURE)
+
+
+def worst_status(statuses: Iterable[int]) -> int:
+    found = [status for status in statuses if status != ExitStatus.OK]
+    if not found:
+        return ExitStatus.OK
+    rank = {status: index for index, status in enumerate(SEVERITY)}
+    return min(found, key=lambda status: rank.get(status, len(SEVERITY)))
+
+
+@dataclasses.dataclass
+class FetchResult:
+    url: str
+    message: dict | None = None
+    error: LlmtoolsError | None = None
+
+    @property
+    def status(self) -> int:
+        return ExitStatus.OK if self.error is None else int(self.error.status)
+
+
+@dataclasses.dataclass
+class Fetched:
+    """What came back for a URL, from either path, before it becomes a message."""
+
+    url: str
+    final_url: str
+    content_type: str
+    html: str | None
+    body: bytes | None
+    screenshot_png: bytes | None
+    renderer: str  # "chromium" or "http"
+
+
+def check_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        raise UsageError(f"{url}: not an http:// or https:// URL")
+    return url
+
+
+def _with_url(url: str, error: LlmtoolsError) -> LlmtoolsError:
+    """The same error, its message prefixed with the URL (once)."""
+    text = str(error)
+    if text.startswith(url + ":"):
+        return error
+    return type(error)(f"{url}: {text}", status=error.status)
+
+
+def status_error(status: int, reason: str = "") -> LlmtoolsError | None:
+    """None for a 2xx status, else the error it means."""
+    if 200 <= status < 300:
+        return None
+    if not reason:
+        try:
+            reason = http.HTTPStatus(status).phrase
+        except ValueError:
+            reason = ""
+    text = f"HTTP {status} {reason}".strip()
+    if status == 429 or status >= 500:
+        return TemporaryFailure(text)
+    return LlmtoolsError(text)
+
+
+# --- plain HTTP -------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class HttpResponse:
+    url: str
+    final_url: str
+    status: int
+    reason: str
+    content_type: str
+    body: bytes
+    redirects: list[str]
+
+
+def _connect_error(error: Exception) -> LlmtoolsError:
+    import ssl
+
+    cause: BaseException | None = error
+    while cause is not None:
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return ServiceUnavailable(f"TLS error: {cause.verify_message or cause.reason}")
+        if isinstance(cause, ssl.SSLError):
+            return ServiceUnavailable(f"TLS error: {cause.reason or cause}")
+        if isinstance(cause, ConnectionRefusedError):
+            return ServiceUnavailable("cannot connect (connection refused)")
+        cause = cause.__cause__ or cause.__context__
+    text = str(error)
+    if "CERTIFICATE_VERIFY_FAILED" in text or "SSL" in text:
+        return ServiceUnavailable(f"TLS error: {text}")
+    if "Name or service not known" in text or "getaddrinfo" in text or "nodename" in text:
+        return ServiceUnavailable("cannot resolve the host name")
+    return ServiceUnavailable(f"cannot connect ({text or type(error).__name__})")
+
+
+def http_get(url: str, *, timeout: float = DEFAULT_TIMEOUT_S, cookies: list | None = None) -> HttpResponse:
+    """GET with redirects followed; transport failures raised as our errors.
+
+    HTTP error statuses are returned, not raised. `timeout` applies to connecting and
+    to each wait for data, as with curl's --connect-timeout plus a read timeout.
+    """
+    import httpx
+
+    from llmtools.content.cookies import cookie_jar
+
+    jar = cookie_jar(cookies) if cookies else None
+    try:
+        with httpx.Client(follow_redirects=True, max_redirects=MAX_REDIRECTS, timeout=timeout,
+                          headers={"User-Agent": USER_AGENT}, cookies=jar) as client:
+            with client.stream("GET", url) as response:
+                chunks = []
+                size = 0
+                for chunk in response.iter_bytes():
+                    size += len(chunk)
+                    if size > MAX_BODY_BYTES:
+                        raise InputError(f"larger than {MAX_BODY_BYTES // (1024 * 1024)} MB")
+                    chunks.append(chunk)
+                return HttpResponse(
+                    url=url, final_url=str(response.url), status=response.status_code,
+                    reason=response.reason_phrase,
+                    content_type=response.headers.get("content-type", "").split(";")[0].strip().lower(),
+                    body=b"".join(chunks), redirects=[str(r.url) for r in response.history])
+    except httpx.TimeoutException:
+        raise TemporaryFailure(f"timed out after {timeout:g} s") from None
+    except httpx.TooManyRedirects:
+        raise LlmtoolsError("too many redirects") from None
+    except (httpx.UnsupportedProtocol, httpx.InvalidURL) as error:
+        raise UsageError(f"not a URL that can be fetched ({error})") from None
+    except httpx.ConnectError as error:
+        raise _connect_error(error) from None
+    except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as error:
+        raise TemporaryFailure(f"connection failed ({error or type(error).__name__})") from None
+    except httpx.HTTPError as error:
+        raise ServiceUnavailable(f"request failed ({error or type(error).__name__})") from None
+
+
+def _decode(body: bytes, charset_hint: str | None = None) -> str:
+    """Text of a body: declared charset, else <meta charset>, else UTF-8, else cp1252."""
+    candidates = [charset_hint] if charset_hint else []
+    meta = re.search(rb"""<meta[^>]+charset=["']?([\w-]+)""", body[:4096], re.I)
+    if meta:
+        candidates.append(meta.group(1).decode("ascii", "replace"))
+    candidates.append("utf-8")
+    for charset in candidates:
+        try:
+            return body.decode(charset)
+        except (LookupError, UnicodeDecodeError):
+            continue
+    return body.decode("cp1252", errors="replace")
+
+
+def _fetch_over_http(url: str, timeout: float, cookies: list | None) -> Fetched:
+    response = http_get(url, timeout=timeout, cookies=cookies)
+    error = status_error(response.status, response.reason)
+    if error:
+        raise error
+    html = None
+    if response.content_type in HTML_TYPES or (not response.content_type and b"<html" in response.body[:2048].lower()):
+        html = _decode(response.body)
+    return Fetched(url=url, final_url=response.final_url, content_type=response.content_type,
+                   html=html, body=None if html is not None else response.body,
+                   screenshot_png=None, renderer="http")
+
+
+def _fetch_in_browser(url: str, browser, timeout: float, wait_for: str | None,
+                      cookies: list | None, screenshot: bool) -> Fetched:
+    page = browser.render(url, timeout=timeout, wait_for=wait_for,
+                          cookies=[cookie.for_playwright() for cookie in cookies] if cookies else None,
+                          screenshot=screenshot)
+    if page.status is not None:
+        error = status_error(page.status, page.status_text)
+        if error:
+            raise error
+    return Fetched(url=url, final_url=page.final_url, content_type=page.content_type,
+                   html=page.html, body=page.body, screenshot_png=page.screenshot_png,
+                   renderer="chromium")
+
+
+# --- content to message -------------------------------------------------------------
+
+
+def message_from(fetched: Fetched, *, tool: str = "llm-fetch") -> dict:
+    """One user message for what a URL served, by its content type and its bytes."""
+    from llmtools.content import pdf
+
+    url = fetched.url
+    final_url = fetched.final_url if fetched.final_url != url else None
+    mime = fetched.content_type
+    body = fetched.body or b""
+    meta = {"source": url, "tool": tool, "final_url": final_url}
+    if fetched.html is None and (mime == "application/pdf" or body.startswith(stack.PDF_SIGNATURE)):
+        msg = pdf.pdf_message(body, source=url, tool=tool)
+        if final_url:
+            msg["meta"]["final_url"] = final_url
+        return msg
+    if fetched.html is not None:
+        from llmtools.content.html import html_to_markdown
+
+        document = html_to_markdown(fetched.html, base_url=fetched.final_url)
+        meta["title"] = document.title
+        text = document.markdown
+    else:
+        image_type = stack.image_media_type(body)
+        if image_type:
+            msg = stack.image_message(body, image_type, source=url)
+            msg["meta"].update({k: v for k, v in meta.items() if v is not None})
+            return msg
+        if not (mime.startswith("text/") or mime in TEXT_TYPES or mime.endswith(("+json", "+xml"))
+                or (not mime and b"\x00" not in body[:8192])):
+            raise InputError(f"cannot read content of type {mime or 'unknown'}")
+        text = _decode(body)
+    meta["renderer"] = fetched.renderer
+    if fetched.screenshot_png:
+        content: str | list = [
+            {"type": "text", "text": text},
+            {"type": "image", "media_type": "image/png",
+             "data": base64.b64encode(fetched.screenshot_png).decode("ascii")},
+        ]
+    else:
+        content = text
+    return stack.message("user", content, **meta)
+
+
+# --- the public entry points ---------------------------------------------------------
+
+
+def fetch_each(
+    urls: Iterable[str],
+    *,
+    browser=None,
+    use_browser: bool = True,
+    timeout: float = DEFAULT_TIMEOUT_S,
+    wait_for: str | None = None,
+    cookies: list | None = None,
+    screenshot: bool = False,
+    tool: str = "llm-fetch",
+    warn: Callable[[str], None] = default_warn,
+) -> Iterator[FetchResult]:
+    """Fetch URLs one after another, yielding a FetchResult for each as it completes.
+
+    A failing URL yields its error and the rest go on. `browser` is a warm
+    `llmtools.content.browser.Browser` to use (and leave open); without one and with
+    `use_browser`, one is launched on the first URL and closed at the end. `cookies`
+    are `llmtools.content.cookies.Cookie`s; `screenshot` adds the rendered page as a
+    PNG image part (browser only).
+    """
+    own_browser = None
+    browser_failed = browser is None and not use_browser
+    try:
+        for url in urls:
+            try:
+                check_url(url)
+                if not browser_failed and browser is None:
+                    from llmtools.content.browser import Browser
+
+                    own_browser = browser = Browser()
+                fetched = None
+                if not browser_failed:
+                    try:
+                        fetched = _fetch_in_browser(url, browser, timeout, wait_for, cookies, screenshot)
+                    except _browser_unavailable() as error:
+                        browser_failed = True
+                        dropped = [flag for flag, on in (("--screenshot", screenshot), ("--wait-for", wait_for)) if on]
+                        warn(f"no browser available ({error}); fetching with plain HTTP"
+                             + (f", without {' and '.join(dropped)}" if dropped else ""))
+                if fetched is None:
+                    fetched = _fetch_over_http(url, timeout, cookies)
+                yield FetchResult(url, message=message_from(fetched, tool=tool))
+            except LlmtoolsError as error:
+                yield FetchResult(url, error=_with_url(url, error))
+    finally:
+        if own_browser is not None:
+            own_browser.close()
+
+
+def _browser_unavailable() -> type[LlmtoolsError]:
+    from llmtools.content.browser import BrowserUnavailable
+
+    return BrowserUnavailable
+
+
+def fetch_message(
+    url: str,
+    *,
+    browser=None,
+    use_browser: bool = True,
+    timeout: float = DEFAULT_TIMEOUT_S,
+    wait_for: str | None = None,
+    cookies: list | None = None,
+    screenshot: bool = False,
+    tool: str = "llm-fetch",
+) -> dict:
+    """One URL as one user message (what `llm -p URL` uses); raises on failure."""
+    for result in fetch_each([url], browser=browser, use_browser=use_browser, timeout=timeout,
+                             wait_for=wait_for, cookies=cookies, screenshot=screenshot, tool=tool):
+        if result.error is not None:
+            raise result.error
+        assert result.message is not None
+        return result.message
+    raise AssertionError("fetch_each yields one result per URL")
+
+
+def fetch_pdf_bytes(url: str, *, timeout: float = DEFAULT_TIMEOUT_S, cookies: list | None = None) -> bytes:
+    """The bytes of a PDF served at `url` (plain HTTP: a PDF needs no script to run)."""
+    check_url(url)
+    try:
+        response = http_get(url, timeout=timeout, cookies=cookies)
+        error = status_error(response.status, response.reason)
+        if error:
+            raise error
+        if not response.body.startswith(stack.PDF_SIGNATURE) and stack.PDF_SIGNATURE not in response.body[:1024]:
+            raise InputError(f"not a PDF (served as {response.content_type or 'unknown type'})")
+    except LlmtoolsError as error:
+        raise _with_url(url, error) from None
+    return response.body

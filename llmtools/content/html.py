@@ -1,0 +1,202 @@
+"""HTML to clean Markdown: the page's main content, links kept, page furniture dropped.
+
+How the main content is found, in order (lxml does the parsing, markdownify writes the
+Markdown):
+
+1. Drop what is never content: scripts, styles, templates, SVG, iframes, form controls,
+   hidden elements (`hidden`, `aria-hidden`, inline `display: none`).
+2. Start from `<main>` (or `role="main"`), else `<body>`. If an `<article>` there holds
+   most of that text (or is the only substantial one), start from the article instead:
+   that drops comment threads and "more stories" lists around it.
+3. Inside, drop page furniture: `<nav>`, `<aside>`, `<footer>`, site `<header>`s (those
+   without the page's heading), landmark roles (navigation, banner, contentinfo,
+   complementary, search) and elements whose class or id names furniture (cookie banners,
+   sidebars, share buttons, newsletters, ads, comments...). Nothing that holds a large
+   share of the text is dropped on its class name alone, so a wrapper called
+   `page-with-sidebar` cannot take the article with it.
+4. Links become absolute (against `<base href>` or the page URL); links to nowhere
+   (`javascript:`, bare fragments on the same page) keep their text only. Images stay as
+   `![alt](url)` when they have alt text and a real URL; data: URIs and decorative
+   images go.
+
+The page `<title>` is returned separately and put on top as a heading when the content
+has no `<h1>` of its own.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from urllib.parse import urldefrag
+
+NEVER_CONTENT = ("script", "style", "noscript", "template", "svg", "canvas", "iframe", "object",
+                 "embed", "link", "meta", "button", "input", "select", "textarea", "dialog")
+FURNITURE_TAGS = ("nav", "aside", "footer")
+FURNITURE_ROLES = {"navigation", "banner", "contentinfo", "complementary", "search", "dialog",
+                   "alertdialog", "menu", "menubar"}
+# Whole words of a class or id (split on "-", "_" and spaces) that name page furniture.
+FURNITURE_WORDS = {
+    "nav", "navbar", "navigation", "menu", "breadcrumb", "breadcrumbs", "sidebar", "footer",
+    "header", "masthead", "cookie", "cookies", "consent", "gdpr", "banner", "popup", "modal",
+    "newsletter", "subscribe", "subscription", "promo", "advert", "advertisement", "ads", "ad",
+    "sponsored", "share", "sharing", "social", "related", "recommended", "trending", "comments",
+    "comment", "disqus", "skip", "toolbar", "paywall", "signup",
+}
+# A furniture-named element is spared when it holds more than this share of the text.
+FURNITURE_MAX_SHARE = 0.3
+PRESERVE_WHITESPACE = {"pre", "code", "textarea"}
+_HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.I)
+_WORD_SPLIT = re.compile(r"[\s_-]+")
+_SPACES = re.compile(r"\s+")
+
+
+@dataclasses.dataclass
+class HtmlDocument:
+    title: str | None
+    markdown: str
+
+
+def _text_length(element) -> int:
+    return len(_SPACES.sub("", element.text_content() or ""))
+
+
+def _is_hidden(element) -> bool:
+    if element.get("hidden") is not None or element.get("aria-hidden") == "true":
+        return True
+    return bool(_HIDDEN_STYLE.search(element.get("style") or ""))
+
+
+def _furniture_words(element) -> set[str]:
+    names = f"{element.get('class') or ''} {element.get('id') or ''}".lower()
+    return {word for word in _WORD_SPLIT.split(names) if word}
+
+
+def _has_heading(element) -> bool:
+    return element.tag == "h1" or bool(element.xpath(".//h1"))
+
+
+def _drop(element) -> None:
+    # drop_tree keeps the element's tail text, which belongs to the parent.
+    if element.getparent() is not None:
+        element.drop_tree()
+
+
+def _main_root(body):
+    mains = body.xpath(".//main | .//*[@role='main']")
+    root = max(mains, key=_text_length) if mains else body
+    articles = root.xpath(".//article")
+    if articles:
+        best = max(articles, key=_text_length)
+        share = _text_length(best) / max(1, _text_length(root))
+        if share >= 0.5 or (len(articles) == 1 and _text_length(best) >= 500):
+            return best
+    return root
+
+
+def _drop_furniture(root) -> None:
+    total = max(1, _text_length(root))
+    for element in list(root.iter()):
+        if element is root or not isinstance(element.tag, str) or element.getparent() is None:
+            continue
+        # Skip elements already dropped with an ancestor.
+        if element.getroottree().getroot() is not root.getroottree().getroot():
+            continue
+        tag = element.tag
+        role = (element.get("role") or "").lower()
+        if tag in FURNITURE_TAGS or (role in FURNITURE_ROLES and role != "banner"):
+            _drop(element)
+        elif tag == "header" or role == "banner":
+            if not _has_heading(element):
+                _drop(element)
+        elif _furniture_words(element) & FURNITURE_WORDS:
+            if not _has_heading(element) and _text_length(element) <= FURNITURE_MAX_SHARE * total:
+                _drop(element)
+
+
+def _tidy_links_and_images(root, page_url: str | None) -> None:
+    page = urldefrag(page_url)[0] if page_url else None
+    for link in root.xpath(".//a"):
+        href = (link.get("href") or "").strip()
+        if not _SPACES.sub("", link.text_content() or "") and not link.xpath(".//img"):
+            _drop(link)
+        elif not href or href.lower().startswith(("javascript:", "#")) or (
+                page and "#" in href and urldefrag(href)[0] == page):
+            link.drop_tag()
+    for image in root.xpath(".//img"):
+        src = (image.get("src") or "").strip()
+        if not (image.get("alt") or "").strip() or not src.lower().startswith(("http://", "https://")):
+            _drop(image)
+
+
+def _collapse_whitespace(root) -> None:
+    """Runs of whitespace to one space, as a browser shows them, except inside <pre>."""
+    for element in root.iter():
+        if not isinstance(element.tag, str):
+            continue
+        inside_pre = any(a.tag in PRESERVE_WHITESPACE for a in element.iterancestors()) or \
+            element.tag in PRESERVE_WHITESPACE
+        if element.text and not inside_pre:
+            element.text = _SPACES.sub(" ", element.text)
+        parent = element.getparent()
+        parent_in_pre = parent is not None and (
+            parent.tag in PRESERVE_WHITESPACE
+            or any(a.tag in PRESERVE_WHITESPACE for a in parent.iterancestors()))
+        if element.tail and not parent_in_pre:
+            element.tail = _SPACES.sub(" ", element.tail)
+
+
+def _title(document) -> str | None:
+    for path in ("//meta[@property='og:title']/@content", "//title//text()"):
+        found = " ".join(" ".join(document.xpath(path)).split())
+        if found:
+            return found
+    return None
+
+
+def _clean_markdown(markdown: str) -> str:
+    lines = [line.rstrip() for line in markdown.splitlines()]
+    text = "\n".join(lines)
+    return re.sub(r"\n{3,}", "\n\n", text).strip()
+
+
+def html_to_markdown(html: str | bytes, base_url: str | None = None) -> HtmlDocument:
+    """The main content of an HTML page as Markdown, and the page title."""
+    import lxml.etree
+    import lxml.html
+    from markdownify import markdownify
+
+    if isinstance(html, str):
+        # lxml refuses str input that carries an XML encoding declaration.
+        html = re.sub(r"^\s*<\?xml[^>]*\?>", "", html)
+    if not (html.strip() if isinstance(html, str) else html.strip()):
+        return HtmlDocument(title=None, markdown="")
+    try:
+        document = lxml.html.document_fromstring(html)
+    except (lxml.etree.ParserError, ValueError):
+        return HtmlDocument(title=None, markdown="")
+    title = _title(document)
+    if base_url:
+        document.make_links_absolute(base_url, resolve_base_href=True, handle_failures="ignore")
+
+    lxml.etree.strip_elements(document, lxml.etree.Comment, lxml.etree.ProcessingInstruction,
+                              *NEVER_CONTENT, with_tail=False)
+    for element in document.xpath("//*[@hidden or @aria-hidden='true' or @style]"):
+        if _is_hidden(element):
+            _drop(element)
+
+    body = document.find("body")
+    if body is None:
+        body = document
+    root = _main_root(body)
+    _drop_furniture(root)
+    _tidy_links_and_images(root, base_url)
+    _collapse_whitespace(root)
+
+    markdown = markdownify(
+        lxml.html.tostring(root, encoding="unicode"),
+        heading_style="ATX", bullets="-", escape_underscores=False, escape_asterisks=False,
+    )
+    markdown = _clean_markdown(markdown)
+    if title and not root.xpath("descendant-or-self::h1"):
+        markdown = f"# {title}\n\n{markdown}" if markdown else f"# {title}"
+    return HtmlDocument(title=title, markdown=markdown)

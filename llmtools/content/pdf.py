@@ -1,0 +1,431 @@
+"""PDF bytes to text, page by page, with OCR for pages that have no usable text layer.
+
+The text layer is read with poppler: the `pdftotext` Python bindings when they are
+installed, else poppler's `pdftotext`/`pdfinfo` programs. A page whose text layer is
+missing (a scan: poppler returns nothing but the form feed) or garbage (glyphs with no
+Unicode mapping come out as control or private-use characters) is rendered with
+`pdftoppm` at 300 dpi and read by tesseract through `pytesseract`.
+
+Pages are joined with a form feed ("\\f"), the separator `pdftotext` itself uses, so
+`text.split("\\f")` gives the pages back. Heavy imports (the bindings, pytesseract and
+with it Pillow) happen inside the functions that need them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import unicodedata
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+
+from llmtools import stack
+from llmtools.errors import InputError, ServiceUnavailable, UsageError
+from llmtools.notices import warn as default_warn
+
+OCR_MODES = ("auto", "always", "never")
+OCR_DPI = 300  # tesseract reads 10-12 pt type reliably from 300 dpi renderings
+PAGE_SEPARATOR = "\f"
+# A text layer shorter than this on a page that also carries a large image is probably a
+# scan with a stamped page number or watermark: in auto mode such a page is OCRed too,
+# and the longer of the two readings is kept. Short pages without images (title pages)
+# are left alone.
+MIN_TEXT_CHARS = 16
+SCAN_IMAGE_MIN_PIXELS = 400 * 400
+TESSERACT_TIMEOUT_S = 300
+
+# progress(stage, done, total): stage is "text" (reading text layers) or "ocr".
+Progress = Callable[[str, int, int], None]
+
+
+@dataclasses.dataclass
+class PageText:
+    number: int  # 1-based, as people count pages
+    text: str
+    ocr: bool = False  # True when the text came from OCR rather than the text layer
+
+
+@dataclasses.dataclass
+class PdfText:
+    page_count: int
+    pages: list[PageText]
+
+    @property
+    def text(self) -> str:
+        return PAGE_SEPARATOR.join(page.text for page in self.pages)
+
+    @property
+    def ocr_pages(self) -> list[int]:
+        return [page.number for page in self.pages if page.ocr]
+
+
+# --- page selection -------------------------------------------------------------
+
+_RANGE = re.compile(r"^\s*(\d*)\s*(-?)\s*(\d*)\s*$")
+
+
+def parse_page_ranges(spec: str) -> list[tuple[int, int | None]]:
+    """`1-3,7,10-` as [(1, 3), (7, 7), (10, None)]; None means "to the last page"."""
+    ranges: list[tuple[int, int | None]] = []
+    for item in spec.split(","):
+        match = _RANGE.match(item)
+        if not match or not (match.group(1) or match.group(3)) or (not match.group(2) and not match.group(1)):
+            raise UsageError(f"--pages {spec}: {item.strip()!r} is not a page or a range such as 1-3, 7 or 10-")
+        first = int(match.group(1)) if match.group(1) else 1
+        last: int | None
+        if match.group(2):
+            last = int(match.group(3)) if match.group(3) else None
+        else:
+            last = first
+        if first < 1 or (last is not None and last < first):
+            raise UsageError(f"--pages {spec}: {item.strip()!r} is not a valid range (pages count from 1)")
+        ranges.append((first, last))
+    return ranges
+
+
+def select_pages(ranges: Sequence[tuple[int, int | None]] | None, page_count: int) -> tuple[list[int], list[int]]:
+    """(pages that exist, in document order without repeats; requested pages beyond the end)."""
+    if not ranges:
+        return list(range(1, page_count + 1)), []
+    wanted: set[int] = set()
+    missing: set[int] = set()
+    for first, last in ranges:
+        end = page_count if last is None else last
+        for number in range(first, end + 1):
+            (wanted if number <= page_count else missing).add(number)
+        if last is None and first > page_count:
+            missing.add(first)
+    return sorted(wanted), sorted(missing)
+
+
+def describe_pages(numbers: Sequence[int]) -> str:
+    """[1, 2, 3, 7] as "1-3, 7"."""
+    parts: list[str] = []
+    index = 0
+    while index < len(numbers):
+        start = index
+        while index + 1 < len(numbers) and numbers[index + 1] == numbers[index] + 1:
+            index += 1
+        first, last = numbers[start], numbers[index]
+        parts.append(str(first) if first == last else f"{first}-{last}")
+        index += 1
+    return ", ".join(parts)
+
+
+def _pages_phrase(numbers: Sequence[int]) -> str:
+    return ("pages " if len(numbers) > 1 else "page ") + describe_pages(numbers)
+
+
+# --- text layer quality ---------------------------------------------------------
+
+_ALLOWED_CONTROLS = set("\n\r\t\f")
+
+
+def text_layer_problem(text: str) -> str | None:
+    """Why a page's text layer cannot be trusted ("missing", "short", "garbage"), or None.
+
+    "garbage" is what fonts without a Unicode mapping produce: control characters,
+    private-use code points, U+FFFD, or a soup of symbols with hardly a letter in it.
+    """
+    visible = [char for char in text if not char.isspace()]
+    if not visible:
+        return "missing"
+    unreadable = sum(
+        1 for char in visible
+        if char == "\ufffd" or (unicodedata.category(char) in ("Cc", "Co", "Cn", "Cs")
+                                and char not in _ALLOWED_CONTROLS)
+    )
+    if unreadable / len(visible) > 0.1:
+        return "garbage"
+    alphanumeric = sum(1 for char in visible if char.isalnum())
+    if len(visible) >= 8 and alphanumeric / len(visible) < 0.5:
+        return "garbage"
+    if len(visible) < MIN_TEXT_CHARS:
+        return "short"
+    return None
+
+
+# --- reading the text layer ------------------------------------------------------
+
+
+def _looks_encrypted(data: bytes) -> bool:
+    # The trailer of an encrypted PDF names its security handler with /Encrypt.
+    return b"/Encrypt" in data
+
+
+class _TextLayer:
+    """Page count and per-page text, from the poppler bindings or poppler's programs."""
+
+    def __init__(self, data: bytes, path: str, label: str) -> None:
+        self.label = label
+        self.path = path
+        self._document = None
+        self._cli_pages: list[str] | None = None
+        try:
+            import pdftotext  # poppler-cpp bindings; optional
+        except ImportError:
+            self.page_count = self._cli_open()
+            return
+        try:
+            self._document = pdftotext.PDF(io.BytesIO(data))
+        except pdftotext.Error as error:
+            raise self._open_error(str(error), data) from None
+        self.page_count = len(self._document)
+
+    def _open_error(self, detail: str, data: bytes) -> InputError:
+        if "unlock" in detail or "password" in detail.lower() or _looks_encrypted(data):
+            return InputError(f"{self.label}: encrypted PDF (it needs a password); "
+                              "decrypt it first, e.g. with qpdf --decrypt")
+        return InputError(f"{self.label}: not a readable PDF (corrupt or truncated)")
+
+    def _cli_open(self) -> int:
+        if not shutil.which("pdftotext"):
+            raise ServiceUnavailable("poppler is not installed: neither the pdftotext Python package "
+                                     "nor the pdftotext program (poppler-utils) was found")
+        result = subprocess.run(["pdftotext", "-enc", "UTF-8", self.path, "-"],
+                                capture_output=True, check=False)
+        if result.returncode != 0:
+            detail = result.stderr.decode("utf-8", "replace")
+            if "page count 0" in detail or "Wrong page range" in detail:
+                return 0
+            with open(self.path, "rb") as handle:
+                raise self._open_error(detail, handle.read()) from None
+        pages = result.stdout.decode("utf-8", "replace").split("\f")
+        # pdftotext ends every page with a form feed, so the last piece is what follows
+        # the last page: nothing.
+        self._cli_pages = pages[:-1] if pages and not pages[-1].strip() else pages
+        return len(self._cli_pages)
+
+    def page(self, number: int) -> str:
+        if self._document is not None:
+            text = self._document[number - 1]
+        else:
+            assert self._cli_pages is not None
+            text = self._cli_pages[number - 1]
+        return text.replace("\f", "").strip("\n")
+
+
+def _pages_with_large_images(path: str) -> set[int]:
+    """Pages that show an image big enough to be a scan, from `pdfimages -list`."""
+    if not shutil.which("pdfimages"):
+        return set()
+    result = subprocess.run(["pdfimages", "-list", path], capture_output=True, check=False)
+    pages: set[int] = set()
+    for line in result.stdout.decode("utf-8", "replace").splitlines()[2:]:
+        fields = line.split()
+        # page num type width height ...; "smask" and "stencil" rows are not pictures.
+        if len(fields) > 4 and fields[2] == "image" and fields[0].isdigit():
+            if int(fields[3]) * int(fields[4]) >= SCAN_IMAGE_MIN_PIXELS:
+                pages.add(int(fields[0]))
+    return pages
+
+
+# --- OCR ------------------------------------------------------------------------
+
+
+class OcrUnavailable(ServiceUnavailable):
+    pass
+
+
+def _check_ocr_tools() -> None:
+    try:
+        import pytesseract
+    except ImportError:
+        raise OcrUnavailable("OCR needs the pytesseract Python package") from None
+    if not shutil.which(pytesseract.pytesseract.tesseract_cmd):
+        raise OcrUnavailable("OCR needs tesseract (Debian: apt-get install tesseract-ocr tesseract-ocr-eng)")
+    if not shutil.which("pdftoppm"):
+        raise OcrUnavailable("OCR needs pdftoppm to render pages (Debian: apt-get install poppler-utils)")
+
+
+def _ocr_page(path: str, number: int, workdir: str, language: str) -> str:
+    import pytesseract
+
+    prefix = os.path.join(workdir, f"page-{number}")
+    # Grayscale PGM: tesseract binarizes anyway, and PGM skips PNG compression both ways.
+    render = subprocess.run(
+        ["pdftoppm", "-r", str(OCR_DPI), "-gray", "-f", str(number), "-l", str(number),
+         "-singlefile", path, prefix],
+        capture_output=True, check=False)
+    image = prefix + ".pgm"
+    if render.returncode != 0 or not os.path.exists(image):
+        detail = " ".join(render.stderr.decode("utf-8", "replace").split()) or f"status {render.returncode}"
+        raise InputError(f"page {number}: pdftoppm could not render it: {detail}")
+    try:
+        text = pytesseract.image_to_string(image, lang=language, timeout=TESSERACT_TIMEOUT_S)
+    except pytesseract.TesseractError as error:
+        raise OcrUnavailable(f"tesseract failed on page {number}: {' '.join(str(error.message).split())}") from None
+    except RuntimeError as error:  # pytesseract's timeout
+        raise OcrUnavailable(f"tesseract took over {TESSERACT_TIMEOUT_S} s on page {number}: {error}") from None
+    finally:
+        try:
+            os.unlink(image)
+        except OSError:
+            pass
+    return text.replace("\f", "").strip()
+
+
+def _ocr_pages(path: str, numbers: list[int], language: str, workers: int | None,
+               progress: Progress | None, on_page_error: Callable[[InputError], None]) -> dict[int, str]:
+    """OCR several pages at once: each page is two subprocesses, so threads overlap them.
+
+    A page that cannot be rendered is reported through `on_page_error` and left out;
+    OcrUnavailable (tesseract itself failing) stops the lot.
+    """
+    # Tesseract's OpenMP threads fight each other on a small machine; one thread per
+    # process with one process per core is ~3x faster (setdefault: a user's choice wins).
+    os.environ.setdefault("OMP_THREAD_LIMIT", "1")
+    workers = workers or max(1, min(len(numbers), os.cpu_count() or 1))
+    results: dict[int, str] = {}
+    with tempfile.TemporaryDirectory(prefix="llmtools-ocr-") as workdir, \
+            ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = {pool.submit(_ocr_page, path, number, workdir, language): number for number in numbers}
+        try:
+            for done, future in enumerate(as_completed(futures), start=1):
+                try:
+                    results[futures[future]] = future.result()
+                except InputError as error:
+                    on_page_error(error)
+                if progress:
+                    progress("ocr", done, len(numbers))
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
+    return results
+
+
+# --- the whole document -----------------------------------------------------------
+
+
+def extract_pdf(
+    data: bytes,
+    *,
+    source: str | None = None,
+    pages: str | Sequence[tuple[int, int | None]] | None = None,
+    ocr: str = "auto",
+    language: str = "eng",
+    progress: Progress | None = None,
+    warn: Callable[[str], None] = default_warn,
+    workers: int | None = None,
+) -> PdfText:
+    """Text of the selected pages of a PDF given as bytes.
+
+    `pages` is a spec such as "1-3,7" or parsed ranges; `ocr` is "auto" (pages whose text
+    layer is missing, short or garbage), "always" or "never". Raises InputError (65) for
+    encrypted, corrupt and zero-page PDFs, UsageError (2) when no requested page exists,
+    ServiceUnavailable (69) when `ocr="always"` and OCR cannot run.
+    """
+    if ocr not in OCR_MODES:
+        raise UsageError(f"--ocr must be one of {', '.join(OCR_MODES)} (got {ocr!r})")
+    label = source or "stdin"
+    if not data.startswith(stack.PDF_SIGNATURE) and stack.PDF_SIGNATURE not in data[:1024]:
+        raise InputError(f"{label}: not a PDF (it does not start with %PDF-)")
+    ranges = parse_page_ranges(pages) if isinstance(pages, str) else pages
+
+    with tempfile.TemporaryDirectory(prefix="llmtools-pdf-") as workdir:
+        # pdftoppm and poppler's programs read files, not pipes: one private copy serves all.
+        path = os.path.join(workdir, "document.pdf")
+        with open(path, "wb") as handle:
+            handle.write(data)
+        layer = _TextLayer(data, path, label)
+        if layer.page_count == 0:
+            raise InputError(f"{label}: the PDF has no pages")
+        numbers, missing = select_pages(ranges, layer.page_count)
+        if missing:
+            if not numbers:
+                raise UsageError(f"{label}: --pages: no page {describe_pages(missing)} in a PDF of "
+                                 f"{layer.page_count} page{'s' if layer.page_count != 1 else ''}")
+            warn(f"{label}: no page {describe_pages(missing)} (the PDF has {layer.page_count})")
+
+        texts: dict[int, PageText] = {}
+        needs_ocr: list[int] = []
+        short: list[int] = []
+        for done, number in enumerate(numbers, start=1):
+            text = layer.page(number)
+            texts[number] = PageText(number, text)
+            problem = text_layer_problem(text)
+            if ocr == "always" or (ocr == "auto" and problem in ("missing", "garbage")):
+                needs_ocr.append(number)
+            elif ocr == "auto" and problem == "short":
+                short.append(number)
+            if progress:
+                progress("text", done, len(numbers))
+        if short:
+            scans = _pages_with_large_images(path)
+            needs_ocr = sorted(needs_ocr + [number for number in short if number in scans])
+
+        if needs_ocr:
+            try:
+                _check_ocr_tools()
+                ocr_texts = _ocr_pages(path, needs_ocr, language, workers, progress,
+                                       lambda error: warn(f"{label}: {error}"))
+            except OcrUnavailable as error:
+                if ocr == "always":
+                    raise
+                unreadable = [n for n in needs_ocr if text_layer_problem(texts[n].text) in ("missing", "garbage")]
+                if unreadable:
+                    warn(f"{label}: {error}; {_pages_phrase(unreadable)} left as the text layer has it")
+                ocr_texts = {}
+            for number, ocr_text in ocr_texts.items():
+                layer_text = texts[number].text
+                problem = text_layer_problem(layer_text)
+                # A short text layer may be the whole page (a title page): keep it unless
+                # OCR found more. Missing or garbage layers always give way to OCR.
+                if ocr == "always" or problem in ("missing", "garbage") or len(ocr_text) > len(layer_text):
+                    texts[number] = PageText(number, ocr_text, ocr=True)
+        elif ocr == "never":
+            empty = [n for n in numbers if text_layer_problem(texts[n].text) == "missing"]
+            if empty:
+                warn(f"{label}: no text layer on {_pages_phrase(empty)} (--ocr auto would read them)")
+
+    return PdfText(page_count=layer.page_count, pages=[texts[n] for n in numbers])
+
+
+def pdf_message(
+    data: bytes,
+    source: str | None = None,
+    *,
+    pages: str | Sequence[tuple[int, int | None]] | None = None,
+    ocr: str = "auto",
+    language: str = "eng",
+    progress: Progress | None = None,
+    warn: Callable[[str], None] = default_warn,
+    tool: str = "llm-pdf",
+) -> dict:
+    """One user message with the PDF's text (pages joined by form feeds).
+
+    meta: `source`, `tool`, `page_count`, `pages` (only when a subset was selected) and
+    `ocr_pages` (the pages read by OCR, when there are any).
+    """
+    result = extract_pdf(data, source=source, pages=pages, ocr=ocr, language=language,
+                         progress=progress, warn=warn)
+    selected = [page.number for page in result.pages]
+    return stack.message(
+        "user", result.text,
+        source=source,
+        tool=tool,
+        page_count=result.page_count,
+        pages=selected if len(selected) != result.page_count else None,
+        ocr_pages=result.ocr_pages or None,
+    )
+
+
+def read_pdf_file(path: str) -> bytes:
+    """A PDF file's bytes; "-" reads stdin. A missing or unreadable file is a usage error."""
+    import sys
+
+    if path == "-":
+        return sys.stdin.buffer.read()
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except IsADirectoryError:
+        raise UsageError(f"{path}: is a directory") from None
+    except OSError as error:
+        raise UsageError(f"{path}: {error.strerror}") from None

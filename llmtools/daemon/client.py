@@ -1,0 +1,347 @@
+"""Talking to the daemon: connect (starting it on demand), send one request, read events.
+
+`DaemonClient.request()` never raises for what goes wrong on the daemon's side or on
+the way there: every failure comes back as an error event (data), as dmypy's client
+does, so callers choose how to react. `raise_for_error()` turns one into the matching
+`LlmtoolsError` for callers that just want to fail with the right exit status.
+
+Commands call `stream_factory()` / `connect_runtimes()` / `fetch_via_daemon()`; each
+returns None when the daemon is disabled (LLMTOOLS_NO_DAEMON=1) or cannot be started,
+and the caller falls back to doing the work in-process, only slower.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import select
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from llmtools import errors
+from llmtools.daemon import protocol
+
+START_TIMEOUT_S = 30.0
+STOP_TIMEOUT_S = 15.0
+
+_warned_fallback = False
+
+
+def daemon_disabled() -> bool:
+    return os.environ.get("LLMTOOLS_NO_DAEMON", "") not in ("", "0")
+
+
+def runtime_dir() -> Path:
+    from llmtools.config import paths
+
+    return paths().runtime_dir
+
+
+def _error_event(kind: str, message: str, status: int) -> dict:
+    return protocol.error(kind, message, status)
+
+
+class DaemonClient:
+    def __init__(self, directory: Path | None = None) -> None:
+        self.directory = directory or runtime_dir()
+        self.socket_path = self.directory / protocol.SOCKET_NAME
+
+    # --- connecting ---
+
+    def _connect(self) -> socket.socket:
+        connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            connection.connect(str(self.socket_path))
+        except OSError:
+            connection.close()
+            raise
+        return connection
+
+    def is_running(self) -> bool:
+        return self.pid() is not None
+
+    def pid(self) -> int | None:
+        for event in self.request("ping"):
+            if event["event"] == "end":
+                return event["result"]["pid"]
+        return None
+
+    def start(self) -> dict | None:
+        """Start the daemon unless one answers; None on success, else an error event.
+
+        A file lock serialises concurrent starters (20 commands launched at once start
+        one daemon); the daemon reports readiness through a pipe, so there is no polling.
+        """
+        from llmtools.config import ensure_private_dir
+
+        ensure_private_dir(self.directory)
+        with open(self.directory / protocol.START_LOCK_NAME, "a+") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if self.is_running():
+                return None
+            read_end, write_end = os.pipe()
+            log_path = self.directory / protocol.LOG_NAME
+            with open(log_path, "ab") as log_file:
+                process = subprocess.Popen(
+                    [sys.executable, "-m", "llmtools.daemon.server", "--ready-fd", str(write_end)],
+                    stdin=subprocess.DEVNULL, stdout=log_file, stderr=log_file,
+                    pass_fds=(write_end,), start_new_session=True,
+                    env={**os.environ, "PYTHONPATH": _package_root_path()},
+                )
+            os.close(write_end)
+            try:
+                word = _read_ready(read_end, START_TIMEOUT_S)
+            finally:
+                os.close(read_end)
+            if word == "ready" or (word == "busy" and self.is_running()):
+                return None
+            with contextlib.suppress(ProcessLookupError):
+                if process.poll() is None:
+                    process.kill()
+            detail = _last_log_line(log_path) or f"no answer within {START_TIMEOUT_S:g}s"
+            return _error_event("ServiceUnavailable", f"the daemon did not start: {detail} "
+                                f"(log: {log_path})", errors.ExitStatus.UNAVAILABLE)
+
+    # --- one request ---
+
+    def request(self, cmd: str, *, autostart: bool = False, **args) -> Iterator[dict]:
+        """Yield the daemon's events for one request; the last is always "end" or "error"."""
+        try:
+            connection = self._connect()
+        except (FileNotFoundError, ConnectionRefusedError):
+            if not autostart:
+                yield _error_event("ServiceUnavailable", "the daemon is not running",
+                                   errors.ExitStatus.UNAVAILABLE)
+                return
+            failure = self.start()
+            if failure is not None:
+                yield failure
+                return
+            try:
+                connection = self._connect()
+            except OSError as problem:
+                yield _error_event("ServiceUnavailable", f"cannot reach the daemon: {problem}",
+                                   errors.ExitStatus.UNAVAILABLE)
+                return
+        except OSError as problem:
+            yield _error_event("ServiceUnavailable", f"cannot reach the daemon at {self.socket_path}: "
+                               f"{problem.strerror or problem}", errors.ExitStatus.UNAVAILABLE)
+            return
+        with connection, connection.makefile("rwb") as stream:
+            try:
+                protocol.send(stream, protocol.request(cmd, **args))
+                while True:
+                    event = protocol.receive(stream)
+                    if event is None:
+                        yield _error_event(
+                            "ServiceUnavailable", "the daemon went away in the middle of the request "
+                            "(the next command starts a fresh one)", errors.ExitStatus.UNAVAILABLE)
+                        return
+                    yield event
+                    if event.get("event") in ("end", "error"):
+                        return
+            except (protocol.ProtocolError, OSError) as problem:
+                yield _error_event("ServiceUnavailable", f"lost the daemon connection: {problem}",
+                                   errors.ExitStatus.UNAVAILABLE)
+
+    def call(self, cmd: str, *, autostart: bool = False, **args):
+        """Run a command that has only a result; raise its error as an LlmtoolsError."""
+        for event in self.request(cmd, autostart=autostart, **args):
+            if event["event"] == "end":
+                return event["result"]
+            raise_for_error(event)
+        raise errors.ServiceUnavailable("no reply from the daemon")
+
+    def stop(self) -> int | None:
+        """Ask the daemon to exit and wait until it has; return its pid, or None if none ran."""
+        pid = None
+        for event in self.request("stop"):
+            if event["event"] == "end":
+                pid = event["result"]["pid"]
+        if pid is None:
+            return None
+        if not wait_for_exit(pid, STOP_TIMEOUT_S):
+            raise errors.TemporaryFailure(f"daemon (pid {pid}) did not stop within {STOP_TIMEOUT_S:g}s")
+        return pid
+
+
+def raise_for_error(event: dict) -> None:
+    if event.get("event") != "error":
+        return
+    kind = event.get("kind", "LlmtoolsError")
+    try:
+        status = errors.ExitStatus(event.get("status", 1))
+    except ValueError:
+        status = errors.ExitStatus.FAILURE
+    cls = getattr(errors, kind, None)
+    message = event.get("message", "daemon error")
+    if kind == "DaemonCrash" and event.get("traceback") and os.environ.get("LLMTOOLS_DEBUG"):
+        print(event["traceback"], file=sys.stderr)
+    if isinstance(cls, type) and issubclass(cls, errors.ProviderError):
+        raise cls(message, status=status)
+    if isinstance(cls, type) and issubclass(cls, errors.LlmtoolsError):
+        raise cls(message, status=status)
+    raise errors.LlmtoolsError(message, status=status)
+
+
+# --- what commands use -------------------------------------------------------
+
+# Providers worth a daemon: slow SDK imports, warm connection pools, loaded local models.
+DAEMON_PROVIDERS = {"anthropic", "openai", "local"}
+
+
+def _warn_fallback(failure: dict) -> None:
+    global _warned_fallback
+    if not _warned_fallback:
+        from llmtools.notices import warn
+
+        warn(f"{failure.get('message')}; working without it")
+        _warned_fallback = True
+
+
+def _reachable_client() -> DaemonClient | None:
+    if daemon_disabled():
+        return None
+    client = DaemonClient()
+    try:
+        connection = client._connect()
+        connection.close()
+        return client
+    except OSError:
+        pass
+    try:
+        failure = client.start()
+    except (OSError, errors.LlmtoolsError) as problem:
+        failure = _error_event("ServiceUnavailable", str(problem), errors.ExitStatus.UNAVAILABLE)
+    if failure is not None:
+        _warn_fallback(failure)
+        return None
+    return client
+
+
+def stream_factory(spec=None):
+    """A stream factory for `Exchange` that goes through the daemon, or None (in-process)."""
+    if spec is not None and spec.provider not in DAEMON_PROVIDERS:
+        return None
+    client = _reachable_client()
+    if client is None:
+        return None
+
+    def through_daemon(spec, request):
+        from llmtools.providers.base import Finished, TextDelta, ThinkingDelta, Usage
+
+        fields = {name: getattr(spec, name) for name in spec.__dataclass_fields__}
+        for event in client.request("chat", autostart=True, spec=fields, request=vars(request)):
+            kind = event["event"]
+            if kind == "text":
+                yield TextDelta(event["text"])
+            elif kind == "thinking":
+                yield ThinkingDelta(event["text"])
+            elif kind == "usage":
+                yield Usage(event.get("input_tokens"), event.get("output_tokens"))
+            elif kind == "finished":
+                yield Finished(event.get("stop_reason"))
+            elif kind == "notice":
+                print(event["text"], file=sys.stderr, flush=True)
+            elif kind == "error":
+                raise_for_error(event)
+            elif kind == "end":
+                return
+
+    return through_daemon
+
+
+class DaemonRuntimes:
+    """The daemon's RuntimeManager, seen from a client: same methods, same results."""
+
+    def __init__(self, client: DaemonClient) -> None:
+        self.client = client
+
+    def execute(self, thread_id: str, code: str, *, timeout: float, memory_mb: int | None = None,
+                context: dict | None = None) -> dict:
+        return self.client.call("runtime_execute", autostart=True, thread=thread_id, code=code,
+                                timeout=timeout, memory_mb=memory_mb, context=context)
+
+    def evaluate(self, thread_id: str, expression: str, *, timeout: float) -> dict:
+        return self.client.call("runtime_evaluate", autostart=True, thread=thread_id,
+                                expression=expression, timeout=timeout)
+
+    def reset(self, thread_id: str) -> dict:
+        return self.client.call("runtime_reset", autostart=True, thread=thread_id)
+
+    def threads(self) -> list[dict]:
+        return self.client.call("runtime_threads", autostart=True)
+
+    def close(self) -> None:
+        """The runtimes belong to the daemon; a client has nothing to close."""
+
+
+def connect_runtimes() -> DaemonRuntimes | None:
+    client = _reachable_client()
+    return DaemonRuntimes(client) if client is not None else None
+
+
+# --- helpers ------------------------------------------------------------------
+
+
+def _read_ready(fd: int, timeout: float) -> str:
+    deadline = time.monotonic() + timeout
+    data = b""
+    while b"\n" not in data:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return ""
+        readable, _, _ = select.select([fd], [], [], remaining)
+        if not readable:
+            return ""
+        chunk = os.read(fd, 64)
+        if not chunk:  # the daemon exited before it was ready
+            break
+        data += chunk
+    return data.decode(errors="replace").strip()
+
+
+def _last_log_line(path: Path) -> str | None:
+    with contextlib.suppress(OSError):
+        lines = [line for line in path.read_text(errors="replace").splitlines() if line.strip()]
+        if lines:
+            return lines[-1].strip()
+    return None
+
+
+def wait_for_exit(pid: int, timeout: float) -> bool:
+    """Wait until process `pid` (not our child, so no waitpid) has exited; False on timeout."""
+    deadline = time.monotonic() + timeout
+    while _process_alive(pid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie (our own child, not yet reaped) has exited as far as anyone cares.
+    with contextlib.suppress(OSError):
+        with open(f"/proc/{pid}/stat") as stat:
+            if stat.read().split(") ", 1)[1].startswith("Z"):
+                return False
+    return True
+
+
+def _package_root_path() -> str:
+    """Make sure the daemon imports this same llmtools, even from a checkout's bin/."""
+    root = str(Path(__file__).resolve().parents[2])
+    existing = os.environ.get("PYTHONPATH")
+    return f"{root}{os.pathsep}{existing}" if existing else root
+
