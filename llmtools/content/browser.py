@@ -380,7 +380,8 @@ class Browser:
             except PlaywrightTimeout:
                 raise TemporaryFailure(f"timed out after {deadline.seconds:g} s waiting for {wait_for!r}") from None
             except PlaywrightError as error:
-                if "selector" in error.message.lower() and ("valid" in error.message or "parse" in error.message):
+                if re.search(r"(pars\w+|not a valid|unknown engine).*selector|selector.*(pars|not valid)",
+                             error.message, re.I):
                     raise UsageError(f"--wait-for {wait_for!r} is not a valid selector") from None
                 raise
         result.html = page.content()

@@ -175,6 +175,11 @@ def html_to_markdown(html: str | bytes, base_url: str | None = None) -> HtmlDocu
     except (lxml.etree.ParserError, ValueError):
         return HtmlDocument(title=None, markdown="")
     title = _title(document)
+    # Links within the page and script links lead nowhere for a reader of the Markdown;
+    # catch them before <base href> turns "#top" into an absolute URL elsewhere.
+    for link in document.xpath("//a[@href]"):
+        if link.get("href", "").strip().lower().startswith(("#", "javascript:")):
+            link.drop_tag()
     if base_url:
         document.make_links_absolute(base_url, resolve_base_href=True, handle_failures="ignore")
 

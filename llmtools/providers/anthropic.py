@@ -1,21 +1,12 @@
 """Claude through the official `anthropic` SDK (Messages API, streamed).
 
-The SDK is imported when the first request builds the client, not when this module is
-imported: importing `anthropic` costs well over a second, and the registry, `--help`
-and stack plumbing must not pay for it. One client is built per provider instance and
-reused, so the daemon keeps its connection pool warm across requests; the SDK client is
-safe to share between threads.
-
-The SDK never retries here (`max_retries=0`): `llmtools.providers.retry` does that for
+The SDK is imported when the first request builds the client (see `SdkProvider`). The SDK never retries here (`max_retries=0`): `llmtools.providers.retry` does that for
 every backend alike. Everything the SDK or the transport raises is turned into the
 `ProviderError` family with a one-line message that never contains the API key.
 """
 
 from __future__ import annotations
 
-import re
-import threading
-import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -24,19 +15,28 @@ from llmtools.errors import (
     ProviderBusy,
     ProviderError,
     ProviderUnreachable,
-    StreamCut,
     UsageError,
 )
 from llmtools.providers.base import (
     Event,
     Finished,
-    ModelSpec,
-    Provider,
     Request,
     TextDelta,
     ThinkingDelta,
     Usage,
     prepare_turns,
+)
+from llmtools.providers.sdk import (
+    CONNECT_TIMEOUT,
+    SdkProvider,
+    caused_by,
+    connection_reason,
+    is_retryable_status,
+    one_line,
+    retry_after_seconds,
+    status_text,
+    stream_cut,
+    without_credentials,
 )
 
 # Anthropic requires max_tokens on every request. 8192 fits every current Claude model's
@@ -48,30 +48,9 @@ THINKING_BUDGETS = {"low": 1024, "medium": 4096, "high": 16384}
 MIN_THINKING_BUDGET = 1024
 THINKING_OFF = {"0", "off", "none"}
 
-# A host that has not accepted the connection within a few seconds is not going to;
-# the read timeout (spec.timeout) is the one that must allow for a slow model.
-CONNECT_TIMEOUT = 5.0
-
 DEFAULT_KEY_ENV = "ANTHROPIC_API_KEY"
 DEFAULT_BASE_URL = "https://api.anthropic.com"
 
-STATUS_WORDS = {
-    400: "bad request",
-    401: "authentication failed",
-    402: "payment required",
-    403: "permission denied",
-    404: "not found",
-    408: "request timed out",
-    409: "conflict",
-    413: "request too large",
-    422: "unprocessable request",
-    429: "rate limited",
-    500: "server error",
-    502: "bad gateway",
-    503: "service unavailable",
-    504: "gateway timeout",
-    529: "overloaded",
-}
 
 # Error types an SSE `error` event may carry that sending the same request again will not fix.
 PERMANENT_ERROR_TYPES = {
@@ -84,28 +63,14 @@ PERMANENT_ERROR_TYPES = {
 }
 
 
-class AnthropicProvider(Provider):
+class AnthropicProvider(SdkProvider):
     """Claude models; `max_tokens` is the room for the answer, thinking budget aside."""
 
     name = "anthropic"
     supports_images = True
     supports_thinking = True
 
-    def __init__(self, spec: ModelSpec) -> None:
-        super().__init__(spec)
-        self._client: Any = None
-        self._client_lock = threading.Lock()
-
     # --- the client ------------------------------------------------------------
-
-    def _get_client(self) -> Any:
-        client = self._client
-        if client is None:
-            with self._client_lock:
-                if self._client is None:
-                    self._client = self._build_client()
-                client = self._client
-        return client
 
     def _build_client(self) -> Any:
         spec = self.spec
@@ -121,12 +86,6 @@ class AnthropicProvider(Provider):
             max_retries=0,
             timeout=anthropic.Timeout(spec.timeout, connect=min(CONNECT_TIMEOUT, spec.timeout)),
         )
-
-    def close(self) -> None:
-        with self._client_lock:
-            client, self._client = self._client, None
-        if client is not None:
-            client.close()
 
     # --- the request -----------------------------------------------------------
 
@@ -203,9 +162,9 @@ class AnthropicProvider(Provider):
                 raise ProviderBusy(f"no response within {self.spec.timeout:g}s") from error
         except (httpx2.TransportError, anthropic.APIConnectionError) as error:
             if not stopped:
-                raise _cut(answered, "connection closed") from error
+                raise stream_cut(answered, "connection closed") from error
         if not stopped:
-            raise _cut(answered, "the stream ended")
+            raise stream_cut(answered, "the stream ended")
         yield Finished(stop_reason)
 
     # --- errors ----------------------------------------------------------------
@@ -223,7 +182,7 @@ class AnthropicProvider(Provider):
                 error_code=error.error_code,
             )
         if isinstance(error, anthropic.APITimeoutError):
-            if _caused_by(error, httpx2.ConnectTimeout):
+            if caused_by(error, httpx2.ConnectTimeout):
                 return ProviderUnreachable(
                     f"cannot connect to {self._shown_base_url(client)}: "
                     f"no answer within {min(CONNECT_TIMEOUT, self.spec.timeout):g}s"
@@ -231,10 +190,10 @@ class AnthropicProvider(Provider):
             return ProviderBusy(f"no response within {self.spec.timeout:g}s")
         if isinstance(error, anthropic.APIConnectionError):
             return ProviderUnreachable(
-                f"cannot connect to {self._shown_base_url(client)}: {_connection_reason(error)}"
+                f"cannot connect to {self._shown_base_url(client)}: {connection_reason(error)}"
             )
         if isinstance(error, anthropic.AnthropicError):
-            return ProviderError(_one_line(str(error), self.spec.api_key))
+            return ProviderError(one_line(str(error), self.spec.api_key))
         raise error
 
     def _stream_error_event(self, error: Any) -> ProviderError:
@@ -247,7 +206,7 @@ class AnthropicProvider(Provider):
         return ProviderBusy(text)
 
     def _shown_base_url(self, client: Any) -> str:
-        return _without_credentials(self.spec.base_url or str(client.base_url) or DEFAULT_BASE_URL)
+        return without_credentials(self.spec.base_url or str(client.base_url) or DEFAULT_BASE_URL)
 
 
 # --- turning our parts into content blocks ----------------------------------------
@@ -300,91 +259,24 @@ def _input_tokens(usage: Any) -> int | None:
     return sum(part or 0 for part in parts)
 
 
-# --- error helpers (the OpenAI provider has the same ones) ---------------------------
-
-
-def _cut(answered: bool, how: str) -> ProviderError:
-    # Before any of the answer arrived, a dropped stream is just a failed attempt and may
-    # be retried; after, resending would repeat what the user already has.
-    if answered:
-        return StreamCut(f"{how} before the answer finished")
-    return ProviderBusy(f"{how} before the answer started")
+# --- errors particular to this API ----------------------------------------
 
 
 def _status_error(
     status: int, message: str, headers: Mapping[str, str], *, error_code: str | None = None
 ) -> ProviderError:
-    words = STATUS_WORDS.get(status, "server error" if status >= 500 else "HTTP error")
-    text = f"{words} ({status})" + (f": {message}" if message else "")
+    text = status_text(status, message)
     if status == 429 and error_code and "spend_limit" in error_code:
         return ProviderError(text)  # a spending cap does not lift by waiting a few seconds
-    if status in (408, 429) or status >= 500:
+    if is_retryable_status(status):
         return ProviderBusy(text, retry_after=retry_after_seconds(headers))
     return ProviderError(text)
 
 
-def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
-    """The pause a server asked for: `retry-after-ms`, else `retry-after` (seconds or a date)."""
-    milliseconds = headers.get("retry-after-ms")
-    if milliseconds:
-        try:
-            return max(0.0, float(milliseconds) / 1000)
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    import email.utils  # only for the rare date form; it is slow to import
-
-    date = email.utils.parsedate_tz(value)
-    if date is None:
-        return None
-    return max(0.0, email.utils.mktime_tz(date) - time.time())
-
-
 def _server_message(api_message: object, body: object, secret: str | None) -> str:
     if isinstance(api_message, str) and api_message:
-        return _one_line(api_message, secret)
+        return one_line(api_message, secret)
     # A bare text body is the message (a proxy's HTML error page is not worth showing).
     if isinstance(body, str) and not body.lstrip().startswith("<"):
-        return _one_line(body, secret)
+        return one_line(body, secret)
     return ""
-
-
-def _one_line(text: str, secret: str | None, limit: int = 300) -> str:
-    if secret:
-        text = text.replace(secret, "[API key]")
-    text = re.sub(r"\s+", " ", text).strip()
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _caused_by(error: BaseException, kind: type[BaseException]) -> bool:
-    seen: BaseException | None = error
-    while seen is not None:
-        if isinstance(seen, kind):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
-
-
-def _connection_reason(error: BaseException) -> str:
-    """'connection refused', 'name or service not known': the OS's words, not the SDK's."""
-    innermost: BaseException = error
-    seen: BaseException | None = error
-    while seen is not None:
-        if isinstance(seen, OSError) and seen.strerror:
-            reason = seen.strerror
-            break
-        innermost = seen
-        seen = seen.__cause__ or seen.__context__
-    else:
-        reason = re.sub(r"^\[Errno -?\d+\]\s*", "", str(innermost)) or type(innermost).__name__
-    return reason[:1].lower() + reason[1:]
-
-
-def _without_credentials(url: str) -> str:
-    return re.sub(r"(?<=//)[^/@]*@", "", url).rstrip("/")

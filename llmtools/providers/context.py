@@ -17,12 +17,19 @@ never silent:
 
 Token counts come from the caller: the model's own tokenizer for a local model, a
 server's tokenize endpoint or a conservative estimate for a server.
+
+Warnings and notices from providers (a prompt cut, a model being pulled) go through
+`tell`: to stderr by default, or, inside `with notices_to(callback):` in the same thread,
+to `callback(level, message)` (level "warning" or "note"), which is how a daemon hands
+them to the client whose request caused them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 
 from llmtools.errors import InputError
 
@@ -32,6 +39,30 @@ CUT_MARKER = "\n\n[... {chars} characters cut here to fit the model's context ..
 
 CountMessages = Callable[[list[dict]], int]
 CountText = Callable[[str], int]
+
+
+_sink = threading.local()
+
+
+@contextlib.contextmanager
+def notices_to(callback: Callable[[str, str], None]) -> Iterator[None]:
+    """Send this thread's provider warnings and notices to `callback(level, message)`."""
+    previous = getattr(_sink, "callback", None)
+    _sink.callback = callback
+    try:
+        yield
+    finally:
+        _sink.callback = previous
+
+
+def tell(level: str, message: str) -> None:
+    callback = getattr(_sink, "callback", None)
+    if callback is not None:
+        callback(level, message)
+        return
+    from llmtools import notices
+
+    (notices.warn if level == "warning" else notices.note)(message)
 
 
 @dataclasses.dataclass
@@ -68,8 +99,13 @@ def fit_messages(
     count_messages: CountMessages,
     count_text: CountText,
     model_name: str,
+    estimated: bool = False,
 ) -> Fitted:
-    """Return the messages (system first, then alternating turns) cut down to fit."""
+    """Return the messages (system first, then alternating turns) cut down to fit.
+
+    `estimated` says the counts are estimates, so the warning says "about".
+    """
+    about = "about " if estimated else ""
     budget = context_size - room
     total = count_messages(messages)
     if total <= budget:
@@ -98,7 +134,7 @@ def fit_messages(
         if target is None or attempts > 8 or sizes[id(target)] - over < MIN_USEFUL_TOKENS:
             raise InputError(
                 f"the prompt does not fit model {model_name}'s {context_size}-token context: "
-                f"it is {original} tokens and {room} are kept for the answer; even after dropping "
+                f"it is {about}{original} tokens and {room} are kept for the answer; even after dropping "
                 f"earlier messages and cutting the longest text, {total} tokens remain "
                 f"(use a model with a larger context, or send less)")
         text = _text(target["content"])
@@ -124,11 +160,11 @@ def fit_messages(
     what = []
     if dropped:
         what.append(f"dropped the {dropped} oldest message{'s' if dropped != 1 else ''} "
-                    f"({dropped_tokens} tokens)")
+                    f"({about}{dropped_tokens} tokens)")
     if cut_chars:
         what.append(f"cut {cut_chars} characters (about {cut_tokens} tokens) from the middle of "
                     f"the longest message")
-    warning = (f"the prompt ({original} tokens) does not fit model {model_name}'s "
+    warning = (f"the prompt ({about}{original} tokens) does not fit model {model_name}'s "
                f"{context_size}-token context with {room} tokens kept for the answer: "
-               + " and ".join(what) + f"; {total} tokens sent")
+               + " and ".join(what) + f"; {about}{total} tokens sent")
     return Fitted(system + turns, total, warning)

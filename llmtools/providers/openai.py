@@ -16,9 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import re
-import threading
-import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -28,19 +25,28 @@ from llmtools.errors import (
     ProviderBusy,
     ProviderError,
     ProviderUnreachable,
-    StreamCut,
     UsageError,
 )
 from llmtools.providers.base import (
     Event,
     Finished,
-    ModelSpec,
-    Provider,
     Request,
     TextDelta,
     ThinkingDelta,
     Usage,
     prepare_turns,
+)
+from llmtools.providers.sdk import (
+    CONNECT_TIMEOUT,
+    SdkProvider,
+    caused_by,
+    connection_reason,
+    is_retryable_status,
+    one_line,
+    retry_after_seconds,
+    status_text,
+    stream_cut,
+    without_credentials,
 )
 
 # Compatible servers mostly ignore the key, but the SDK will not build a client without
@@ -53,44 +59,20 @@ EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh", "max")
 # scale) between the budgets the Anthropic provider gives low/medium/high: 1024/4096/16384.
 EFFORT_FOR_BUDGET = ((2048, "low"), (8192, "medium"))
 
-# A host that has not accepted the connection within a few seconds is not going to;
-# the read timeout (spec.timeout) is the one that must allow for a slow model.
-CONNECT_TIMEOUT = 5.0
 
 DEFAULT_KEY_ENV = "OPENAI_API_KEY"
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 
-STATUS_WORDS = {
-    400: "bad request",
-    401: "authentication failed",
-    402: "payment required",
-    403: "permission denied",
-    404: "not found",
-    408: "request timed out",
-    409: "conflict",
-    413: "request too large",
-    422: "unprocessable request",
-    429: "rate limited",
-    500: "server error",
-    502: "bad gateway",
-    503: "service unavailable",
-    504: "gateway timeout",
-}
 
 # Error types or codes in a mid-stream `{"error": ...}` chunk that a resend will not fix.
 PERMANENT_ERROR_KINDS = {"invalid_request_error", "authentication_error", "permission_error",
                          "invalid_api_key", "model_not_found", "context_length_exceeded"}
 
 
-class OpenAIProvider(Provider):
+class OpenAIProvider(SdkProvider):
     name = "openai"
     supports_images = True
     supports_thinking = True
-
-    def __init__(self, spec: ModelSpec) -> None:
-        super().__init__(spec)
-        self._client: Any = None
-        self._client_lock = threading.Lock()
 
     @property
     def is_official_api(self) -> bool:
@@ -100,15 +82,6 @@ class OpenAIProvider(Provider):
         return host == "openai.com" or host.endswith(".openai.com")
 
     # --- the client ------------------------------------------------------------
-
-    def _get_client(self) -> Any:
-        client = self._client
-        if client is None:
-            with self._client_lock:
-                if self._client is None:
-                    self._client = self._build_client()
-                client = self._client
-        return client
 
     def _build_client(self) -> Any:
         spec = self.spec
@@ -127,12 +100,6 @@ class OpenAIProvider(Provider):
             max_retries=0,
             timeout=openai.Timeout(spec.timeout, connect=min(CONNECT_TIMEOUT, spec.timeout)),
         )
-
-    def close(self) -> None:
-        with self._client_lock:
-            client, self._client = self._client, None
-        if client is not None:
-            client.close()
 
     # --- the request -----------------------------------------------------------
 
@@ -222,10 +189,10 @@ class OpenAIProvider(Provider):
                 raise ProviderBusy(f"no response within {self.spec.timeout:g}s") from error
         except httpx2.TransportError as error:
             if not done:
-                raise _cut(answered, "connection closed") from error
+                raise stream_cut(answered, "connection closed") from error
         # A server that leaves out `[DONE]` but said why it stopped has still finished.
         if not (done or finish_reason):
-            raise _cut(answered, "the stream ended")
+            raise stream_cut(answered, "the stream ended")
         yield Finished(finish_reason)
 
     # --- errors ----------------------------------------------------------------
@@ -245,7 +212,7 @@ class OpenAIProvider(Provider):
                 failure = ProviderError(f"{failure}; set {key_env}")
             return failure
         if isinstance(error, openai.APITimeoutError):
-            if _caused_by(error, httpx2.ConnectTimeout):
+            if caused_by(error, httpx2.ConnectTimeout):
                 return ProviderUnreachable(
                     f"cannot connect to {self._shown_base_url(client)}: "
                     f"no answer within {min(CONNECT_TIMEOUT, self.spec.timeout):g}s"
@@ -253,10 +220,10 @@ class OpenAIProvider(Provider):
             return ProviderBusy(f"no response within {self.spec.timeout:g}s")
         if isinstance(error, openai.APIConnectionError):
             return ProviderUnreachable(
-                f"cannot connect to {self._shown_base_url(client)}: {_connection_reason(error)}"
+                f"cannot connect to {self._shown_base_url(client)}: {connection_reason(error)}"
             )
         if isinstance(error, openai.OpenAIError):
-            return ProviderError(_one_line(str(error), self.spec.api_key))
+            return ProviderError(one_line(str(error), self.spec.api_key))
         raise error
 
     def _stream_error_chunk(self, error: object) -> ProviderError:
@@ -268,14 +235,14 @@ class OpenAIProvider(Provider):
         return ProviderBusy(text)
 
     def _shown_base_url(self, client: Any) -> str:
-        return _without_credentials(self.spec.base_url or str(client.base_url) or DEFAULT_BASE_URL)
+        return without_credentials(self.spec.base_url or str(client.base_url) or DEFAULT_BASE_URL)
 
 
 def _parse_chunk(data: str) -> dict[str, Any]:
     try:
         chunk = json.loads(data)
     except ValueError:
-        raise ProviderBusy(f"unreadable chunk in the stream: {_one_line(data, None, 80)}") from None
+        raise ProviderBusy(f"unreadable chunk in the stream: {one_line(data, None, 80)}") from None
     return chunk if isinstance(chunk, dict) else {}
 
 
@@ -322,15 +289,7 @@ def reasoning_effort(value: str | None) -> str | None:
     return "high"
 
 
-# --- error helpers (the Anthropic provider has the same ones) ------------------------
-
-
-def _cut(answered: bool, how: str) -> ProviderError:
-    # Before any of the answer arrived, a dropped stream is just a failed attempt and may
-    # be retried; after, resending would repeat what the user already has.
-    if answered:
-        return StreamCut(f"{how} before the answer finished")
-    return ProviderBusy(f"{how} before the answer started")
+# --- errors particular to this API ----------------------------------------
 
 
 def _error_kind(body: object) -> set[str]:
@@ -342,79 +301,20 @@ def _error_kind(body: object) -> set[str]:
 def _status_error(
     status: int, message: str, headers: Mapping[str, str], *, kind: set[str]
 ) -> ProviderError:
-    words = STATUS_WORDS.get(status, "server error" if status >= 500 else "HTTP error")
     if status == 429 and "insufficient_quota" in kind:
         # Out of credit: waiting a few seconds will not help.
         return ProviderError(f"quota exceeded ({status})" + (f": {message}" if message else ""))
-    text = f"{words} ({status})" + (f": {message}" if message else "")
-    if status in (408, 429) or status >= 500:
+    text = status_text(status, message)
+    if is_retryable_status(status):
         return ProviderBusy(text, retry_after=retry_after_seconds(headers))
     return ProviderError(text)
-
-
-def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
-    """The pause a server asked for: `retry-after-ms`, else `retry-after` (seconds or a date)."""
-    milliseconds = headers.get("retry-after-ms")
-    if milliseconds:
-        try:
-            return max(0.0, float(milliseconds) / 1000)
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    import email.utils  # only for the rare date form; it is slow to import
-
-    date = email.utils.parsedate_tz(value)
-    if date is None:
-        return None
-    return max(0.0, email.utils.mktime_tz(date) - time.time())
 
 
 def _server_message(body: object, secret: str | None) -> str:
     # OpenAI and llama.cpp send {"message": ...}; Ollama sends the message as a bare string.
     if isinstance(body, Mapping) and isinstance(body.get("message"), str):
-        return _one_line(body["message"], secret)
+        return one_line(body["message"], secret)
     # A bare text body is the message (a proxy's HTML error page is not worth showing).
     if isinstance(body, str) and not body.lstrip().startswith("<"):
-        return _one_line(body, secret)
+        return one_line(body, secret)
     return ""
-
-
-def _one_line(text: str, secret: str | None, limit: int = 300) -> str:
-    if secret:
-        text = text.replace(secret, "[API key]")
-    text = re.sub(r"\s+", " ", text).strip()
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _caused_by(error: BaseException, kind: type[BaseException]) -> bool:
-    seen: BaseException | None = error
-    while seen is not None:
-        if isinstance(seen, kind):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
-
-
-def _connection_reason(error: BaseException) -> str:
-    """'connection refused', 'name or service not known': the OS's words, not the SDK's."""
-    innermost: BaseException = error
-    seen: BaseException | None = error
-    while seen is not None:
-        if isinstance(seen, OSError) and seen.strerror:
-            reason = seen.strerror
-            break
-        innermost = seen
-        seen = seen.__cause__ or seen.__context__
-    else:
-        reason = re.sub(r"^\[Errno -?\d+\]\s*", "", str(innermost)) or type(innermost).__name__
-    return reason[:1].lower() + reason[1:]
-
-
-def _without_credentials(url: str) -> str:
-    return re.sub(r"(?<=//)[^/@]*@", "", url).rstrip("/")

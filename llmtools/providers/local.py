@@ -1,0 +1,302 @@
+"""Local GGUF models through llama-cpp-python: `-m local:smollm2`, `-m /path/model.gguf`.
+
+One `LocalProvider` holds one loaded model. Creating it costs nothing: the file is found
+(and a catalogue model pulled, with a notice, if it is not there yet), checked and loaded
+on the first request, or by `load()`, which a long-lived process such as the daemon may
+call to warm it. The loaded model is then reused by every later request on the same
+instance; llama.cpp also keeps the evaluated prompt in its KV cache, so a conversation
+that grows by a turn only evaluates the new tokens. Requests on one instance run one at
+a time (a lock is held for the whole of a generation); `close()` frees the model.
+
+The prompt is the model's own chat template (from the GGUF header) rendered over the
+stack, tokenized with the model's own tokenizer, so the usage reported is exact. The
+context is `context_size` from config if set, else what the model was trained with,
+capped at `MAX_DEFAULT_CONTEXT` (the KV cache grows with it). A prompt that does not fit
+is cut as `llmtools.providers.context` describes, with a warning on stderr.
+
+Options a `[models.NAME]` entry (`provider = "local"`, `path = "..."`) may set:
+`context_size`, `n_threads`, `n_threads_batch`, `n_batch`, `n_gpu_layers`, `flash_attn`,
+`seed`, `temperature`, `top_p`, `top_k`, `min_p`, `repeat_penalty`, `max_tokens`.
+"""
+
+from __future__ import annotations
+
+import codecs
+import random
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from llmtools.errors import InputError, ServiceUnavailable
+from llmtools.providers.base import (
+    Event,
+    Finished,
+    ModelSpec,
+    Provider,
+    Request,
+    TextDelta,
+    Usage,
+    prepare_turns,
+)
+from llmtools.providers.context import answer_room, fit_messages, tell
+
+MAX_DEFAULT_CONTEXT = 8192
+DEFAULT_TEMPERATURE = 0.2  # llama-cpp-python's chat default; small models ramble when hotter
+
+# Keys of spec.options passed to llama_cpp.Llama() as they are.
+LOAD_OPTIONS = ("n_threads", "n_threads_batch", "n_batch", "n_ubatch", "n_gpu_layers",
+                "flash_attn", "use_mmap", "use_mlock")
+SAMPLING_OPTIONS = ("top_p", "top_k", "min_p", "repeat_penalty", "presence_penalty",
+                    "frequency_penalty")
+
+
+class LocalProvider(Provider):
+    name = "local"
+    supports_images = False
+    supports_thinking = False
+
+    def __init__(self, spec: ModelSpec) -> None:
+        super().__init__(spec)
+        self._llama: Any = None
+        self._formatter: Any = None
+        self._path: Path | None = None
+        self._context_size: int | None = None
+        self._load_lock = threading.Lock()
+        self._generate_lock = threading.Lock()
+
+    # --- loading -------------------------------------------------------------------
+
+    @property
+    def is_loaded(self) -> bool:
+        return self._llama is not None
+
+    @property
+    def path(self) -> Path:
+        """The model file (found, and pulled if it is a catalogue model, on first use)."""
+        if self._path is None:
+            self._path = self._find_file()
+        return self._path
+
+    @property
+    def context_size(self) -> int:
+        self.load()
+        assert self._context_size is not None
+        return self._context_size
+
+    def _find_file(self) -> Path:
+        from llmtools import localmodels
+
+        path, model = localmodels.locate(self.spec.model_id)
+        if model is not None and not localmodels.is_present(model, path.parent):
+            tell("note", f"{self.spec.name}: the model file ({model.size / 1e6:.0f} MB) is not "
+                        f"here yet; pulling it into {path.parent} (once)")
+            localmodels.pull(model, path.parent)
+        return path
+
+    def load(self) -> None:
+        """Find, check and load the model now (idempotent, thread-safe)."""
+        if self._llama is not None:
+            return
+        with self._load_lock:
+            if self._llama is None:
+                self._load()
+
+    def _load(self) -> None:
+        from llmtools import localmodels
+
+        path = self.path
+        trained = localmodels.context_length(path)  # also refuses a file that is not GGUF
+        context = self.spec.context_size or self.spec.options.get("context_size")
+        if not context:
+            context = min(trained or MAX_DEFAULT_CONTEXT, MAX_DEFAULT_CONTEXT)
+        try:
+            import llama_cpp
+        except ImportError:
+            raise ServiceUnavailable(
+                "local models need llama-cpp-python: pip install 'llmtools[local]'") from None
+        options = {key: self.spec.options[key] for key in LOAD_OPTIONS if key in self.spec.options}
+        try:
+            llama = llama_cpp.Llama(model_path=str(path), n_ctx=int(context), verbose=False,
+                                    **options)
+        except ValueError as error:  # llama.cpp could not load it: corrupt, or an unknown arch
+            raise InputError(f"{path}: llama.cpp cannot load this model ({error})") from None
+        self._formatter = _chat_formatter(llama)
+        self._context_size = llama.n_ctx()
+        self._llama = llama
+
+    def close(self) -> None:
+        with self._load_lock, self._generate_lock:
+            llama, self._llama = self._llama, None
+            if llama is not None:
+                llama.close()
+
+    # --- tokens ----------------------------------------------------------------------
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens in `text` by the model's own tokenizer (no BOS, special tokens as text)."""
+        self.load()
+        return len(self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+
+    def _render(self, messages: list[dict]) -> Any:
+        try:
+            return self._formatter(messages=messages)
+        except Exception as error:  # jinja2 errors, or the template's raise_exception()
+            if messages and messages[0]["role"] == "system" and len(messages) > 1:
+                # Some templates (Gemma's) refuse a system role: give it to the first turn.
+                first = messages[1]
+                merged = {**first, "content": f"{messages[0]['content']}\n\n{first['content']}"}
+                try:
+                    return self._formatter(messages=[merged, *messages[2:]])
+                except Exception:
+                    pass
+            raise InputError(f"the chat template of {self.spec.name} refused these messages: "
+                             f"{error}") from None
+
+    def _prompt_tokens(self, messages: list[dict]) -> list[int]:
+        rendered = self._render(messages)
+        return self._llama.tokenize(rendered.prompt.encode("utf-8"),
+                                    add_bos=not rendered.added_special, special=True)
+
+    def _stop_strings(self, messages: list[dict]) -> list[str]:
+        stop = self._render(messages).stop
+        stops = [stop] if isinstance(stop, str) else list(stop or [])
+        return [text for text in stops if text]
+
+    # --- generating ------------------------------------------------------------------
+
+    def stream(self, request: Request) -> Iterator[Event]:
+        self.load()
+        with self._generate_lock:
+            yield from self._generate(request)
+
+    def _generate(self, request: Request) -> Iterator[Event]:
+        import llama_cpp
+
+        llama = self._llama
+        if llama is None:  # closed by another thread meanwhile
+            raise ServiceUnavailable(f"model {self.spec.name} was unloaded")
+        context = llama.n_ctx()
+        system, turns = prepare_turns(request.messages)
+        messages = ([{"role": "system", "content": system}] if system else []) + [
+            {"role": turn["role"], "content": _plain_text(turn["content"], self.spec.name)}
+            for turn in turns]
+        max_tokens = request.max_tokens or self.spec.options.get("max_tokens")
+        room = answer_room(context, max_tokens)
+        fitted = fit_messages(
+            messages, context_size=context, room=room, model_name=self.spec.name,
+            count_messages=lambda candidate: len(self._prompt_tokens(candidate)),
+            count_text=self.count_tokens)
+        if fitted.warning:
+            tell("warning", fitted.warning)
+        prompt = self._prompt_tokens(fitted.messages)
+        limit = context - len(prompt)
+        if max_tokens and max_tokens > limit:
+            tell("warning", f"the answer can be at most {limit} tokens: the {context}-token context of "
+                      f"{self.spec.name} holds the {len(prompt)}-token prompt too")
+        limit = min(max_tokens or limit, limit)
+
+        options = self.spec.options
+        temperature = request.temperature
+        if temperature is None:
+            temperature = options.get("temperature", DEFAULT_TEMPERATURE)
+        seed = options.get("seed")
+        llama.set_seed(int(seed) if seed is not None else random.randrange(2**31))
+        sampling = {key: (int if key == "top_k" else float)(options[key])
+                    for key in SAMPLING_OPTIONS if key in options}
+
+        vocab = llama._model.vocab
+        stops = StopStrings(self._stop_strings(fitted.messages))
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        generated = 0
+        stop_reason = "length"
+        yield Usage(input_tokens=len(prompt), output_tokens=0)
+        tokens = llama.generate(prompt, temp=float(temperature), **sampling)
+        try:
+            for token in tokens:
+                if llama_cpp.llama_vocab_is_eog(vocab, token):
+                    stop_reason = "stop"
+                    break
+                generated += 1
+                text, stopped = stops.feed(decoder.decode(llama.detokenize([token])))
+                if text:
+                    yield TextDelta(text)
+                if stopped:
+                    stop_reason = "stop"
+                    break
+                if generated >= limit:
+                    break
+        finally:
+            # Closing the generator leaves the prompt and the answer in the KV cache,
+            # which the next request reuses as far as its tokens are the same.
+            tokens.close()
+        if not stops.stopped:
+            rest, _ = stops.feed(decoder.decode(b"", final=True), final=True)
+            if rest:
+                yield TextDelta(rest)
+        yield Usage(input_tokens=len(prompt), output_tokens=generated)
+        yield Finished(stop_reason)
+
+
+# --- helpers ------------------------------------------------------------------------------
+
+
+class StopStrings:
+    """Holds back text that may be the start of a stop string; stops at a whole one."""
+
+    def __init__(self, stops: list[str]) -> None:
+        self.stops = stops
+        self.pending = ""
+        self.stopped = False
+
+    def feed(self, text: str, *, final: bool = False) -> tuple[str, bool]:
+        if not self.stops:
+            return text, False
+        self.pending += text
+        found = [index for index in (self.pending.find(stop) for stop in self.stops) if index >= 0]
+        if found:
+            out, self.pending, self.stopped = self.pending[: min(found)], "", True
+            return out, True
+        if final:
+            out, self.pending = self.pending, ""
+            return out, False
+        keep = 0
+        for stop in self.stops:
+            for size in range(min(len(stop) - 1, len(self.pending)), keep, -1):
+                if stop.startswith(self.pending[-size:]):
+                    keep = size
+                    break
+        out = self.pending[: len(self.pending) - keep]
+        self.pending = self.pending[len(self.pending) - keep:]
+        return out, False
+
+
+def _plain_text(content: str | list, model_name: str) -> str:
+    if isinstance(content, str):
+        return content
+    texts = []
+    for part in content:
+        if part.get("type") != "text":
+            raise InputError(f"model {model_name} cannot read images")
+        texts.append(part["text"])
+    return "\n".join(texts)
+
+
+def _chat_formatter(llama: Any) -> Any:
+    """The GGUF's own chat template, rendered the way llama-cpp-python renders it."""
+    from llama_cpp import llama_chat_format
+
+    template = llama.metadata.get("tokenizer.chat_template")
+    if template:
+        eos = llama.token_eos()
+        bos = llama.token_bos()
+        return llama_chat_format.Jinja2ChatFormatter(
+            template=template,
+            eos_token=llama._model.token_get_text(eos) if eos != -1 else "",
+            bos_token=llama._model.token_get_text(bos) if bos != -1 else "",
+            stop_token_ids=[eos],
+        )
+    # No template in the file (old conversions): ChatML, which most instruct models
+    # of the last years were trained on, rather than llama-cpp-python's llama-2 guess.
+    return llama_chat_format.format_chatml
+

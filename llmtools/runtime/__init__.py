@@ -1,0 +1,29 @@
+"""Persistent Python runtimes for `llm-exec`: one worker process per thread id.
+
+    manager.py    RuntimeManager: starts, feeds, times out, kills and restores workers;
+                  lives in the daemon, or in the llm-exec process as the fallback
+    worker.py     the worker process (`python -m llmtools.runtime.worker`)
+    execution.py  a block of code split into statements and run one by one (in the worker)
+    snapshot.py   the namespace saved after every block, restored into a fresh worker
+    helpers.py    llm_call, llm_bind, download, ... and the user's own helper modules
+
+Why a separate process per thread rather than threads in the daemon: a statement that
+never returns can only be stopped reliably from outside (SIGINT, then SIGKILL), a
+statement that exhausts memory or calls os._exit must not take other threads or the
+daemon with it, and a resource limit (RLIMIT_AS) applies to a whole process.
+
+Why `subprocess` with a JSON-lines pipe rather than `multiprocessing`: the daemon is
+multi-threaded, and forking a multi-threaded process can copy locks held by other
+threads (the fork start method); the spawn method would re-import the daemon's
+`__main__`. A plain child process speaking a small protocol starts from a clean
+interpreter, gets its own session (so a terminal's Ctrl-C reaches only the command that
+owns it), and its pid is ours to signal.
+
+Settings (config.toml, all optional; flags of llm-exec take precedence):
+
+    [exec]
+    helpers = ["mymodule", "~/llm/helpers.py"]   # more helpers for the model
+    timeout = 60          # seconds a statement may run
+    memory_mb = 2048      # address-space limit of a worker (RLIMIT_AS)
+    max_steps = 10        # code blocks one llm-exec call may run
+"""
