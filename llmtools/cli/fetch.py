@@ -7,7 +7,7 @@ import sys
 import click
 
 from llmtools.cli.main import debug_option, error_line, run
-from llmtools.cli.output import output_option, stdout_is_terminal, write_messages
+from llmtools.cli.output import echo, output_option, stdout_is_terminal, write_messages
 from llmtools.errors import UsageError
 
 
@@ -53,20 +53,26 @@ def command(urls: tuple[str, ...], no_browser: bool, screenshot: bool, cookies_f
     if cookies_file:
         from llmtools.content.cookies import load_cookies_txt
 
-        cookies = load_cookies_txt(cookies_file)
+        cookies = load_cookies_txt(cookies_file)  # read here too: a bad file fails before any fetch
+    from llmtools.daemon.client import fetch_via_daemon
+
+    results = None if no_browser else fetch_via_daemon(
+        url_list, timeout=timeout, wait_for=wait_for, cookies_file=cookies_file, screenshot=screenshot)
+    if results is None:
+        results = fetch_each(url_list, use_browser=not no_browser, timeout=timeout, wait_for=wait_for,
+                             cookies=cookies, screenshot=screenshot)
 
     prog = click.get_current_context().find_root().info_name or "llm-fetch"
     resolved_format = output_format or ("text" if stdout_is_terminal() else "jsonl")
     statuses = []
     wrote = False
-    for result in fetch_each(url_list, use_browser=not no_browser, timeout=timeout, wait_for=wait_for,
-                             cookies=cookies, screenshot=screenshot):
+    for result in results:
         statuses.append(result.status)
         if result.error is not None:
             click.echo(error_line(prog, str(result.error)), err=True)
             continue
         if wrote and resolved_format == "text":
-            sys.stdout.write("\n")  # a blank line between pages, as write_messages does
+            echo()  # a blank line between pages, as write_messages does
         # Each page goes out as soon as it is ready, so a pipeline can start on it.
         write_messages([result.message], resolved_format, content_default=True)
         wrote = True

@@ -27,7 +27,7 @@ class ProgressReport:
             self.terminal = sys.stderr.isatty()
         except (AttributeError, ValueError):
             self.terminal = False
-        self.last_print = 0.0
+        self.last_tenth: dict[str, int] = {}
 
     def __call__(self, stage: str, done: int, total: int) -> None:
         minimum = OCR_PROGRESS_MIN_PAGES if stage == "ocr" else TEXT_PROGRESS_MIN_PAGES
@@ -39,9 +39,10 @@ class ProgressReport:
             sys.stderr.write("\r" + line + "\x1b[K" + ("\n" if done == total else ""))
             sys.stderr.flush()
             return
-        # In a log, every OCR page (seconds apart) but only every tenth of a text run.
-        step = 1 if stage == "ocr" else max(1, total // 10)
-        if done == total or done % step == 0:
+        # In a log, every OCR page (seconds apart) but only each tenth of a text run.
+        tenth = done * 10 // total
+        if stage == "ocr" or tenth > self.last_tenth.get(stage, 0):
+            self.last_tenth[stage] = tenth
             print(line, file=sys.stderr, flush=True)
 
 

@@ -34,7 +34,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
-from llmtools.errors import LlmtoolsError, ServiceUnavailable, TemporaryFailure, UsageError
+from llmtools.errors import InputError, LlmtoolsError, ServiceUnavailable, TemporaryFailure, UsageError
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 # Quiet, headless, no background traffic of its own: only the pages we ask for touch the
@@ -95,8 +95,7 @@ def navigation_error(message: str) -> LlmtoolsError:
     code_match = re.search(r"net::(ERR_[A-Z0-9_]+)", message)
     code = code_match.group(1) if code_match else None
     if code is None:
-        first_line = message.strip().splitlines()[0] if message.strip() else "navigation failed"
-        return LlmtoolsError(first_line)
+        return LlmtoolsError(_first_line(message) if message.strip() else "navigation failed")
     if code.startswith(("ERR_CERT_", "ERR_SSL_", "ERR_BAD_SSL")):
         return ServiceUnavailable(f"TLS error ({code})")
     if code == "ERR_TOO_MANY_REDIRECTS":
@@ -108,6 +107,12 @@ def navigation_error(message: str) -> LlmtoolsError:
     if code in ("ERR_INVALID_URL", "ERR_DISALLOWED_URL_SCHEME"):
         return UsageError(f"not a URL the browser can load ({code})")
     return LlmtoolsError(f"navigation failed ({code})")
+
+
+def _first_line(text: str) -> str:
+    """The gist of a Playwright message: its first line, without the "Page.goto: " prefix."""
+    lines = text.strip().splitlines()
+    return re.sub(r"^\w+\.\w+: ", "", lines[0]) if lines else "no details"
 
 
 class _Deadline:
@@ -254,11 +259,10 @@ class Browser:
                 executable_path=path, args=self.args, headless=True, timeout=LAUNCH_TIMEOUT_S * 1000)
         except PlaywrightError as error:
             self._shutdown()
-            first_line = (error.message or str(error)).strip().splitlines()[0]
             if path is None:
                 raise BrowserUnavailable(
                     "no Chromium found (install Debian's chromium or set LLMTOOLS_BROWSER)") from None
-            raise BrowserUnavailable(f"cannot start {path}: {first_line}") from None
+            raise BrowserUnavailable(f"cannot start {path}: {_first_line(error.message or str(error))}") from None
         # Headless Chromium announces itself as "HeadlessChrome", which some sites refuse.
         major = self._browser.version.split(".")[0]
         self._user_agent = (f"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
@@ -287,12 +291,18 @@ class Browser:
         try:
             if cookies:
                 own_context = self._new_context()
-                own_context.add_cookies(cookies)
+                try:
+                    own_context.add_cookies(cookies)
+                except PlaywrightError as error:
+                    own_context.close()
+                    raise InputError(f"a cookie the browser will not take: {_first_line(error.message)}") from None
                 page = own_context.new_page()
             else:
                 page = self._shared_page()
         except PlaywrightError as error:
-            raise BrowserUnavailable(f"the browser failed: {error.message.strip().splitlines()[0]}") from None
+            if own_context is not None:
+                own_context.close()
+            raise BrowserUnavailable(f"the browser failed: {_first_line(error.message)}") from None
 
         pending = {"count": 0}
         downloads: list[Any] = []
@@ -337,7 +347,8 @@ class Browser:
                 return self._downloaded(page, url, deadline, downloads)
             raise
 
-        headers = response.all_headers() if response is not None else {}
+        # .headers needs no round trip to the browser, unlike .all_headers(), and has Content-Type.
+        headers = dict(response.headers) if response is not None else {}
         content_type = headers.get("content-type", "").split(";")[0].strip().lower()
         status = response.status if response is not None else None
         redirects: list[str] = []

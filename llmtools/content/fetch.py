@@ -295,21 +295,21 @@ def fetch_each(
     PNG image part (browser only).
     """
     own_browser = None
-    browser_failed = browser is None and not use_browser
+    over_http = not use_browser  # also once the browser turns out to be unavailable
     try:
         for url in urls:
             try:
                 check_url(url)
-                if not browser_failed and browser is None:
+                if not over_http and browser is None:
                     from llmtools.content.browser import Browser
 
                     own_browser = browser = Browser()
                 fetched = None
-                if not browser_failed:
+                if not over_http:
                     try:
                         fetched = _fetch_in_browser(url, browser, timeout, wait_for, cookies, screenshot)
                     except _browser_unavailable() as error:
-                        browser_failed = True
+                        over_http = True
                         dropped = [flag for flag, on in (("--screenshot", screenshot), ("--wait-for", wait_for)) if on]
                         warn(f"no browser available ({error}); fetching with plain HTTP"
                              + (f", without {' and '.join(dropped)}" if dropped else ""))
@@ -318,6 +318,15 @@ def fetch_each(
                 yield FetchResult(url, message=message_from(fetched, tool=tool))
             except LlmtoolsError as error:
                 yield FetchResult(url, error=_with_url(url, error))
+    except GeneratorExit:  # the caller stopped early, between pages: close as usual
+        raise
+    except BaseException:
+        # Ctrl-C or SIGTERM, perhaps mid-render: do not wait for the page load to end.
+        # The browser's thread is a daemon thread and Chromium exits with our process.
+        if own_browser is not None:
+            own_browser.close(timeout=0.5)
+            own_browser = None
+        raise
     finally:
         if own_browser is not None:
             own_browser.close()

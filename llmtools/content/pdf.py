@@ -317,9 +317,11 @@ def extract_pdf(
     """Text of the selected pages of a PDF given as bytes.
 
     `pages` is a spec such as "1-3,7" or parsed ranges; `ocr` is "auto" (pages whose text
-    layer is missing, short or garbage), "always" or "never". Raises InputError (65) for
-    encrypted, corrupt and zero-page PDFs, UsageError (2) when no requested page exists,
-    ServiceUnavailable (69) when `ocr="always"` and OCR cannot run.
+    layer is missing or garbage, or short on a page showing a large image), "always" or
+    "never". `workers` caps the pages OCRed at once (default: one per core).
+
+    Raises InputError (65) for encrypted, corrupt and zero-page PDFs, UsageError (2) when
+    no requested page exists, ServiceUnavailable (69) when `ocr="always"` and OCR cannot run.
     """
     if ocr not in OCR_MODES:
         raise UsageError(f"--ocr must be one of {', '.join(OCR_MODES)} (got {ocr!r})")

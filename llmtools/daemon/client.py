@@ -286,6 +286,39 @@ def connect_runtimes() -> DaemonRuntimes | None:
     return DaemonRuntimes(client) if client is not None else None
 
 
+def fetch_via_daemon(urls: list[str], *, timeout: float, wait_for: str | None = None,
+                     cookies_file: str | None = None, screenshot: bool = False,
+                     tool: str = "llm-fetch"):
+    """FetchResults from the daemon's warm browser, or None to fetch in-process instead."""
+    client = _reachable_client()
+    if client is None:
+        return None
+
+    def results():
+        from llmtools.content.fetch import FetchResult
+        from llmtools.notices import warn
+
+        for event in client.request("fetch", autostart=True, urls=urls, timeout=timeout,
+                                    wait_for=wait_for, screenshot=screenshot, tool=tool,
+                                    cookies_file=os.path.abspath(cookies_file) if cookies_file else None):
+            kind = event["event"]
+            if kind == "result":
+                failure = event.get("error")
+                if failure is None:
+                    yield FetchResult(event["url"], message=event["message"])
+                    continue
+                try:
+                    raise_for_error({"event": "error", **failure})
+                except errors.LlmtoolsError as error:
+                    yield FetchResult(event["url"], error=error)
+            elif kind == "notice":
+                warn(event["text"])
+            elif kind == "error":
+                raise_for_error(event)
+
+    return results()
+
+
 # --- helpers ------------------------------------------------------------------
 
 

@@ -206,6 +206,27 @@ class Daemon:
             for event in events:
                 emit(_event_json(event))
 
+    def cmd_fetch(self, args: dict, emit: Emit) -> None:
+        """Fetch URLs in the warm browser; one "result" event per URL, as each completes."""
+        from llmtools.content.cookies import load_cookies_txt
+        from llmtools.content.fetch import fetch_each
+
+        cookies = load_cookies_txt(args["cookies_file"]) if args.get("cookies_file") else None
+        warn = lambda text: emit({"event": "notice", "text": text})  # noqa: E731
+        results = fetch_each(args["urls"], browser=self.browser, timeout=args["timeout"],
+                             wait_for=args.get("wait_for"), cookies=cookies,
+                             screenshot=args.get("screenshot", False),
+                             tool=args.get("tool", "llm-fetch"), warn=warn)
+        with contextlib.closing(results):
+            for result in results:
+                event: dict = {"event": "result", "url": result.url}
+                if result.error is not None:
+                    event["error"] = {"kind": type(result.error).__name__, "message": str(result.error),
+                                      "status": int(result.error.status)}
+                else:
+                    event["message"] = result.message
+                emit(event)
+
     def cmd_runtime_execute(self, args: dict, emit: Emit) -> dict:
         return self.runtimes.execute(args["thread"], args["code"], timeout=args["timeout"],
                                      memory_mb=args.get("memory_mb"), context=args.get("context"))

@@ -16,6 +16,7 @@ PROVIDERS: dict[str, str] = {
     "anthropic": "llmtools.providers.anthropic:AnthropicProvider",
     "openai": "llmtools.providers.openai:OpenAIProvider",
     "local": "llmtools.providers.local:LocalProvider",
+    "script": "llmtools.providers.script:ScriptProvider",
 }
 
 # An `openai` model whose base_url is some other server (llama.cpp, llamafile, vLLM,

@@ -102,6 +102,9 @@ class AnthropicProvider(SdkProvider):
         }
         if system:
             params["system"] = system
+        if request.stop:
+            # The API ends the answer at the first one and leaves it out of the text.
+            params["stop_sequences"] = list(request.stop)
         budget = thinking_budget(request.thinking)
         if budget is not None:
             # The budget counts against max_tokens, so the answer keeps its own room on top.

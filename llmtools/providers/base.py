@@ -84,12 +84,18 @@ class Request:
 
     `thinking` is the raw `-z` value: a token budget ("2048") or an effort ("low",
     "medium", "high"); each provider maps it to what its API takes.
+
+    `stop`: strings that end the answer where they first appear (llm-exec stops at
+    `</helpers>`). Providers that support them send them to the API, which leaves the
+    stop string out of the text; the rest ignore them, so a caller that depends on
+    stopping also watches the streamed text itself.
     """
 
     messages: list[dict]
     max_tokens: int | None = None
     temperature: float | None = None
     thinking: str | None = None
+    stop: list[str] | None = None
 
 
 class Provider(abc.ABC):

@@ -14,8 +14,8 @@ Any `openai` model with a `base_url` that is not api.openai.com gets this class 
 What it adds to `OpenAIProvider`:
 
 - Token counts that suit the model: the server's own tokenizer when it has an endpoint
-  for it (`POST /tokenize` on llama.cpp's server and llamafile, `POST /extras/tokenize` on
-  llama_cpp.server), else a conservative estimate (UTF-8 bytes / 3). Never tiktoken: an
+  for it (`POST /tokenize` on llama.cpp's server, llamafile and vLLM, `POST
+  /extras/tokenize` on llama_cpp.server), else a conservative estimate (UTF-8 bytes / 3). Never tiktoken: an
   OpenAI encoding miscounts a llama model's tokens.
 - With `context_size` set, a prompt that would not fit is cut before it is sent, as
   `llmtools.providers.context` describes, with a warning on stderr (the server would
@@ -31,14 +31,25 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from llmtools.providers.base import Event, Finished, ModelSpec, Request, TextDelta, Usage, prepare_turns
+from llmtools.providers.base import (
+    Event,
+    Finished,
+    ModelSpec,
+    Request,
+    TextDelta,
+    Usage,
+    prepare_turns,
+)
 from llmtools.providers.context import answer_room, fit_messages, tell
 from llmtools.providers.openai import OpenAIProvider
 
-# (path under the server root, request body for `text`): llama.cpp first, then llama_cpp.server.
-TOKENIZE_ROUTES: tuple[tuple[str, Callable[[str], dict]], ...] = (
-    ("/tokenize", lambda text: {"content": text, "add_special": False}),
-    ("/extras/tokenize", lambda text: {"input": text}),
+# (path under the server root, request body for `text`, given the model id). `/tokenize`
+# is llama.cpp's server and llamafile (`content`) and vLLM (`prompt`, `model`): each
+# ignores the other's keys. `/extras/tokenize` is llama_cpp.server.
+TOKENIZE_ROUTES: tuple[tuple[str, Callable[[str, str], dict]], ...] = (
+    ("/tokenize", lambda text, model: {"content": text, "add_special": False, "prompt": text,
+                                       "model": model, "add_special_tokens": False}),
+    ("/extras/tokenize", lambda text, model: {"input": text}),
 )
 # Tokens a chat template adds around each message (role markers, separators), and once.
 PER_MESSAGE_TOKENS = 4
@@ -54,7 +65,7 @@ def estimate_tokens(text: str) -> int:
 class CompatibleServerProvider(OpenAIProvider):
     def __init__(self, spec: ModelSpec) -> None:
         super().__init__(spec)
-        self._route: tuple[str, Callable[[str], dict]] | None = None
+        self._route: tuple[str, Callable[[str, str], dict]] | None = None
         self._route_known = False
         self._route_lock = threading.Lock()
         self._http: Any = None
@@ -69,8 +80,7 @@ class CompatibleServerProvider(OpenAIProvider):
     # --- counting -----------------------------------------------------------------
 
     def _root_url(self) -> str:
-        base = (self.spec.base_url or "").rstrip("/")
-        return base[:-3] if base.endswith("/v1") else base
+        return (self.spec.base_url or "").rstrip("/").removesuffix("/v1")
 
     def _http_client(self) -> Any:
         if self._http is None:
@@ -89,18 +99,24 @@ class CompatibleServerProvider(OpenAIProvider):
             routes = [self._route] if self._route_known else list(TOKENIZE_ROUTES)
             if self._route_known and self._route is None:
                 return None
+            answered = True
             for route in routes:
                 path, body = route
+                tokens = None
                 try:
-                    response = self._http_client().post(self._root_url() + path, json=body(text))
-                    tokens = response.json().get("tokens") if response.status_code == 200 else None
-                except (httpx.HTTPError, ValueError, AttributeError):
-                    tokens = None
+                    response = self._http_client().post(self._root_url() + path,
+                                                        json=body(text, self.spec.model_id))
+                    if response.status_code == 200:
+                        tokens = response.json().get("tokens")
+                except httpx.HTTPError:
+                    answered = False  # down, or slow: ask again next time
+                except (ValueError, AttributeError):
+                    pass
                 if isinstance(tokens, list):
                     self._route, self._route_known = route, True
                     return len(tokens)
-            if not self._route_known:
-                self._route_known = True  # no endpoint: estimate from now on
+            if answered and not self._route_known:
+                self._route_known = True  # the server has no such endpoint: estimate from now on
             return None
 
     def count_tokens(self, text: str) -> tuple[int, bool]:

@@ -123,39 +123,42 @@ def fit_messages(
         dropped_tokens += total - now
         total = now
 
-    cut_chars = cut_tokens = 0
-    attempts = 0
-    while total > budget:
-        attempts += 1
-        candidates = [message for message in (*system, turns[-1]) if _text(message["content"])]
-        sizes = {id(message): count_text(_text(message["content"])) for message in candidates}
-        target = max(candidates, key=lambda message: sizes[id(message)], default=None)
+    # Cut the middle of the longest text (the system text or the last turn), from its
+    # original each time so there is one marker, shrinking until the prompt fits.
+    items = system + turns
+    candidates = [index for index in ({0, len(items) - 1} if system else {len(items) - 1})
+                  if _text(items[index]["content"])]
+    originals = {index: _text(items[index]["content"]) for index in candidates}
+    sizes = {index: count_text(text) for index, text in originals.items()}
+    keep = dict(sizes)  # tokens of each original to keep
+    kept_chars = {index: len(text) for index, text in originals.items()}
+    marker_cost = count_text(CUT_MARKER.format(chars=10**6))
+    for _ in range(64):
+        if total <= budget:
+            break
         over = total - budget
-        if target is None or attempts > 8 or sizes[id(target)] - over < MIN_USEFUL_TOKENS:
-            raise InputError(
-                f"the prompt does not fit model {model_name}'s {context_size}-token context: "
-                f"it is {about}{original} tokens and {room} are kept for the answer; even after dropping "
-                f"earlier messages and cutting the longest text, {total} tokens remain "
-                f"(use a model with a larger context, or send less)")
-        text = _text(target["content"])
-        tokens = sizes[id(target)]
-        # Cut a little more than the overshoot: the marker costs tokens too, and a count
-        # made on characters is only proportional on average.
-        remove_tokens = over + 8 + over // 20
-        keep_chars = max(0, int(len(text) * (tokens - remove_tokens) / max(tokens, 1)))
-        removed = len(text) - keep_chars
-        head = text[: (keep_chars + 1) // 2]
-        tail = text[len(text) - keep_chars // 2:] if keep_chars // 2 else ""
-        new_text = head + CUT_MARKER.format(chars=removed) + tail
-        replacement = _with_text(target, new_text)
-        if target is turns[-1]:
-            turns[-1] = replacement
-        else:
-            system[0] = replacement
-        cut_chars += removed
-        before = total
-        total = count_messages(system + turns)
-        cut_tokens += max(0, before - total)
+        shrinkable = [index for index in candidates if keep[index] > MIN_USEFUL_TOKENS]
+        if not shrinkable:
+            break
+        target = max(shrinkable, key=lambda index: keep[index])
+        first_cut = keep[target] == sizes[target]
+        keep[target] = max(MIN_USEFUL_TOKENS, keep[target] - over - (marker_cost if first_cut else 0))
+        text = originals[target]
+        kept = int(len(text) * keep[target] / max(sizes[target], 1))
+        kept_chars[target] = kept
+        head = text[: (kept + 1) // 2]
+        tail = text[len(text) - kept // 2:] if kept // 2 else ""
+        items[target] = _with_text(items[target], head + CUT_MARKER.format(chars=len(text) - kept) + tail)
+        total = count_messages(items)
+    if total > budget:
+        raise InputError(
+            f"the prompt does not fit model {model_name}'s {context_size}-token context: it is "
+            f"{about}{original} tokens and {room} are kept for the answer; even with earlier "
+            f"messages dropped and the longest texts cut to {MIN_USEFUL_TOKENS} tokens, {about}"
+            f"{total} remain (use a model with a larger context, a smaller --max-tokens, or send less)")
+    system, turns = items[: len(system)], items[len(system):]
+    cut_chars = sum(len(originals[index]) - kept_chars[index] for index in candidates)
+    cut_tokens = sum(sizes[index] - keep[index] for index in candidates)
 
     what = []
     if dropped:
@@ -163,7 +166,8 @@ def fit_messages(
                     f"({about}{dropped_tokens} tokens)")
     if cut_chars:
         what.append(f"cut {cut_chars} characters (about {cut_tokens} tokens) from the middle of "
-                    f"the longest message")
+                    f"the longest message" + ("s" if sum(keep[i] < sizes[i] for i in candidates) > 1
+                                              else ""))
     warning = (f"the prompt ({about}{original} tokens) does not fit model {model_name}'s "
                f"{context_size}-token context with {room} tokens kept for the answer: "
                + " and ".join(what) + f"; {about}{total} tokens sent")

@@ -85,14 +85,7 @@ class LocalProvider(Provider):
         return self._context_size
 
     def _find_file(self) -> Path:
-        from llmtools import localmodels
-
-        path, model = localmodels.locate(self.spec.model_id)
-        if model is not None and not localmodels.is_present(model, path.parent):
-            tell("note", f"{self.spec.name}: the model file ({model.size / 1e6:.0f} MB) is not "
-                        f"here yet; pulling it into {path.parent} (once)")
-            localmodels.pull(model, path.parent)
-        return path
+        return prepare(self.spec)
 
     def load(self) -> None:
         """Find, check and load the model now (idempotent, thread-safe)."""
@@ -122,7 +115,9 @@ class LocalProvider(Provider):
         except ValueError as error:  # llama.cpp could not load it: corrupt, or an unknown arch
             raise InputError(f"{path}: llama.cpp cannot load this model ({error})") from None
         self._formatter = _chat_formatter(llama)
-        self._context_size = llama.n_ctx()
+        # llama.cpp rounds the context up (to 256 at least) but llama-cpp-python sizes its
+        # token buffer as asked: the smaller of the two is what fits.
+        self._context_size = min(int(context), llama.n_ctx())
         self._llama = llama
 
     def close(self) -> None:
@@ -141,14 +136,14 @@ class LocalProvider(Provider):
     def _render(self, messages: list[dict]) -> Any:
         try:
             return self._formatter(messages=messages)
-        except Exception as error:  # jinja2 errors, or the template's raise_exception()
+        except Exception as error:  # noqa: BLE001  (jinja2's errors, or the template's raise_exception())
             if messages and messages[0]["role"] == "system" and len(messages) > 1:
                 # Some templates (Gemma's) refuse a system role: give it to the first turn.
                 first = messages[1]
                 merged = {**first, "content": f"{messages[0]['content']}\n\n{first['content']}"}
                 try:
                     return self._formatter(messages=[merged, *messages[2:]])
-                except Exception:
+                except Exception:  # noqa: BLE001, S110  (the first error is the one to report)
                     pass
             raise InputError(f"the chat template of {self.spec.name} refused these messages: "
                              f"{error}") from None
@@ -176,7 +171,7 @@ class LocalProvider(Provider):
         llama = self._llama
         if llama is None:  # closed by another thread meanwhile
             raise ServiceUnavailable(f"model {self.spec.name} was unloaded")
-        context = llama.n_ctx()
+        context = self._context_size
         system, turns = prepare_turns(request.messages)
         messages = ([{"role": "system", "content": system}] if system else []) + [
             {"role": turn["role"], "content": _plain_text(turn["content"], self.spec.name)}
@@ -206,7 +201,10 @@ class LocalProvider(Provider):
                     for key in SAMPLING_OPTIONS if key in options}
 
         vocab = llama._model.vocab
-        stops = StopStrings(self._stop_strings(fitted.messages))
+        # The template's own end marker, and the caller's (`Request.stop`; llm-exec's
+        # `</helpers>`), which is left out of the text as the APIs leave it out.
+        stops = StopStrings(self._stop_strings(fitted.messages)
+                            + [text for text in getattr(request, "stop", None) or [] if text])
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         generated = 0
         stop_reason = "length"
@@ -239,6 +237,28 @@ class LocalProvider(Provider):
 
 
 # --- helpers ------------------------------------------------------------------------------
+
+
+def prepare(spec: ModelSpec) -> Path:
+    """The model file of a local spec, pulled first (with a notice) if it is a catalogue
+    model not downloaded yet. Cheap when it is there; imports neither llama_cpp nor httpx
+    then. A client that hands requests to a daemon calls this first, so that a first-use
+    pull shows its progress bar on the user's terminal rather than in the daemon's log.
+    """
+    from llmtools import localmodels
+
+    path, model = localmodels.locate(spec.model_id)
+    if model is not None and not localmodels.is_present(model, path.parent):
+        tell("note", f"{spec.name}: the model file ({model.size / 1e6:.0f} MB) is not here yet; "
+                     f"pulling it into {path.parent} (once)")
+        try:
+            localmodels.pull(model, path.parent)
+        except ServiceUnavailable as error:
+            raise ServiceUnavailable(
+                f"{error}; run `llm models pull {model.name}` once a source is reachable, or "
+                f"use another model (-m, or set ANTHROPIC_API_KEY or OPENAI_API_KEY)") from None
+    return path
+
 
 
 class StopStrings:

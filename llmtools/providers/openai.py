@@ -130,6 +130,9 @@ class OpenAIProvider(SdkProvider):
         elif request.temperature is not None:
             # Reasoning models refuse any temperature but the default.
             params["temperature"] = request.temperature
+        if request.stop and not (self.is_official_api and _refuses_stop(self.spec.model_id)):
+            # The API takes up to four and leaves the one that matched out of the text.
+            params["stop"] = list(request.stop)[:4]
         return params
 
     def stream(self, request: Request) -> Iterator[Event]:
@@ -266,6 +269,12 @@ def _chat_content(content: str | list) -> str | list[dict]:
         else:
             raise InputError(f"cannot send a message part of type {kind!r} to an OpenAI model")
     return parts
+
+
+def _refuses_stop(model_id: str) -> bool:
+    """OpenAI's reasoning models reject `stop` outright; callers that need to stop watch
+    the stream themselves (Request.stop says they must), so it is just left out."""
+    return re.match(r"(o\d|gpt-5)", model_id) is not None
 
 
 def reasoning_effort(value: str | None) -> str | None:

@@ -1,0 +1,427 @@
+"""The functions the model's code can call, plus the user's own helper modules.
+
+Built in: llm_call, llm_bind, llm_list_bind, result, download, pdf, read_file,
+write_file, helpers. Users add more by naming modules in config.toml:
+
+    [exec]
+    helpers = ["mymodule", "~/llm/helpers.py"]
+
+A module's `__all__` (or else every public function defined in it) becomes available
+to the model, and each function's signature and docstring are put in the prompt, so a
+good docstring is how a user tells the model when to use a helper. A user helper with a
+built-in's name replaces the built-in.
+
+These run inside the worker process. Per-call settings (the model to use for llm_call,
+the caller's working directory, whether to log) arrive with each block as its
+`context` and are kept in `STATE`. They are module-level functions so that a
+variable holding one (`f = llm_call`) pickles by reference into the snapshot.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import importlib.util
+import inspect
+import json
+import os
+import re
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+from llmtools import stack
+from llmtools.errors import LlmtoolsError, UsageError
+
+
+class HelperState:
+    def __init__(self) -> None:
+        self.context: dict = {}
+        self.results: list[dict] = []
+        self.namespace: dict = {}
+        self.user_helpers: dict[str, Any] = {}
+        self.load_errors: list[str] = []
+
+
+STATE = HelperState()
+
+CALL_SYSTEM = ("You are called from a Python program. Do what the instruction asks with the "
+               "content given and reply with the result only: no preamble, no sign-off.")
+
+
+class Document(str):
+    """Text a helper fetched or extracted: a str, plus `.source` (URL or path) and
+    `.message` (the full message, images included, which llm_call sends as it is)."""
+
+    source: str | None
+    message: dict | None
+
+    def __new__(cls, text: str, source: str | None = None, message: dict | None = None):
+        document = super().__new__(cls, text)
+        document.source = source
+        document.message = message
+        return document
+
+    def __reduce__(self):
+        return (Document, (str(self), self.source, self.message))
+
+
+# --- model calls ----------------------------------------------------------------------
+
+
+def _stream_factory(spec):
+    """Through the daemon when one runs (warm SDK clients, loaded local models), else None."""
+    try:
+        from llmtools.daemon.client import stream_factory
+    except ImportError:
+        return None
+    return stream_factory(spec)
+
+
+def ask_model(messages: list[dict]) -> str:
+    """One logged model call with the model and options of the llm-exec call that runs this code."""
+    from llmtools.config import resolve_model
+    from llmtools.exchange import Exchange
+    from llmtools.providers.base import Request
+
+    context = STATE.context
+    options = context.get("model_options") or {}
+    spec = resolve_model(context.get("model"))
+    if options.get("timeout"):
+        spec.timeout = float(options["timeout"])
+    request = Request(messages=messages, max_tokens=options.get("max_tokens"),
+                      temperature=options.get("temperature"), thinking=options.get("thinking"))
+    exchange = Exchange(spec, request, tool="llm-exec", log=context.get("log", True),
+                        stream_factory=_stream_factory(spec))
+    with contextlib.closing(exchange.events()) as events:
+        for _ in events:
+            pass
+    return exchange.outcome.text
+
+
+def _is_message(value: object) -> bool:
+    return isinstance(value, dict) and stack.validation_error(value) is None
+
+
+def as_messages(values: Any) -> list[dict]:
+    """Whatever the code passes as content, as user messages for a model."""
+    items = values if isinstance(values, (list, tuple)) else [values]
+    messages = []
+    for item in items:
+        if isinstance(item, Document) and item.message is not None:
+            messages.append(item.message)
+        elif isinstance(item, Document):
+            messages.append(stack.message("user", str(item), source=item.source))
+        elif _is_message(item):
+            messages.append(item)
+        elif isinstance(item, str):
+            messages.append(stack.message("user", item))
+        elif isinstance(item, (bytes, bytearray)):
+            media_type = stack.image_media_type(bytes(item))
+            if media_type:
+                messages.append(stack.image_message(bytes(item), media_type))
+            else:
+                messages.append(stack.message("user", bytes(item).decode("utf-8", "replace")))
+        else:
+            try:
+                text = json.dumps(item, ensure_ascii=False, indent=1, default=str)
+            except (TypeError, ValueError):
+                text = repr(item)
+            messages.append(stack.message("user", text))
+    return messages
+
+
+def llm_call(values, instruction: str) -> str:
+    """Ask a model to do `instruction` with `values` (text, a Document, a message, or a
+    list of them) in a fresh conversation; returns its answer as a string. Use it for
+    work on text: summarise, translate, classify, extract."""
+    messages = [stack.message("system", CALL_SYSTEM), *as_messages(values),
+                stack.message("user", str(instruction))]
+    return ask_model(messages)
+
+
+def llm_bind(value, function):
+    """Fill a function's arguments from `value` and call it. `function` is a callable
+    or a signature string such as "send(to: str, amount: float)"; a string naming a
+    function defined here calls that function, otherwise the bound arguments come back as
+    a dict. Raises BindError (with .question) when a required argument is not in the text."""
+    from llmtools import bind
+
+    target = None
+    if callable(function):
+        target = function
+        signature = bind.signature_of(function)
+    else:
+        signature = bind.parse_signature(str(function))
+        candidate = STATE.namespace.get(signature.name)
+        if callable(candidate):
+            target = candidate
+            if signature.doc is None:
+                signature.doc = inspect.getdoc(candidate)
+    binding = bind.bind(as_messages(value), signature, ask=ask_model)
+    if not binding.complete:
+        raise bind.BindError(binding)
+    if target is None:
+        return binding.arguments
+    return target(**binding.arguments)
+
+
+def llm_list_bind(value, description: str, item_type: type = str) -> list:
+    """Turn `value` into a list of `item_type` (str, int, float, dict, ...) as `description`
+    says, e.g. llm_list_bind(page, "names of the companies mentioned")."""
+    from llmtools import bind
+
+    return bind.list_bind(as_messages(value), str(description), ask=ask_model, item_type=item_type)
+
+
+def result(value):
+    """Mark `value` as a result of the task: it is shown in full in <helpers_result>
+    and recorded with the answer. Returns `value`."""
+    from llmtools.runtime.execution import VALUE_LIMIT, clip
+
+    text = value if isinstance(value, str) else repr(value)
+    entry: dict = {"type": type(value).__name__, "text": _clean(clip(text, VALUE_LIMIT))}
+    try:
+        encoded = json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        encoded = None
+    if encoded is not None and len(encoded) <= VALUE_LIMIT:
+        entry["json"] = json.loads(encoded)  # a copy: later changes to `value` do not leak in
+    STATE.results.append(entry)
+    return value
+
+
+def _clean(text: str) -> str:
+    # A lone surrogate (from a filename or a bad decode) would break JSON consumers later.
+    return text.encode("utf-8", "replace").decode("utf-8")
+
+
+# --- content ---------------------------------------------------------------------------
+
+
+def _plain_get(url: str) -> tuple[bytes, str]:
+    import httpx
+
+    response = httpx.get(url, follow_redirects=True, timeout=30.0,
+                         headers={"User-Agent": "llmtools (llm-exec)"})
+    response.raise_for_status()
+    return response.content, response.headers.get("content-type", "")
+
+
+def _html_to_text(html: str) -> str:
+    """Visible text of a page; the fallback when llmtools.content is not installed."""
+    from html.parser import HTMLParser
+
+    class Text(HTMLParser):
+        skip = {"script", "style", "noscript", "template", "svg"}
+        blocks = {"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "section",
+                  "article", "pre", "table"}
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.parts: list[str] = []
+            self.skipping = 0
+
+        def handle_starttag(self, tag, attrs):
+            if tag in self.skip:
+                self.skipping += 1
+            elif tag in self.blocks:
+                self.parts.append("\n")
+
+        def handle_endtag(self, tag):
+            if tag in self.skip and self.skipping:
+                self.skipping -= 1
+
+        def handle_data(self, data):
+            if not self.skipping:
+                self.parts.append(data)
+
+    parser = Text()
+    parser.feed(html)
+    lines = (" ".join(line.split()) for line in "".join(parser.parts).splitlines())
+    return "\n".join(line for line in lines if line)
+
+
+def download(url: str) -> Document:
+    """Fetch a web page (as Markdown) or a PDF (as text); returns a Document (a str with
+    .source). Use llm_call on it for long pages rather than printing it all."""
+    try:
+        from llmtools.content.fetch import fetch_message
+    except ImportError:
+        fetch_message = None
+    if fetch_message is not None:
+        message = fetch_message(url, tool="llm-exec")
+        return Document(stack.text_of(message), source=url, message=message)
+    data, content_type = _plain_get(url)
+    if data.startswith(stack.PDF_SIGNATURE) or "pdf" in content_type:
+        return _pdf_document(data, url)
+    text = data.decode("utf-8", "replace")
+    if "html" in content_type or text.lstrip()[:15].lower().startswith(("<!doctype", "<html")):
+        text = _html_to_text(text)
+    return Document(text, source=url, message=stack.message("user", text, source=url))
+
+
+def _pdf_document(data: bytes, source: str) -> Document:
+    try:
+        from llmtools.content.pdf import pdf_message
+    except ImportError:
+        pdf_message = None
+    if pdf_message is not None:
+        message = pdf_message(data, source=source, tool="llm-exec")
+        return Document(stack.text_of(message), source=source, message=message)
+    import shutil
+    import subprocess
+
+    if not shutil.which("pdftotext"):
+        raise LlmtoolsError("PDF text extraction is not available (install poppler-utils)")
+    completed = subprocess.run(["pdftotext", "-layout", "-", "-"], input=data, capture_output=True,
+                               check=False)
+    if completed.returncode != 0:
+        raise LlmtoolsError(f"{source}: pdftotext failed: {completed.stderr.decode(errors='replace')}")
+    text = completed.stdout.decode("utf-8", "replace")
+    return Document(text, source=source, message=stack.message("user", text, source=source))
+
+
+def pdf(path_or_url: str) -> Document:
+    """The text of a PDF file or URL (OCR for scanned pages); returns a Document."""
+    target = str(path_or_url)
+    if target.startswith(("http://", "https://")):
+        try:
+            from llmtools.content.fetch import fetch_pdf_bytes
+        except ImportError:
+            data = _plain_get(target)[0]
+        else:
+            data = fetch_pdf_bytes(target)
+    else:
+        data = Path(target).expanduser().read_bytes()
+    return _pdf_document(data, target)
+
+
+def read_file(path: str):
+    """The contents of a file: a str if it is UTF-8 text, else bytes."""
+    data = Path(path).expanduser().read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data
+
+
+def write_file(path: str, content) -> str:
+    """Write `content` (str, bytes, or anything else as str) to a file, replacing it;
+    returns the file's absolute path."""
+    target = Path(path).expanduser()
+    if isinstance(content, (bytes, bytearray)):
+        target.write_bytes(bytes(content))
+    else:
+        target.write_text(content if isinstance(content, str) else str(content), encoding="utf-8")
+    return str(target.resolve())
+
+
+def helpers() -> str:
+    """The helpers you can call here, with their signatures and documentation."""
+    return describe()
+
+
+BUILTIN: dict[str, Any] = {function.__name__: function for function in (
+    llm_call, llm_bind, llm_list_bind, result, download, pdf, read_file, write_file, helpers)}
+
+
+# --- user helpers ------------------------------------------------------------------------
+
+
+def _import_entry(entry: str):
+    if entry.endswith(".py") or os.sep in entry:
+        path = Path(entry).expanduser().resolve()
+        name = path.stem
+        existing = sys.modules.get(name)
+        if existing is not None and getattr(existing, "__file__", None) == str(path):
+            return existing
+        if existing is not None:
+            raise UsageError(f"a module named {name!r} is already imported; rename {path}")
+        spec = importlib.util.spec_from_file_location(name, path)
+        if spec is None or spec.loader is None:
+            raise UsageError(f"{path}: not a Python file")
+        module = importlib.util.module_from_spec(spec)
+        # Registered before running it so that functions in it pickle by reference and a
+        # restored worker (which loads helpers first) finds them by the same name.
+        sys.modules[name] = module
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            del sys.modules[name]
+            raise
+        return module
+    return importlib.import_module(entry)
+
+
+def _exported(module) -> dict[str, Any]:
+    names = getattr(module, "__all__", None)
+    if names is None:
+        names = [name for name, value in vars(module).items()
+                 if not name.startswith("_") and inspect.isfunction(value)
+                 and value.__module__ == module.__name__]
+    return {name: getattr(module, name) for name in names if hasattr(module, name)}
+
+
+def configured_modules() -> list[str]:
+    from llmtools.config import load_config
+
+    entries = (load_config().get("exec") or {}).get("helpers") or []
+    if isinstance(entries, str):
+        entries = [entries]
+    if not isinstance(entries, list) or not all(isinstance(entry, str) for entry in entries):
+        raise UsageError("[exec] helpers in config.toml must be a list of module names or .py paths")
+    return entries
+
+
+def load_user_helpers(entries: list[str] | None = None) -> None:
+    """Import the configured helper modules; a module that fails is reported, not fatal."""
+    STATE.user_helpers, STATE.load_errors = {}, []
+    try:
+        entries = configured_modules() if entries is None else entries
+    except LlmtoolsError as error:
+        STATE.load_errors.append(str(error))
+        return
+    for entry in entries:
+        try:
+            STATE.user_helpers.update(_exported(_import_entry(entry)))
+        except BaseException as error:  # a helper module's bug must not stop the worker
+            STATE.load_errors.append(f"helper module {entry}: {type(error).__name__}: {error}")
+
+
+def installed() -> dict[str, Any]:
+    return {**BUILTIN, **STATE.user_helpers}
+
+
+# --- documentation --------------------------------------------------------------------------
+
+
+def _describe_one(name: str, value: Any) -> str:
+    try:
+        # eval_str: modules with `from __future__ import annotations` (this one) would
+        # otherwise show every annotation quoted.
+        signature = str(inspect.signature(value, eval_str=True))
+    except Exception:  # an annotation that does not evaluate, or no signature at all
+        try:
+            signature = str(inspect.signature(value))
+        except (TypeError, ValueError):
+            signature = "(...)"
+    signature = re.sub(r"<class '([\w.]+)'>", r"\1", signature)
+    doc = inspect.getdoc(value) or ""
+    lines = doc.splitlines()
+    if len(lines) > 15:
+        lines = lines[:15] + ["..."]
+    body = textwrap.indent("\n".join(lines), "    ") if lines else ""
+    return f"{name}{signature}" + (f"\n{body}" if body else "")
+
+
+def describe() -> str:
+    parts = [_describe_one(name, value) for name, value in installed().items() if callable(value)]
+    parts += [f"(not loaded: {error})" for error in STATE.load_errors]
+    return "\n\n".join(parts)
+
+
+def describe_json() -> str:
+    """What llm-exec asks for to build its prompt (through `evaluate`, so it needs no new call)."""
+    return json.dumps({"doc": describe(), "errors": STATE.load_errors})
