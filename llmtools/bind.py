@@ -111,17 +111,27 @@ def signature_of(function: Callable) -> Signature:
     """The signature of a real callable, with its docstring for the model to read."""
     name = getattr(function, "__name__", type(function).__name__)
     try:
-        text = f"{name}{inspect.signature(function)}"
+        found = inspect.signature(function)
     except (TypeError, ValueError):
         raise UsageError(f"cannot read the signature of {name!r}") from None
-    signature = parse_signature(_annotations_as_names(text))
-    signature.doc = inspect.getdoc(function)
-    return signature
+    kinds = {inspect.Parameter.VAR_POSITIONAL: "*args", inspect.Parameter.VAR_KEYWORD: "**kwargs",
+             inspect.Parameter.KEYWORD_ONLY: "keyword"}
+    parameters = [
+        Parameter(p.name, _annotation_text(p.annotation),
+                  None if p.default is inspect.Parameter.empty else repr(p.default),
+                  kinds.get(p.kind, "normal"))
+        for p in found.parameters.values()]
+    return Signature(name, parameters, _annotation_text(found.return_annotation), inspect.getdoc(function))
 
 
-def _annotations_as_names(text: str) -> str:
-    # inspect renders `<class 'int'>` for some annotations; keep just the name.
-    return re.sub(r"<class '([\w.]+)'>", r"\1", text)
+def _annotation_text(annotation) -> str | None:
+    if annotation is inspect.Signature.empty:
+        return None
+    if isinstance(annotation, str):  # `from __future__ import annotations` leaves them as text
+        return annotation
+    if isinstance(annotation, type):
+        return annotation.__name__
+    return inspect.formatannotation(annotation)
 
 
 @dataclasses.dataclass

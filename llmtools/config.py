@@ -43,7 +43,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-import tempfile
 from functools import cache
 from pathlib import Path
 
@@ -83,6 +82,8 @@ class Paths:
 def _private_temp_runtime_dir() -> Path:
     # No XDG_RUNTIME_DIR without a login session (cron, CI, containers): use a directory
     # of our own under the temp dir, named per user so users do not collide.
+    import tempfile  # not at module level: only this fallback needs it
+
     return Path(tempfile.gettempdir()) / f"{APP}-{os.getuid()}"
 
 

@@ -10,7 +10,7 @@ timeout and short `BEGIN IMMEDIATE` transactions, so many commands running at on
 from __future__ import annotations
 
 import json
-import secrets
+import os
 import sqlite3
 import time
 from pathlib import Path
@@ -45,7 +45,7 @@ CREATE INDEX IF NOT EXISTS responses_by_conversation ON responses (conversation_
 
 def new_id() -> str:
     """Sortable by creation time (milliseconds first), unique across processes."""
-    return f"{time.time_ns() // 1_000_000:011x}{secrets.token_hex(4)}"
+    return f"{time.time_ns() // 1_000_000:011x}{os.urandom(4).hex()}"
 
 
 class LogStore:

@@ -9,6 +9,7 @@ import socket
 import stat
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -242,3 +243,50 @@ def test_llm_path_url_goes_through_the_daemon(with_daemon, site):
     page = result.stack()[0]
     assert page["meta"]["source"] == site.url("/article") and "Tidal Gardens" in page["content"]
     assert DaemonClient(with_daemon).call("status")["browser"] is True
+
+
+def test_twenty_concurrent_clients_on_their_own_runtime_threads(with_daemon):
+    import concurrent.futures
+
+    from llmtools.daemon.client import DaemonRuntimes
+
+    assert DaemonClient(with_daemon).start() is None
+
+    def work(index: int) -> tuple[str, str]:
+        runtimes = DaemonRuntimes(DaemonClient(with_daemon))  # a client (connection) of its own
+        thread = f"t{index}"
+        first = runtimes.execute(thread, f"secret = {index} * 7\nimport os\npid = os.getpid()",
+                                 timeout=60)
+        assert first["ok"], first["error"]
+        value = runtimes.evaluate(thread, "(secret, pid == os.getpid())", timeout=60)
+        return thread, value["value"]
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=20) as pool:
+        results = dict(pool.map(work, range(20)))
+    assert results == {f"t{i}": f"({i * 7}, True)" for i in range(20)}
+    threads = DaemonClient(with_daemon).call("runtime_threads")
+    assert len({t["pid"] for t in threads}) == 20  # one worker process per thread
+
+
+def test_a_client_hanging_up_mid_block_interrupts_it_and_keeps_the_thread(with_daemon):
+    from llmtools.daemon.client import DaemonRuntimes
+
+    client = DaemonClient(with_daemon)
+    assert client.start() is None
+    runtimes = DaemonRuntimes(client)
+    assert runtimes.execute("keep", "kept = 'still here'", timeout=30)["ok"]
+    connection = client._connect()
+    connection.sendall(protocol.encode(protocol.request(
+        "runtime_execute", thread="keep", code="import time\nwhile True: time.sleep(0.01)",
+        timeout=600)))
+
+    def busy() -> bool:
+        return any(t["id"] == "keep" and t["busy"] for t in client.call("runtime_threads"))
+
+    deadline = time.monotonic() + 30
+    while not busy():  # wait for the block to be running
+        assert time.monotonic() < deadline
+    connection.close()  # what Ctrl-C in llm-exec does to the request
+    while busy():
+        assert time.monotonic() < deadline, "the block was not interrupted"
+    assert runtimes.evaluate("keep", "kept", timeout=30)["value"] == "still here"

@@ -37,7 +37,7 @@ def test_tags_split_across_chunks_are_recognised(size):
 
 
 def test_a_block_cut_by_the_providers_stop_sequence_is_closed_in_the_stack():
-    splitter, out = split(["Prose\n<helpers>\nx = 1\n"])
+    splitter, _ = split(["Prose\n<helpers>\nx = 1\n"])
     assert splitter.code == "\nx = 1\n" and not splitter.closed
     assert splitter.assistant_text() == "Prose\n<helpers>\nx = 1\n</helpers>"
 

@@ -384,3 +384,23 @@ def test_workers_exit_when_the_managing_process_dies(tmp_path):
     finally:
         process.kill()
         process.wait()
+
+
+def test_a_value_that_cannot_be_pickled_in_time_is_left_out_of_the_snapshot(tmp_path):
+    with RuntimeManager(snapshot_dir=tmp_path, snapshot_budget=1.0) as manager:
+        run(manager, """\
+            class Sticky:
+                def __reduce__(self):
+                    while True:
+                        pass
+            sticky = Sticky()
+            kept = 'saved'
+        """)
+        # The snapshot after that block gives up on `sticky` (after its time budget) and
+        # saves the rest; a crash now restores `kept` and reports `sticky` as lost.
+        result = run(manager, "import os\nos._exit(1)", timeout=30)
+        assert result["restarted"]
+        assert "kept" in result["restored"]["names"]
+        assert [item["name"] for item in result["restored"]["lost"]] == ["sticky"]
+        assert result["restored"]["lost"][0]["reason"] == "pickling took longer than 0.2 s"
+        assert value(manager, "kept") == "saved"

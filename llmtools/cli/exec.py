@@ -29,22 +29,6 @@ DEFAULT_MAX_OUTPUT = 8000
 _in_process_warned = False
 
 
-def exec_model_options(function):
-    """The model flags of `llm`, with the model's --timeout renamed --model-timeout.
-
-    In llm-exec `--timeout` is the per-statement limit (the one users reach for when a
-    program hangs); the model's wait limit keeps its meaning under another name.
-    """
-    function = model_options(function)
-    params = function.__click_params__
-    for position, param in enumerate(params):
-        if param.name == "timeout":
-            params[position] = click.Option(
-                ["--model-timeout", "model_timeout"], type=param.type, metavar="SECONDS",
-                help="Give up waiting for the model after this long (per attempt).")
-    return function
-
-
 # --- settings ----------------------------------------------------------------------
 
 
@@ -138,22 +122,39 @@ class WorkDisplay:
         self._write(f"[{text}]\n")
 
 
-def tty_confirm(show_code: bool):
-    """A confirm function asking on /dev/tty (stdin may be the task's data); the tty to close."""
-    from llmtools import codeact
-    from llmtools.errors import UsageError
+class Terminal:
+    """/dev/tty, for questions: stdin may be the task's data and stdout a pipe."""
 
-    try:
-        tty = open("/dev/tty", "r+", encoding="utf-8", errors="replace", buffering=1)
-    except OSError:
-        raise UsageError("--confirm needs a terminal to ask on, and /dev/tty cannot be opened") from None
+    def __init__(self) -> None:
+        from llmtools.errors import UsageError
+
+        try:
+            # Two handles: a tty cannot be opened "r+" in text mode (it is not seekable).
+            self.reader = open("/dev/tty", encoding="utf-8", errors="replace")  # noqa: SIM115
+            self.writer = open("/dev/tty", "w", encoding="utf-8", errors="replace")  # noqa: SIM115
+        except OSError:
+            raise UsageError("--confirm needs a terminal to ask on, and /dev/tty cannot be "
+                             "opened") from None
+
+    def ask(self, text: str) -> str:
+        self.writer.write(text)
+        self.writer.flush()
+        return self.reader.readline()
+
+    def close(self) -> None:
+        self.reader.close()
+        self.writer.close()
+
+
+def tty_confirm(show_code: bool):
+    """A confirm function asking on /dev/tty; the Terminal to close."""
+    from llmtools import codeact
+
+    tty = Terminal()
 
     def confirm(code: str) -> str:
-        if show_code:  # the code is not on this terminal already
-            tty.write(f"<helpers>\n{code}</helpers>\n")
-        tty.write("Run this block? [y]es, [N]o (tell the model), [q]uit: ")
-        tty.flush()
-        answer = tty.readline()
+        shown = f"<helpers>\n{code}</helpers>\n" if show_code else ""  # not on this terminal yet
+        answer = tty.ask(shown + "Run this block? [y]es, [N]o (tell the model), [q]uit: ")
         if not answer:  # end of file: nobody to say yes
             return codeact.QUIT
         word = answer.strip().lower()
@@ -212,7 +213,7 @@ STOP_MESSAGES = {
 
 @click.command("llm-exec", context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("task", nargs=-1)
-@exec_model_options
+@model_options(timeout_flag="--model-timeout")
 @click.option("-s", "--system", metavar="TEXT", help="Extra system instructions (after llm-exec's own).")
 @click.option("-p", "--path", "paths", multiple=True, metavar="PATH|GLOB|URL",
               help="File, directory, glob or URL to include; repeatable. '!GLOB' right after "
@@ -260,17 +261,17 @@ def exec_command(task, model, temperature, max_tokens, thinking, model_timeout, 
     back to the model, until it answers. See llm-exec(1) for the helpers it can call.
     """
     from llmtools import ask, codeact
-    from llmtools.errors import LlmtoolsError, UsageError
+    from llmtools.errors import LlmtoolsError, ServiceUnavailable, UsageError
     from llmtools.notices import warn
 
     timeout = _setting(statement_timeout, "timeout", DEFAULT_TIMEOUT, float)
     thread_id = thread or f"exec-{secrets.token_hex(6)}"
-    only_reset = reset and not task and expression is None and not paths and not context
     if expression is not None and (task or paths or context):
         raise UsageError("--eval takes an expression and no task")
-    stdin_messages = [] if expression is not None or only_reset else _read_stdin_messages()
-    if only_reset and not thread:
+    if reset and not thread:
         raise UsageError("--reset needs --thread ID")
+    stdin_messages = [] if expression is not None else _read_stdin_messages()
+    only_reset = reset and not (task or paths or context or stdin_messages) and expression is None
 
     runtimes, owned = connect_runtimes(thread)
     stack_output = as_stack or output_format == "jsonl"
@@ -280,7 +281,7 @@ def exec_command(task, model, temperature, max_tokens, thinking, model_timeout, 
     try:
         if reset:
             runtimes.reset(thread_id)
-        if only_reset and not stdin_messages:
+        if only_reset:
             return
         if expression is not None:
             _evaluate(runtimes, thread_id, expression, timeout)
@@ -320,6 +321,8 @@ def exec_command(task, model, temperature, max_tokens, thinking, model_timeout, 
         if confirm:
             confirm_function, tty = tty_confirm(show_code=quiet or not sys.stderr.isatty())
         helpers_doc, helper_errors, first = codeact.fetch_helpers_doc(runtimes, thread_id, timeout)
+        if (first.get("error") or {}).get("type") == "RuntimeUnavailable":
+            raise ServiceUnavailable(first["error"]["message"])  # nothing could run the code
         for problem in helper_errors:
             warn(problem)
         restored = first.get("restored") or {}
@@ -373,6 +376,9 @@ def exec_command(task, model, temperature, max_tokens, thinking, model_timeout, 
                     runtimes.reset(thread_id)  # a throwaway runtime: its worker and snapshot go
             if owned:
                 runtimes.close()
+
+
+command = exec_command  # the name every cli module gives its click command
 
 
 def main() -> None:

@@ -17,7 +17,6 @@ import fcntl
 import os
 import select
 import socket
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -84,6 +83,8 @@ class DaemonClient:
             fcntl.flock(lock, fcntl.LOCK_EX)
             if self.is_running():
                 return None
+            import subprocess  # only a starting client pays for it
+
             read_end, write_end = os.pipe()
             log_path = self.directory / protocol.LOG_NAME
             with open(log_path, "ab") as log_file:
@@ -273,6 +274,9 @@ class DaemonRuntimes:
 
     def reset(self, thread_id: str) -> dict:
         return self.client.call("runtime_reset", autostart=True, thread=thread_id)
+
+    def interrupt(self, thread_id: str) -> dict:
+        return self.client.call("runtime_interrupt", thread=thread_id)
 
     def threads(self) -> list[dict]:
         return self.client.call("runtime_threads", autostart=True)

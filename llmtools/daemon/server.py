@@ -37,7 +37,7 @@ from llmtools.errors import LlmtoolsError, UsageError
 
 DEFAULT_IDLE_TIMEOUT = 30 * 60.0
 
-Emit = Callable[[dict], None]
+Emit = Callable[[dict], None]  # in practice an _Emitter, which can also watch for hang-ups
 
 
 def log(message: str) -> None:
@@ -228,8 +228,15 @@ class Daemon:
                 emit(event)
 
     def cmd_runtime_execute(self, args: dict, emit: Emit) -> dict:
-        return self.runtimes.execute(args["thread"], args["code"], timeout=args["timeout"],
-                                     memory_mb=args.get("memory_mb"), context=args.get("context"))
+        thread = args["thread"]
+        # A client that goes away mid-block (Ctrl-C in llm-exec) stops the block, as
+        # Ctrl-C does in-process; the thread's variables stay.
+        with emit.on_disconnect(lambda: self.runtimes.interrupt(thread)):
+            return self.runtimes.execute(thread, args["code"], timeout=args["timeout"],
+                                         memory_mb=args.get("memory_mb"), context=args.get("context"))
+
+    def cmd_runtime_interrupt(self, args: dict, emit: Emit) -> dict:
+        return self.runtimes.interrupt(args["thread"])
 
     def cmd_runtime_evaluate(self, args: dict, emit: Emit) -> dict:
         return self.runtimes.evaluate(args["thread"], args["expression"], timeout=args["timeout"])
@@ -266,7 +273,7 @@ class _Handler(socketserver.StreamRequestHandler):
             return
         with daemon.activity():
             try:
-                result = method(message.get("args") or {}, self._emit)
+                result = method(message.get("args") or {}, _Emitter(self.connection, self.wfile))
                 self._emit(protocol.end(result))
             except (BrokenPipeError, ConnectionResetError):
                 pass  # the client went away (Ctrl-C, `| head`); nothing to tell it
@@ -284,6 +291,50 @@ class _Handler(socketserver.StreamRequestHandler):
     def _reply(self, event: dict) -> None:
         with contextlib.suppress(OSError):
             protocol.send(self.wfile, event)
+
+
+class _Emitter:
+    """What a command streams events through; it can also tell when the client left.
+
+    Called as `emit(event)`. `on_disconnect(callback)` watches the connection while a
+    command is busy without emitting (running a block) and calls back if the client
+    hangs up, so the work can be stopped instead of finishing for nobody.
+    """
+
+    def __init__(self, connection, stream) -> None:
+        self.connection = connection
+        self.stream = stream
+
+    def __call__(self, event: dict) -> None:
+        protocol.send(self.stream, event)
+
+    @contextlib.contextmanager
+    def on_disconnect(self, callback: Callable[[], object]):
+        import select
+
+        done = threading.Event()
+        wake_read, wake_write = os.pipe()
+
+        def watch() -> None:
+            try:
+                readable, _, _ = select.select([self.connection, wake_read], [], [])
+                # One request per connection: the client sends nothing more, so the
+                # socket turning readable means end-of-file, i.e. it hung up.
+                if self.connection in readable and not done.is_set():
+                    callback()
+            except (OSError, ValueError):
+                pass
+
+        watcher = threading.Thread(target=watch, name="disconnect-watch", daemon=True)
+        watcher.start()
+        try:
+            yield
+        finally:
+            done.set()
+            os.write(wake_write, b"x")
+            watcher.join()
+            os.close(wake_read)
+            os.close(wake_write)
 
 
 class _Server(socketserver.ThreadingUnixStreamServer):

@@ -40,7 +40,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from llmtools.errors import InputError, ProviderError
-from llmtools.providers.base import Event, Finished, Provider, Request, TextDelta, Usage, prepare_turns
+from llmtools.providers.base import (
+    Event,
+    Finished,
+    Provider,
+    Request,
+    TextDelta,
+    Usage,
+    prepare_turns,
+)
 
 DEFAULT_CHUNK = 16
 SEPARATOR = "%"

@@ -23,7 +23,13 @@ Settings (config.toml, all optional; flags of llm-exec take precedence):
 
     [exec]
     helpers = ["mymodule", "~/llm/helpers.py"]   # more helpers for the model
-    timeout = 60          # seconds a statement may run
+    timeout = 120         # seconds a statement may run
     memory_mb = 2048      # address-space limit of a worker (RLIMIT_AS)
     max_steps = 10        # code blocks one llm-exec call may run
+    max_errors = 3        # failed blocks in a row before the model must answer
+    max_output = 8000     # characters of a block's output shown to the model
+
+Signals from the manager to a worker: SIGINT stops the running statement (a timeout),
+SIGUSR1 cancels the block (interrupt(), Ctrl-C), SIGKILL of its process group when
+neither works. A worker exits when its requests pipe or its lifeline pipe closes.
 """

@@ -194,7 +194,7 @@ _short.maxlevel = 2
 def short_repr(value: object) -> str:
     try:
         text = _short.repr(value)
-    except Exception as error:  # a user's __repr__ may fail; say so rather than fail here
+    except Exception as error:  # noqa: BLE001 - a user's __repr__ may fail; say so, do not fail
         return f"<repr failed: {type(error).__name__}>"
     return text if len(text) <= 120 else text[:117] + "..."
 
@@ -315,7 +315,7 @@ def run_statement(statement: Statement, context: BlockContext, *, for_eval: bool
                 # repr() runs user code too (a __repr__), so it stays inside the gate.
                 value_text, value_type = _value_text(value, for_eval), type(value).__name__
         else:
-            exec(statement.code, context.namespace)
+            exec(statement.code, context.namespace)  # noqa: S102 - running it is the point
         gate.open = False
     except BaseException as raised:  # noqa: BLE001 - everything the user's code raises is reported
         gate.open = False
@@ -388,6 +388,9 @@ def run_block(code: str, filename: str, context: BlockContext, *, for_eval: bool
         writer.flush()
         spool.reset()
         writer.reset()
+    # Earlier code may have replaced sys.stdout (contextlib.redirect_stdout left open, a
+    # library's wrapper); output must be captured again from here on.
+    use_stdio(context.stdout[1], context.stderr[1])
     try:
         statements = split_statements(code, filename)
     except SyntaxError as error:

@@ -214,9 +214,9 @@ def _html_to_text(html: str) -> str:
     from html.parser import HTMLParser
 
     class Text(HTMLParser):
-        skip = {"script", "style", "noscript", "template", "svg"}
-        blocks = {"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "section",
-                  "article", "pre", "table"}
+        skip = frozenset({"script", "style", "noscript", "template", "svg"})
+        blocks = frozenset({"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6",
+                            "section", "article", "pre", "table"})
 
         def __init__(self) -> None:
             super().__init__()
@@ -386,7 +386,7 @@ def load_user_helpers(entries: list[str] | None = None) -> None:
     for entry in entries:
         try:
             STATE.user_helpers.update(_exported(_import_entry(entry)))
-        except BaseException as error:  # a helper module's bug must not stop the worker
+        except BaseException as error:  # noqa: BLE001 - a helper module's bug must not stop the worker
             STATE.load_errors.append(f"helper module {entry}: {type(error).__name__}: {error}")
 
 
@@ -402,7 +402,7 @@ def _describe_one(name: str, value: Any) -> str:
         # eval_str: modules with `from __future__ import annotations` (this one) would
         # otherwise show every annotation quoted.
         signature = str(inspect.signature(value, eval_str=True))
-    except Exception:  # an annotation that does not evaluate, or no signature at all
+    except Exception:  # noqa: BLE001 - an annotation that does not evaluate, or no signature
         try:
             signature = str(inspect.signature(value))
         except (TypeError, ValueError):

@@ -38,6 +38,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Self
 
 DEFAULT_INTERRUPT_GRACE = 2.0
 START_TIMEOUT = 30.0
@@ -136,11 +137,27 @@ class _Worker:
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
-    def send(self, request: dict) -> None:
+    def send(self, request: dict, deadline: float | None = None) -> bool:
+        """Write one request; False if the worker did not take it all before the deadline.
+
+        A worker busy saving a snapshot reads its next request afterwards; a large block
+        fills the pipe meanwhile, and a worker that never reads again (a runaway
+        __reduce__) must not hang this call.
+        """
         assert self.process is not None and self.process.stdin is not None
         line = json.dumps(request, ensure_ascii=False).encode("utf-8", "replace") + b"\n"
-        self.process.stdin.write(line)
-        self.process.stdin.flush()
+        fd = self.process.stdin.fileno()
+        view = memoryview(line)
+        writable = select.poll()
+        writable.register(fd, select.POLLOUT)
+        while view:
+            if deadline is not None:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not writable.poll(int(remaining * 1000) + 1):
+                    return False
+            written = os.write(fd, view[:1 << 16])
+            view = view[written:]
+        return True
 
     def signal(self, signum: int) -> None:
         if self.process is None:
@@ -206,6 +223,7 @@ class _Run:
         self.restarted = False
         self.restored: dict | None = None
         self.worker_lost = False
+        self.finished = False  # the worker said "done", or is gone: nothing more will come
         self.dropped_bytes: dict = {}
         self.pid: int | None = None
 
@@ -232,7 +250,7 @@ class _Run:
 
     def worker_gone(self, how: str, reason: str | None, timeout_or_cancel: str | None) -> None:
         """The worker died or was killed; the statement it was running ends here."""
-        self.worker_lost = True
+        self.worker_lost = self.finished = True
         statement = self.current or {"index": None, "line": None, "source": ""}
         if timeout_or_cancel == "timeout":
             status, kind = "timeout", "Timeout"
@@ -245,7 +263,8 @@ class _Run:
             self.interrupted = True
         else:
             status, kind = "crashed", "WorkerDied"
-            message = f"the runtime process {how} while running this statement"
+            where = "while running this statement" if self.current is not None else "before the block ran"
+            message = f"the runtime process {how} {where}"
             if reason:
                 message += f" ({reason})"
         if self.current is not None:
@@ -285,13 +304,16 @@ class RuntimeUnavailable(Exception):
 class RuntimeManager:
     def __init__(self, *, snapshot_dir: Path | str | None = None, persist: bool = True,
                  interrupt_grace: float = DEFAULT_INTERRUPT_GRACE,
-                 start_timeout: float = START_TIMEOUT) -> None:
+                 start_timeout: float = START_TIMEOUT, snapshot_budget: float | None = None) -> None:
         """`snapshot_dir`: where each thread's namespace is saved (default: the data dir's
         `runtime/`); `persist=False` keeps no snapshots at all (no recovery of variables
         after a kill). `interrupt_grace`: how long a timed-out statement has to stop
-        after SIGINT before its worker is killed."""
+        after SIGINT before its worker is killed. `snapshot_budget`: seconds a worker
+        may spend saving one snapshot (default 10; a value taking over a fifth of it
+        is left out)."""
         self._snapshot_dir = Path(snapshot_dir) if snapshot_dir is not None else None
         self._persist = persist
+        self.snapshot_budget = snapshot_budget
         self.interrupt_grace = interrupt_grace
         self.start_timeout = start_timeout
         self._lock = threading.Lock()
@@ -348,7 +370,8 @@ class RuntimeManager:
         worker.started = _now_iso()
         try:
             worker.send({"op": "init", "thread_id": worker.thread_id, "restore": True,
-                         "snapshot_path": str(worker.snapshot_path) if worker.snapshot_path else None})
+                         "snapshot_path": str(worker.snapshot_path) if worker.snapshot_path else None,
+                         "snapshot_budget": self.snapshot_budget})
             ready = worker.reader.next(time.monotonic() + self.start_timeout)
         except BaseException:
             worker.kill()
@@ -445,6 +468,10 @@ class RuntimeManager:
                 self._collect(worker, request, run, timeout)
             finally:
                 worker.busy = False
+                if not run.finished and worker.alive():
+                    # Left mid-block (an exception in this thread): the rest of the block's
+                    # events would be read as the next call's. Kill it; the snapshot stays.
+                    worker.kill()
             worker.blocks += 1
             worker.statements += len(run.statements)
             if run.worker_lost and not worker.discarded and not self._closed:
@@ -470,10 +497,14 @@ class RuntimeManager:
         interrupted_for: str | None = None  # "timeout" or "cancel"
         cancelled_here = False
         try:
-            worker.send(request)
+            accepted = worker.send(request, deadline)
         except OSError:
+            accepted = False
+        if not accepted:
             returncode = worker.kill()
-            run.worker_gone(describe_exit(returncode), None, None)
+            how = (describe_exit(returncode) if returncode != -signal.SIGKILL
+                   else f"did not take the block within {timeout:g} s and was killed")
+            run.worker_gone(how, None, None)
             return
         while True:
             if worker.cancel_requested and interrupted_for != "cancel":
@@ -524,6 +555,7 @@ class RuntimeManager:
                     # The interrupted statement has ended (or had just ended on its own).
                     interrupt_deadline = interrupted_for = None
             elif kind == "done":
+                run.finished = True
                 if event.get("error") is not None and run.error is None:
                     run.error = event["error"]  # a syntax error or refused memory limit
                 if event.get("statements_total") is not None:
@@ -531,6 +563,7 @@ class RuntimeManager:
                 run.dropped_bytes = event.get("dropped_bytes") or {}
                 break
             elif kind == "fatal":
+                run.finished = True
                 run.error = {"type": "RuntimeError", "message": f"runtime failure: {event.get('message')}",
                              "statement": "", "index": None, "line": None, "traceback": "",
                              "locals": []}
@@ -618,7 +651,7 @@ class RuntimeManager:
             finally:
                 worker.lock.release()
 
-    def __enter__(self) -> RuntimeManager:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc_info) -> None:

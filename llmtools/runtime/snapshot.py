@@ -16,14 +16,45 @@ only their owner can write (see RuntimeManager), never anywhere shared.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import pickle
+import signal
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 FORMAT = 1
+# A snapshot runs between blocks, while the model writes the next one; a time budget
+# bounds it when a value is huge or its __reduce__ never returns. A value that takes
+# longer than a fifth of the budget on its own is left out (and not tried again while
+# the name holds it).
+DEFAULT_BUDGET = 10.0
+
+
+class TooSlow(Exception):
+    pass
+
+
+@contextlib.contextmanager
+def _time_limit(seconds: float | None):
+    """Raise TooSlow in this (main) thread after `seconds`, via SIGALRM; no-op elsewhere."""
+    if not seconds or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expire(signum, frame):
+        raise TooSlow()
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def _dumps(values: dict, namespace: dict) -> bytes:
@@ -50,19 +81,30 @@ def _reason(error: BaseException) -> str:
     return text if len(text) <= 200 else text[:197] + "..."
 
 
-def save(namespace: dict, path: Path, *, hidden: Callable[[str, object], bool], extra: dict) -> dict:
+def save(namespace: dict, path: Path, *, hidden: Callable[[str, object], bool], extra: dict,
+         too_slow: dict[str, int] | None = None, budget: float = DEFAULT_BUDGET) -> dict:
     """Write the namespace's picklable variables to `path` atomically; report what was left out.
 
     `hidden(name, value)` marks what is not the user's (the helpers), which a new worker
-    installs itself. Dunder names are the runtime's, never saved.
+    installs itself. Dunder names are the runtime's, never saved. `too_slow` maps names
+    to the id() of values that took too long before; it is updated, and those are skipped.
     """
     started = time.perf_counter()
-    candidates = {name: value for name, value in namespace.items()
-                  if not name.startswith("__") and not hidden(name, value)}
-    skipped: list[dict] = []
+    too_slow = {} if too_slow is None else too_slow
+    name_budget = budget / 5
+    slow_reason = f"pickling took longer than {name_budget:g} s"
+    candidates, skipped = {}, []
+    for name, value in namespace.items():
+        if name.startswith("__") or hidden(name, value):
+            continue
+        if too_slow.get(name) == id(value):
+            skipped.append({"name": name, "reason": slow_reason})
+        else:
+            candidates[name] = value
     try:
-        payload = _dumps(candidates, namespace)
-    except Exception:
+        with _time_limit(budget):
+            payload = _dumps(candidates, namespace)
+    except Exception:  # noqa: BLE001 - pickling fails in too many ways to list
         # Find the culprits one by one, then save the rest together (together, so that
         # two names for one object stay one object).
         import cloudpickle
@@ -70,12 +112,18 @@ def save(namespace: dict, path: Path, *, hidden: Callable[[str, object], bool], 
         kept = {}
         for name, value in candidates.items():
             try:
-                cloudpickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-            except Exception as error:
+                with _time_limit(name_budget):
+                    cloudpickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+            except TooSlow:
+                too_slow[name] = id(value)
+                skipped.append({"name": name, "reason": slow_reason})
+                continue
+            except Exception as error:  # noqa: BLE001 - recorded as the reason it was left out
                 skipped.append({"name": name, "reason": _reason(error)})
                 continue
             kept[name] = value
-        payload = _dumps(kept, namespace)
+        with _time_limit(budget):
+            payload = _dumps(kept, namespace)
         candidates = kept
     document = {"format": FORMAT, "created": time.time(), "namespace": payload,
                 "skipped": skipped, **extra}

@@ -6,7 +6,8 @@ both are moved to private descriptors at once, and descriptors 0/1/2 become
 /dev/null and two spool files, so nothing the user's code prints (or a child process
 it starts writes) can corrupt the protocol.
 
-    -> {"op": "init", "thread_id": ..., "snapshot_path": ... | null, "restore": bool}
+    -> {"op": "init", "thread_id": ..., "snapshot_path": ... | null, "restore": bool,
+        "snapshot_budget": seconds}
     <- {"event": "ready", "pid": ..., "restored": {...} | null, "helper_errors": [...]}
     -> {"op": "execute" | "evaluate", "code": ..., "context": {...}, "memory_mb": ... | null}
     <- {"event": "statement", "index": i, "line": n}          as each statement starts
@@ -83,9 +84,12 @@ class Worker:
         self.stderr = (execution.Spool(2), execution.SpoolWriter(2, "<stderr>"))
         self.thread_id = ""
         self.snapshot_path: Path | None = None
+        self.snapshot_budget = snapshot.DEFAULT_BUDGET
         self.sources: dict[str, str] = {}
-        self.block_number = 0
+        self.block_number = 0  # blocks the model ran: "<block 3>" in a traceback is its third
+        self.eval_number = 0
         self.helper_objects: dict[str, object] = {}
+        self.too_slow_to_save: dict[str, int] = {}
         self.namespace = self.fresh_namespace()
 
     # --- plumbing ----------------------------------------------------------------
@@ -112,7 +116,7 @@ class Worker:
                 continue
             try:
                 handler(request)
-            except Exception as error:  # a bug in the worker itself: report it, keep serving
+            except Exception as error:  # noqa: BLE001 - a bug in the worker: report it, keep serving
                 traceback.print_exc(file=self.diagnostics)
                 self.emit({"event": "fatal", "message": f"{type(error).__name__}: {error}"})
 
@@ -143,6 +147,7 @@ class Worker:
         self.thread_id = str(request.get("thread_id", ""))
         path = request.get("snapshot_path")
         self.snapshot_path = Path(path) if path else None
+        self.snapshot_budget = float(request.get("snapshot_budget") or snapshot.DEFAULT_BUDGET)
         # Helper modules first: functions from them in a snapshot unpickle by reference.
         helpers.load_user_helpers()
         restored = None
@@ -167,6 +172,7 @@ class Worker:
         for filename, code in self.sources.items():
             execution.remember_source(filename, code)
         self.block_number = int(document.get("blocks") or 0)
+        self.eval_number = int(document.get("evals") or 0)
         return {"names": sorted(name for name in values if not name.startswith("__")),
                 "lost": list(document.get("skipped") or []), "error": None,
                 "created": document.get("created")}
@@ -192,7 +198,10 @@ class Worker:
 
     def execute(self, request: dict, *, for_eval: bool = False) -> None:
         context = request.get("context") or {}
-        helpers.STATE.context = context
+        if context or not for_eval:
+            # `--eval` sends no context: helpers it calls use the model (and directory)
+            # of the thread's last block.
+            helpers.STATE.context = context
         cwd = context.get("cwd")
         if cwd and os.path.isdir(cwd):
             os.chdir(cwd)
@@ -202,8 +211,12 @@ class Worker:
                 "type": "MemoryLimit", "message": problem, "statement": "", "index": None,
                 "line": None, "traceback": "", "locals": []}})
             return
-        self.block_number += 1
-        filename = f"<{'eval' if for_eval else 'block'} {self.block_number}>"
+        if for_eval:
+            self.eval_number += 1
+            filename = f"<eval {self.eval_number}>"
+        else:
+            self.block_number += 1
+            filename = f"<block {self.block_number}>"
         code = str(request.get("code", ""))
         self.sources[filename] = code
         while len(self.sources) > SOURCES_KEPT:
@@ -221,13 +234,19 @@ class Worker:
     def save_snapshot(self) -> None:
         if self.snapshot_path is None:
             return
-        extra = {"sources": self.sources, "blocks": self.block_number, "thread_id": self.thread_id}
+        extra = {"sources": self.sources, "blocks": self.block_number, "evals": self.eval_number,
+                 "thread_id": self.thread_id}
         self.gate.cancelled = False  # a cancel was for the block, which is over
         try:
             # Pickling can run user code (__reduce__, __getstate__), so a runaway one is
             # interruptible like a statement; the previous snapshot then stays.
             self.gate.enter()
-            snapshot.save(self.namespace, self.snapshot_path, hidden=self.hidden, extra=extra)
+            snapshot.save(self.namespace, self.snapshot_path, hidden=self.hidden, extra=extra,
+                          too_slow=self.too_slow_to_save, budget=self.snapshot_budget)
+            self.gate.open = False
+        except KeyboardInterrupt:
+            # The manager needed the worker (a block waited past its timeout): the
+            # previous snapshot stays, and the next block's will be taken as usual.
             self.gate.open = False
         except BaseException as error:  # noqa: BLE001 - keep the worker; the old snapshot stays
             self.gate.open = False
@@ -248,7 +267,7 @@ def main() -> None:
         spool = _spool_fd()
         os.dup2(spool, fd)
         os.close(spool)
-    sys.stdin = open(os.devnull, encoding="utf-8")  # input() gets EOFError, never a hang
+    sys.stdin = open(os.devnull, encoding="utf-8")  # noqa: SIM115 - input() gets EOFError, never a hang
     worker = Worker(protocol_in, protocol_out, diagnostics)
     execution.use_stdio(worker.stdout[1], worker.stderr[1])
     signal.signal(signal.SIGINT, worker.gate.interrupt_handler)
