@@ -37,6 +37,10 @@ test: setup
 
 bench: setup
 	$(PY) scripts/bench_startup.py
+	$(PY) scripts/bench_daemon.py
+	$(PY) scripts/bench_local.py
+	$(PY) scripts/bench_exec.py --daemon
+	$(PY) scripts/bench_fetch.py
 
 completions: $(STAMP)
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" scripts/gen-completions

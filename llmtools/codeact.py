@@ -502,22 +502,22 @@ class CodeActLoop:
                 result = self.runtimes.execute(
                     settings.thread_id, code, timeout=settings.statement_timeout,
                     memory_mb=settings.memory_mb, context=self.context())
-                feedback = format_result(result, settings.max_output_chars)
                 consecutive_errors = 0 if result["ok"] else consecutive_errors + 1
-                if self.blocks_run >= settings.max_steps:
-                    feedback += "\n" + LAST_STEP_NOTE
-                    code_allowed, limit_reason = False, "step_limit"
-                elif consecutive_errors >= settings.max_errors:
-                    feedback += "\n" + ERROR_LIMIT_NOTE.format(count=consecutive_errors)
-                    code_allowed, limit_reason = False, "error_limit"
+                limit_reason, note = self._bound_reached(consecutive_errors)
+                feedback = format_result(result, settings.max_output_chars) + note
+                code_allowed = limit_reason is None
                 self.transcript.append(result_message(feedback, result, settings, step))
                 yield BlockFinished(step, code, result, feedback)
                 continue
             # A block that did not run (cut off, declined) still counts against the bounds.
-            if self.blocks_run >= settings.max_steps:
-                feedback += "\n" + LAST_STEP_NOTE
-                code_allowed, limit_reason = False, "step_limit"
-            elif consecutive_errors >= settings.max_errors:
-                feedback += "\n" + ERROR_LIMIT_NOTE.format(count=consecutive_errors)
-                code_allowed, limit_reason = False, "error_limit"
-            self.transcript.append(result_message(feedback, None, settings, step))
+            limit_reason, note = self._bound_reached(consecutive_errors)
+            code_allowed = limit_reason is None
+            self.transcript.append(result_message(feedback + note, None, settings, step))
+
+    def _bound_reached(self, consecutive_errors: int) -> tuple[str | None, str]:
+        """(the bound now reached or None, the note that tells the model to answer)."""
+        if self.blocks_run >= self.settings.max_steps:
+            return "step_limit", "\n" + LAST_STEP_NOTE
+        if consecutive_errors >= self.settings.max_errors:
+            return "error_limit", "\n" + ERROR_LIMIT_NOTE.format(count=consecutive_errors)
+        return None, ""

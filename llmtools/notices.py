@@ -6,7 +6,18 @@ import os
 import sys
 
 
+_program: str | None = None
+
+
+def set_program_name(name: str) -> None:
+    """The entry wrapper names the command; sys.argv[0] is "-c" under the bin/ shims."""
+    global _program
+    _program = name
+
+
 def program_name() -> str:
+    if _program:
+        return _program
     return os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "llmtools"
 
 

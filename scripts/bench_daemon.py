@@ -72,12 +72,12 @@ def bench_anthropic(runs: int) -> None:
 
 
 def bench_local(runs: int) -> None:
+    from llmtools import localmodels
+
+    model = localmodels.pull("smollm2", progress=True).path  # the user's copy; idempotent
     home = tempfile.mkdtemp(prefix="llmtools-bench-")
     env = {**os.environ, "LLMTOOLS_HOME": home}
-    from llmtools.localmodels import ensure_model_for_benchmark
-
-    ensure_model_for_benchmark(Path(home))
-    argv = [LLM, "-m", "local:smollm2", "-n", "--max-tokens", "8", "--temperature", "0", "Say hi."]
+    argv = [LLM, "-m", str(model), "-n", "--max-tokens", "8", "--temperature", "0", "Say hi."]
     subprocess.run([LLM, "daemon", "start"], env=env, check=True, capture_output=True)
     started = time.perf_counter()
     warm = [time_to_first_byte(argv, env)[1] for _ in range(runs)]
@@ -87,7 +87,7 @@ def bench_local(runs: int) -> None:
     started = time.perf_counter()
     direct = [time_to_first_byte(argv, direct_env)[1] for _ in range(runs)]
     direct_total = time.perf_counter() - started
-    print(f"{runs} sequential `llm -m local:smollm2 --max-tokens 8` calls:")
+    print(f"{runs} sequential `llm -m SmolLM2.gguf --max-tokens 8` calls:")
     print(row("without the daemon (model loaded per call)", direct))
     print(row("with the daemon (model loaded once)", warm, statistics.median(direct)))
     print(f"  totals: {direct_total:.2f} s without, {warm_total:.2f} s with "

@@ -46,7 +46,10 @@ def error_line(prog: str, message: str) -> str:
 
 def run(command: click.Command, argv: list[str] | None = None, prog_name: str | None = None) -> NoReturn:
     argv = list(sys.argv[1:] if argv is None else argv)
-    prog = prog_name or os.path.basename(sys.argv[0]) or command.name or "llmtools"
+    prog = prog_name or command.name or os.path.basename(sys.argv[0]) or "llmtools"
+    from llmtools.notices import set_program_name
+
+    set_program_name(prog)
     debug = _debug_requested(argv)
     signal.signal(signal.SIGTERM, _raise_terminated)
     status: int = ExitStatus.OK

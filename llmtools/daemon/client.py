@@ -229,6 +229,12 @@ def stream_factory(spec=None):
     """A stream factory for `Exchange` that goes through the daemon, or None (in-process)."""
     if spec is not None and spec.provider not in DAEMON_PROVIDERS:
         return None
+    if spec is not None and spec.provider == "local":
+        from llmtools.providers.local import prepare
+
+        # A first-use pull happens here, so its progress shows on the user's terminal
+        # rather than in the daemon's log.
+        prepare(spec)
     client = _reachable_client()
     if client is None:
         return None
@@ -248,13 +254,26 @@ def stream_factory(spec=None):
             elif kind == "finished":
                 yield Finished(event.get("stop_reason"))
             elif kind == "notice":
-                print(event["text"], file=sys.stderr, flush=True)
+                show_notice(event)
             elif kind == "error":
                 raise_for_error(event)
             elif kind == "end":
                 return
 
     return through_daemon
+
+
+def show_notice(event: dict) -> None:
+    """A notice the daemon sent on: shown on our stderr as if it had happened here."""
+    from llmtools import notices
+
+    level = event.get("level")
+    if level == "warning":
+        notices.warn(event["text"])
+    elif level == "note":
+        notices.note(event["text"])
+    else:  # already phrased in full (retry notices)
+        print(event["text"], file=sys.stderr, flush=True)
 
 
 class DaemonRuntimes:
@@ -300,7 +319,6 @@ def fetch_via_daemon(urls: list[str], *, timeout: float, wait_for: str | None = 
 
     def results():
         from llmtools.content.fetch import FetchResult
-        from llmtools.notices import warn
 
         for event in client.request("fetch", autostart=True, urls=urls, timeout=timeout,
                                     wait_for=wait_for, screenshot=screenshot, tool=tool,
@@ -316,7 +334,7 @@ def fetch_via_daemon(urls: list[str], *, timeout: float, wait_for: str | None = 
                 except errors.LlmtoolsError as error:
                     yield FetchResult(event["url"], error=error)
             elif kind == "notice":
-                warn(event["text"])
+                show_notice(event)
             elif kind == "error":
                 raise_for_error(event)
 

@@ -60,12 +60,20 @@ def _event_json(event) -> dict:
     raise TypeError(f"unknown provider event {event!r}")
 
 
+# What does not change a loaded local model: requests differing only in these share it
+# (a second copy of the weights would double the daemon's memory).
+_LOCAL_MODEL_INDIFFERENT = ("name", "timeout", "max_retries", "retry_base_delay")
+
+
 def _provider_key(spec_fields: dict) -> str:
     """Warm providers are shared by requests whose settings are identical.
 
     The key holds a hash of the API key, never the key, since keys end up in debug output.
     """
     fields = dict(spec_fields)
+    if fields.get("provider") == "local":
+        for name in _LOCAL_MODEL_INDIFFERENT:
+            fields.pop(name, None)
     key = fields.pop("api_key", None)
     fields["api_key_sha256"] = hashlib.sha256(key.encode()).hexdigest() if key else None
     return json.dumps(fields, sort_keys=True, default=str)
@@ -199,10 +207,16 @@ class Daemon:
         from llmtools.providers.base import Request
         from llmtools.providers.retry import stream_with_retries
 
+        from llmtools.providers.context import notices_to
+
         provider = self.provider_for(args["spec"])
         request = Request(**args["request"])
-        notices = lambda text: emit({"event": "notice", "text": text})  # noqa: E731
-        with contextlib.closing(stream_with_retries(provider, request, on_retry=notices)) as events:
+        retrying = lambda text: emit({"event": "notice", "text": text})  # noqa: E731
+        # Warnings the provider raises (a prompt cut to fit the context) are the user's to
+        # see, not the daemon log's: they travel back as notices.
+        forwarded = lambda level, text: emit({"event": "notice", "level": level, "text": text})  # noqa: E731
+        with notices_to(forwarded), \
+                contextlib.closing(stream_with_retries(provider, request, on_retry=retrying)) as events:
             for event in events:
                 emit(_event_json(event))
 
@@ -212,7 +226,7 @@ class Daemon:
         from llmtools.content.fetch import fetch_each
 
         cookies = load_cookies_txt(args["cookies_file"]) if args.get("cookies_file") else None
-        warn = lambda text: emit({"event": "notice", "text": text})  # noqa: E731
+        warn = lambda text: emit({"event": "notice", "level": "warning", "text": text})  # noqa: E731
         results = fetch_each(args["urls"], browser=self.browser, timeout=args["timeout"],
                              wait_for=args.get("wait_for"), cookies=cookies,
                              screenshot=args.get("screenshot", False),

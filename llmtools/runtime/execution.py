@@ -253,6 +253,7 @@ class InterruptGate:
 
     def __init__(self) -> None:
         self.open = False
+        self.cancellable = False  # a cancel stops what runs now (a block, not a snapshot)
         self.cancelled = False  # cleared when the worker reads its next request
 
     def interrupt_handler(self, signum, frame) -> None:
@@ -262,14 +263,19 @@ class InterruptGate:
 
     def cancel_handler(self, signum, frame) -> None:
         self.cancelled = True
-        if self.open:
+        if self.open and self.cancellable:
             self.open = False
             raise KeyboardInterrupt
 
-    def enter(self) -> None:
-        """Open the gate for user code; a cancel that came before stops it here."""
+    def enter(self, *, cancellable: bool = True) -> None:
+        """Open the gate for user code; a cancel that came before stops it here.
+
+        A snapshot enters with cancellable=False: a cancel aimed at the block that just
+        ended must not throw away the snapshot of what that block did.
+        """
+        self.cancellable = cancellable
         self.open = True
-        if self.cancelled:
+        if self.cancelled and cancellable:
             self.open = False
             raise KeyboardInterrupt
 

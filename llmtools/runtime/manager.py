@@ -128,7 +128,26 @@ class _Worker:
         self.restarts = 0
         self.busy = False
         self.cancel_requested = False
+        # True from the worker's first event for the current request until its end: only
+        # then may a cancel signal be sent, or it would hit the previous block's snapshot
+        # (still being saved when the request was written) instead of this block.
+        self.on_request = False
+        self.cancel_lock = threading.Lock()
         self.discarded = False  # reset() or close(): never restart it
+
+    def request_cancel(self) -> None:
+        """Cancel the current request now if the worker is on it, else as soon as it is."""
+        with self.cancel_lock:
+            self.cancel_requested = True
+            if self.on_request:
+                self.signal(signal.SIGUSR1)
+
+    def mark_on_request(self, on_request: bool) -> None:
+        with self.cancel_lock:
+            was = self.on_request
+            self.on_request = on_request
+            if on_request and not was and self.cancel_requested:
+                self.signal(signal.SIGUSR1)  # a cancel that came before the worker started
 
     @property
     def pid(self) -> int | None:
@@ -462,12 +481,18 @@ class RuntimeManager:
                 if had_one:  # it died between calls (killed from outside, say)
                     run.restarted = True
                     worker.restarts += 1
+            if worker.discarded:
+                # close() or reset() came while this call was starting: a worker started
+                # now would outlive them (and run the block for nobody).
+                worker.kill()
+                return self._unavailable(thread_id, "the runtime was closed while this call started")
             run.pid = worker.pid
             worker.busy, worker.cancel_requested = True, False
             try:
                 self._collect(worker, request, run, timeout)
             finally:
                 worker.busy = False
+                worker.mark_on_request(False)
                 if not run.finished and worker.alive():
                     # Left mid-block (an exception in this thread): the rest of the block's
                     # events would be read as the next call's. Kill it; the snapshot stays.
@@ -522,8 +547,7 @@ class RuntimeManager:
                     run.worker_gone("was killed", None, "cancel")
                     raise
                 cancelled_here = True
-                worker.cancel_requested = True
-                worker.signal(signal.SIGUSR1)
+                worker.request_cancel()
                 continue
             if worker.cancel_requested and interrupted_for != "cancel":
                 # The cancel came while we waited: what the worker says now is its answer to it.
@@ -543,6 +567,7 @@ class RuntimeManager:
                 run.worker_gone(describe_exit(returncode), None, interrupted_for)
                 break
             kind = event.get("event")
+            worker.mark_on_request(kind not in ("done", "fatal"))
             if kind == "block":
                 run.statements_total = event.get("statements_total")
             elif kind == "statement":
@@ -579,8 +604,7 @@ class RuntimeManager:
             worker = self._workers.get(thread_id)
         busy = worker is not None and worker.busy
         if busy:
-            worker.cancel_requested = True
-            worker.signal(signal.SIGUSR1)  # cancels the block, wherever it is between statements
+            worker.request_cancel()  # cancels the block, wherever it is between statements
         return {"ok": True, "thread_id": thread_id, "interrupted": busy}
 
     def reset(self, thread_id: str) -> dict:

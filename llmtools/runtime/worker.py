@@ -240,7 +240,7 @@ class Worker:
         try:
             # Pickling can run user code (__reduce__, __getstate__), so a runaway one is
             # interruptible like a statement; the previous snapshot then stays.
-            self.gate.enter()
+            self.gate.enter(cancellable=False)
             snapshot.save(self.namespace, self.snapshot_path, hidden=self.hidden, extra=extra,
                           too_slow=self.too_slow_to_save, budget=self.snapshot_budget)
             self.gate.open = False
