@@ -78,6 +78,44 @@ def check_thinking(value: str | None) -> str | None:
     raise UsageError(f"-z/--thinking takes a token budget or low/medium/high (got {value!r})")
 
 
+@dataclasses.dataclass
+class Prepared:
+    spec: ModelSpec
+    request: Request
+    conversation_id: str | None
+    warnings: list[str]
+
+
+def prepare(parts: PromptParts, *, model: str | None, timeout: float | None = None,
+            temperature: float | None = None, max_tokens: int | None = None,
+            thinking: str | None = None, continue_last: bool = False,
+            conversation: str | None = None) -> Prepared:
+    """What `llm` and `llm-exec` share: the model resolved, the thread picked up, the
+    stack assembled and checked against what the model can take.
+
+    `parts.history` is filled in here from -c/--cid or a piped stack's log id.
+    """
+    from llmtools.config import resolve_model
+
+    spec = resolve_model(model)
+    if timeout is not None:
+        spec.timeout = timeout
+    conversation_id = None
+    if continue_last or conversation or parts.stdin_messages:
+        from llmtools.logs import open_log
+
+        store = open_log()
+        try:
+            conversation_id, parts.history = choose_conversation(
+                store, continue_last=continue_last, conversation=conversation,
+                stdin_messages=parts.stdin_messages)
+        finally:
+            store.close()
+    request = Request(messages=build_messages(parts), max_tokens=max_tokens,
+                      temperature=temperature, thinking=check_thinking(thinking))
+    return Prepared(spec, request, conversation_id, check_request(spec, request))
+
+
 def check_request(spec: ModelSpec, request: Request) -> list[str]:
     """Refuse what the model cannot take; return warnings for what it will ignore."""
     from llmtools.providers import provider_class

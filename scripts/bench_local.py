@@ -52,7 +52,8 @@ def direct_run(llama, tokens: int) -> dict:
     first = None
     pieces = 0
     for chunk in llama.create_chat_completion(messages=[{"role": "user", "content": PROMPT}],
-                                              max_tokens=tokens, temperature=0, stream=True):
+                                              max_tokens=tokens, temperature=0, stream=True,
+                                              repeat_penalty=1.1):  # as llm's local provider
         if chunk["choices"][0]["delta"].get("content"):
             if first is None:
                 first = time.perf_counter() - started

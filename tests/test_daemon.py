@@ -290,3 +290,17 @@ def test_a_client_hanging_up_mid_block_interrupts_it_and_keeps_the_thread(with_d
     while busy():
         assert time.monotonic() < deadline, "the block was not interrupted"
     assert runtimes.evaluate("keep", "kept", timeout=30)["value"] == "still here"
+
+
+def test_a_daemon_running_other_code_is_replaced(with_daemon):
+    client = DaemonClient(with_daemon)
+    assert client.start() is None
+    old_pid = daemon_pid(with_daemon)
+    recorded = json.loads((with_daemon / "daemon.pid").read_text())
+    recorded["root"] = "/somewhere/else/llmtools"  # as if started from another checkout
+    (with_daemon / "daemon.pid").write_text(json.dumps(recorded))
+    from llmtools.daemon.client import connect_runtimes
+
+    assert connect_runtimes() is not None
+    assert wait_for_exit(old_pid, timeout=15)
+    assert daemon_pid(with_daemon) != old_pid

@@ -291,3 +291,11 @@ def test_a_stream_abandoned_part_way_leaves_the_provider_usable(openai_server, p
     events.close()
     run = Run(provider, HELLO)
     assert run.error is None and run.text == Reply().text
+
+
+@pytest.mark.parametrize("model_id, sends_stop", [("gpt-4.1", True), ("o3", False), ("gpt-5-mini", False)])
+def test_stop_is_left_out_for_the_official_apis_reasoning_models(model_id, sends_stop):
+    spec = ModelSpec(name=model_id, provider="openai", model_id=model_id, api_key="sk-x")
+    params = OpenAIProvider(spec).request_params(
+        Request(messages=[{"role": "user", "content": "q"}], stop=["</helpers>"]))
+    assert ("stop" in params) is sends_stop

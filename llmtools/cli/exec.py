@@ -19,7 +19,7 @@ import click
 from llmtools import __version__
 from llmtools.cli.main import debug_option, run
 from llmtools.cli.options import model_options
-from llmtools.cli.output import OUTPUT_FORMATS, TextWriter, echo, write_stack
+from llmtools.cli.output import OUTPUT_FORMATS, TextWriter, echo, read_stdin_messages, write_stack
 
 DEFAULT_TIMEOUT = 120.0
 DEFAULT_MAX_STEPS = 10
@@ -170,14 +170,6 @@ def tty_confirm(show_code: bool):
 # --- the command --------------------------------------------------------------------------
 
 
-def _read_stdin_messages() -> list[dict]:
-    from llmtools import stack
-
-    if sys.stdin is None or sys.stdin.isatty():
-        return []
-    return stack.read_stack(sys.stdin.buffer)
-
-
 def _evaluate(runtimes, thread_id: str, expression: str, timeout: float) -> None:
     from llmtools.errors import LlmtoolsError
 
@@ -270,7 +262,7 @@ def exec_command(task, model, temperature, max_tokens, thinking, model_timeout, 
         raise UsageError("--eval takes an expression and no task")
     if reset and not thread:
         raise UsageError("--reset needs --thread ID")
-    stdin_messages = [] if expression is not None else _read_stdin_messages()
+    stdin_messages = [] if expression is not None else read_stdin_messages()
     only_reset = reset and not (task or paths or context or stdin_messages) and expression is None
 
     runtimes, owned = connect_runtimes(thread)
@@ -287,25 +279,13 @@ def exec_command(task, model, temperature, max_tokens, thinking, model_timeout, 
             _evaluate(runtimes, thread_id, expression, timeout)
             return
 
-        from llmtools.config import resolve_model
-        from llmtools.logs import open_log
-        from llmtools.providers.base import Request
-
-        spec = resolve_model(model)
-        if model_timeout is not None:
-            spec.timeout = model_timeout
-        conversation_id, history = None, []
-        if stdin_messages:
-            store = open_log()
-            conversation_id, history = ask.choose_conversation(
-                store, continue_last=False, conversation=None, stdin_messages=stdin_messages)
-            store.close()
-        messages = ask.build_messages(ask.PromptParts(
-            prompt=" ".join(task) or None, system=system, paths=list(paths), context=list(context),
-            stdin_messages=stdin_messages, history=history))
-        probe = Request(messages=messages, thinking=ask.check_thinking(thinking))
-        for warning in ask.check_request(spec, probe):
+        prepared = ask.prepare(
+            ask.PromptParts(prompt=" ".join(task) or None, system=system, paths=list(paths),
+                            context=list(context), stdin_messages=stdin_messages),
+            model=model, timeout=model_timeout, thinking=thinking)
+        for warning in prepared.warnings:
             warn(warning)
+        spec, messages, conversation_id = prepared.spec, prepared.request.messages, prepared.conversation_id
         settings = codeact.Settings(
             thread_id=thread_id,
             max_steps=int(_setting(max_steps, "max_steps", DEFAULT_MAX_STEPS, int)),
@@ -314,7 +294,7 @@ def exec_command(task, model, temperature, max_tokens, thinking, model_timeout, 
             memory_mb=_setting(memory_mb, "memory_mb", None, int),
             max_output_chars=int(_setting(max_output, "max_output", DEFAULT_MAX_OUTPUT, int)),
             log=not no_log, temperature=temperature, max_tokens=max_tokens,
-            thinking=probe.thinking, model_timeout=model_timeout)
+            thinking=prepared.request.thinking, model_timeout=model_timeout)
 
         display = WorkDisplay(quiet)
         confirm_function = None

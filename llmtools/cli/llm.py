@@ -11,7 +11,7 @@ import click
 from llmtools import __version__
 from llmtools.cli.main import debug_option, run
 from llmtools.cli.options import model_options
-from llmtools.cli.output import OUTPUT_FORMATS, TextWriter, write_stack
+from llmtools.cli.output import OUTPUT_FORMATS, TextWriter, read_stdin_messages, write_stack
 
 
 class DefaultGroup(click.Group):
@@ -48,14 +48,6 @@ def cli() -> None:
     stdin may be a message stack (JSON lines), plain text, an image or a PDF.
     Run `llm prompt --help` for every option of the default command.
     """
-
-
-def _read_stdin_messages() -> list[dict]:
-    from llmtools import stack
-
-    if sys.stdin is None or sys.stdin.isatty():
-        return []
-    return stack.read_stack(sys.stdin.buffer)
 
 
 def _show_thinking(text: str) -> None:
@@ -103,33 +95,22 @@ def prompt_command(prompt, model, temperature, max_tokens, thinking, timeout, sy
                    as_stack, output_format, continue_last, cid, no_log, profile) -> None:
     """Ask MODEL: PROMPT words, stdin, -p paths and -t context in; the answer out."""
     from llmtools import ask
-    from llmtools.config import resolve_model
     from llmtools.exchange import Exchange
-    from llmtools.logs import open_log
     from llmtools.notices import warn
-    from llmtools.providers.base import Request, TextDelta, ThinkingDelta
+    from llmtools.providers.base import TextDelta, ThinkingDelta
 
-    spec = resolve_model(model)
-    if timeout is not None:
-        spec.timeout = timeout
-    stdin_messages = _read_stdin_messages()
-    conversation_id, history = None, []
-    if continue_last or cid or stdin_messages:
-        store = open_log()
-        conversation_id, history = ask.choose_conversation(
-            store, continue_last=continue_last, conversation=cid, stdin_messages=stdin_messages)
-        store.close()
-    messages = ask.build_messages(ask.PromptParts(
-        prompt=" ".join(prompt) or None, system=system, paths=list(paths), context=list(context),
-        stdin_messages=stdin_messages, history=history))
-    request = Request(messages=messages, max_tokens=max_tokens, temperature=temperature,
-                      thinking=ask.check_thinking(thinking))
-    for warning in ask.check_request(spec, request):
+    prepared = ask.prepare(
+        ask.PromptParts(prompt=" ".join(prompt) or None, system=system, paths=list(paths),
+                        context=list(context), stdin_messages=read_stdin_messages()),
+        model=model, timeout=timeout, temperature=temperature, max_tokens=max_tokens,
+        thinking=thinking, continue_last=continue_last, conversation=cid)
+    for warning in prepared.warnings:
         warn(warning)
+    spec, request, messages = prepared.spec, prepared.request, prepared.request.messages
 
     from llmtools.daemon.client import stream_factory
 
-    exchange = Exchange(spec, request, tool="llm", conversation_id=conversation_id, log=not no_log,
+    exchange = Exchange(spec, request, tool="llm", conversation_id=prepared.conversation_id, log=not no_log,
                         stream_factory=stream_factory(spec))
     stack_output = as_stack or output_format == "jsonl"
     writer = None if stack_output else TextWriter()

@@ -1,4 +1,4 @@
-"""The one layer that writes stdout.
+"""The one layer that writes stdout (and reads stdin).
 
 Answers (llm, llm-exec, llm-bind, llm-compare) are text by default and the whole stack
 with -S; content (llm-fetch, llm-pdf, llm-buffer) is a stack unless stdout is a
@@ -29,6 +29,13 @@ def _reader_may_leave():
         yield
     except BrokenPipeError:
         raise ReaderGone("stdout closed by its reader") from None
+
+
+def read_stdin_messages() -> list[dict]:
+    """stdin as messages (a stack, text, an image or a PDF); none from a terminal."""
+    if sys.stdin is None or sys.stdin.isatty():
+        return []
+    return stack.read_stack(sys.stdin.buffer)
 
 
 def stdout_is_terminal() -> bool:

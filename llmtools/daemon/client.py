@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import os
 import select
 import socket
@@ -60,6 +61,17 @@ class DaemonClient:
             connection.close()
             raise
         return connection
+
+    def runs_our_code(self) -> bool:
+        """Whether the running daemon (per its pid file) is this version from this checkout."""
+        from llmtools import __version__
+
+        try:
+            recorded = json.loads((self.directory / protocol.PID_NAME).read_text())
+        except (OSError, ValueError):
+            return True  # nothing to compare with: a daemon that answers is trusted
+        identity = protocol.code_identity(__version__)
+        return all(recorded.get(key) == value for key, value in identity.items())
 
     def is_running(self) -> bool:
         return self.pid() is not None
@@ -212,9 +224,14 @@ def _reachable_client() -> DaemonClient | None:
     try:
         connection = client._connect()
         connection.close()
-        return client
+        if client.runs_our_code():
+            return client
+        client.stop()  # another version or checkout: replace it with one running this code
     except OSError:
         pass
+    except errors.LlmtoolsError as problem:
+        _warn_fallback(_error_event("ServiceUnavailable", str(problem), errors.ExitStatus.UNAVAILABLE))
+        return None
     try:
         failure = client.start()
     except (OSError, errors.LlmtoolsError) as problem:

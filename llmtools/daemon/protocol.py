@@ -32,6 +32,14 @@ LOG_NAME = "daemon.log"
 MAX_SOCKET_PATH = 107
 
 
+def code_identity(version: str) -> dict:
+    """What code a daemon runs: a client from another checkout or version must not be
+    served by it (it would answer with the old code until its idle timeout)."""
+    from pathlib import Path
+
+    return {"version": version, "root": str(Path(__file__).resolve().parents[1])}
+
+
 class ProtocolError(Exception):
     """A line that is not a JSON object, or a connection that ended mid-line."""
 

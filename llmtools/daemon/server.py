@@ -398,7 +398,7 @@ def serve(runtime_dir: Path, idle_timeout: float, ready_fd: int | None = None) -
     server.daemon = daemon
     daemon.server = server
     pid_path.write_text(json.dumps({"pid": os.getpid(), "socket": str(daemon.socket_path),
-                                    "version": __version__, "started": daemon.started}))
+                                    "started": daemon.started, **protocol.code_identity(__version__)}))
     signal.signal(signal.SIGTERM, lambda *_: daemon.stop("SIGTERM"))
     signal.signal(signal.SIGINT, lambda *_: daemon.stop("SIGINT"))
     threading.Thread(target=daemon.watch_idle, name="idle-watch", daemon=True).start()

@@ -43,6 +43,11 @@ from llmtools.providers.context import answer_room, fit_messages, tell
 
 MAX_DEFAULT_CONTEXT = 8192
 DEFAULT_TEMPERATURE = 0.2  # llama-cpp-python's chat default; small models ramble when hotter
+# Small models fall into loops ("Unix-Pipes: Unsucré: ..." until the context is full): a
+# mild repetition penalty (llama.cpp's long-standing 1.1) and a cap on an answer nobody
+# bounded keep `llm "hello"` from running for minutes. Both can be set per model.
+DEFAULT_REPEAT_PENALTY = 1.1
+DEFAULT_MAX_TOKENS = 1024
 
 # Keys of spec.options passed to llama_cpp.Llama() as they are.
 LOAD_OPTIONS = ("n_threads", "n_threads_batch", "n_batch", "n_ubatch", "n_gpu_layers",
@@ -189,7 +194,7 @@ class LocalProvider(Provider):
         if max_tokens and max_tokens > limit:
             tell("warning", f"the answer can be at most {limit} tokens: the {context}-token context of "
                       f"{self.spec.name} holds the {len(prompt)}-token prompt too")
-        limit = min(max_tokens or limit, limit)
+        limit = min(max_tokens or DEFAULT_MAX_TOKENS, limit)
 
         options = self.spec.options
         temperature = request.temperature
@@ -199,6 +204,7 @@ class LocalProvider(Provider):
         llama.set_seed(int(seed) if seed is not None else random.randrange(2**31))
         sampling = {key: (int if key == "top_k" else float)(options[key])
                     for key in SAMPLING_OPTIONS if key in options}
+        sampling.setdefault("repeat_penalty", DEFAULT_REPEAT_PENALTY)
 
         vocab = llama._model.vocab
         # The template's own end marker, and the caller's (`Request.stop`; llm-exec's
