@@ -112,8 +112,16 @@ class Exchange:
                 elif isinstance(event, Finished):
                     outcome.stop_reason = event.stop_reason
             outcome.status = "ok"
-        except GeneratorExit:
-            outcome.status = "partial"
+        except GeneratorExit as closed:
+            # The consumer stopped early; what stopped it is the exception it was handling
+            # when it closed us (a signal often lands in its code, not in our network read).
+            cause = closed.__context__
+            if isinstance(cause, KeyboardInterrupt):
+                outcome.status, outcome.error = "interrupted", "interrupted by Ctrl-C"
+            elif isinstance(cause, Terminated):
+                outcome.status, outcome.error = "interrupted", "terminated by SIGTERM"
+            else:  # the reader went away, or the caller had all it wanted (llm-exec at </helpers>)
+                outcome.status = "partial"
             raise
         except KeyboardInterrupt:
             outcome.status, outcome.error = "interrupted", "interrupted by Ctrl-C"

@@ -8,7 +8,9 @@ Fetch: the same article page from a server on 127.0.0.1, N times,
     holds it (the launch is reported separately, since the daemon pays it once);
   - cold: a browser launched and closed for every fetch, as a command without the
     daemon does;
-  - http: plain HTTP (--no-browser), for reference.
+  - http: plain HTTP (--no-browser), for reference;
+and the same as a user runs it: N `llm-fetch URL` processes, through the daemon's warm
+browser, and with LLMTOOLS_NO_DAEMON=1 (each process launches its own).
 OCR: an N-page scanned PDF through llm-pdf's OCR path,
   - tesseract free to use every core on one page at a time, then
   - one tesseract thread per process with one page per core (what llm-pdf does).
@@ -19,7 +21,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -70,6 +74,36 @@ def bench_fetch(count: int) -> None:
     print(f"  warm is {cold_s / warm_s:.1f}x faster than cold (target: at least 5x)")
 
 
+def bench_fetch_commands(count: int) -> None:
+    bin_dir = Path(sys.executable).parent
+    llm_fetch = str(bin_dir / "llm-fetch") if (bin_dir / "llm-fetch").exists() else str(REPO / "bin" / "llm-fetch")
+    llm = str(bin_dir / "llm") if (bin_dir / "llm").exists() else str(REPO / "bin" / "llm")
+    site = LocalSite(pdf=b"").start()
+    url = site.url("/article")
+    env = {**os.environ, "LLMTOOLS_HOME": tempfile.mkdtemp(prefix="llmtools-bench-")}
+    try:
+        def run_all(environment: dict) -> float:
+            started = time.perf_counter()
+            for _ in range(count):
+                subprocess.run([llm_fetch, url], env=environment, check=True, capture_output=True)
+            return time.perf_counter() - started
+
+        started = time.perf_counter()
+        subprocess.run([llm_fetch, url], env=env, check=True, capture_output=True)  # starts the daemon
+        first_s = time.perf_counter() - started
+        warm_s = run_all(env)
+        subprocess.run([llm, "daemon", "stop"], env=env, check=True, capture_output=True)
+        cold_s = run_all({**env, "LLMTOOLS_NO_DAEMON": "1"})
+    finally:
+        site.stop()
+    print(f"llm-fetch processes: {count} runs of `llm-fetch {url}`")
+    print(f"  through the daemon's warm browser (first run, starting it: {first_s:.2f} s): "
+          f"{warm_s:6.2f} s  {warm_s / count * 1000:6.0f} ms/run")
+    print(f"  LLMTOOLS_NO_DAEMON=1 (a browser launched per process):            "
+          f"{cold_s:6.2f} s  {cold_s / count * 1000:6.0f} ms/run")
+    print(f"  the daemon is {cold_s / warm_s:.1f}x faster (target: at least 5x)")
+
+
 def bench_ocr(pages: int) -> None:
     from llmtools.content import pdf
 
@@ -104,6 +138,7 @@ def main() -> None:
     args = parser.parse_args()
     if not args.skip_fetch:
         bench_fetch(args.fetches)
+        bench_fetch_commands(args.fetches)
     if not args.skip_ocr:
         bench_ocr(args.ocr_pages)
 

@@ -143,3 +143,27 @@ def test_profile_reports_real_token_rates(anthropic_env):
     anthropic_env.script(Reply(text="x" * 50, chunks=5, input_tokens=300, output_tokens=40))
     result = run_llm(["-m", "claude-sonnet-4-6", "--profile", "q"])
     assert "in=300tok" in result.stderr and "out=40tok" in result.stderr and "cost=$" in result.stderr
+
+
+@pytest.mark.parametrize("signum, status, state", [(2, 130, "interrupted"), (15, 143, "interrupted")])
+def test_interrupt_mid_answer_keeps_and_logs_the_partial_answer(anthropic_env, signum, status, state):
+    import os
+    import subprocess
+
+    from tests.conftest import command_path
+
+    anthropic_env.script(CutMidStream(text_before_cut="Half an ans", hold=True))
+    process = subprocess.Popen([command_path("llm"), "-m", "claude-sonnet-4-6", "q"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    received = b""
+    while len(received) < len("Half an ans"):  # the partial answer has streamed out
+        chunk = process.stdout.read1(64)
+        assert chunk, process.stderr.read()
+        received += chunk
+    os.kill(process.pid, signum)
+    rest, errors = process.communicate(timeout=30)
+    assert process.returncode == status, errors
+    assert (received + rest).decode().startswith("Half an ans")
+    assert b"Traceback" not in errors
+    [row] = open_log().recent(1)
+    assert (row["status"], row["response"]) == (state, "Half an ans")

@@ -73,7 +73,10 @@ class AnthropicFakeServer(LoopbackServer):
             self._open_text_block(exchange, 0)
             for piece in split_text(behaviour.text_before_cut, behaviour.chunks):
                 exchange.send(self._text_delta(0, piece))
-            exchange.cut(reset=behaviour.reset)
+            if behaviour.hold:
+                exchange.hold()
+            else:
+                exchange.cut(reset=behaviour.reset)
         elif isinstance(behaviour, ErrorMidStream):
             exchange.start_stream()
             self._message_start(exchange, model, 11)

@@ -85,12 +85,15 @@ class HttpError:
 class CutMidStream:
     """Start the answer, send `text_before_cut`, then drop the connection without finishing.
 
-    `reset=True` aborts with a TCP reset instead of an orderly close.
+    `reset=True` aborts with a TCP reset instead of an orderly close. `hold=True` keeps
+    the connection open after the text until the server is released (a client stuck
+    mid-answer, for Ctrl-C and SIGTERM tests).
     """
 
     text_before_cut: str = "The answer begins"
     chunks: int = 2
     reset: bool = False
+    hold: bool = False
 
 
 @dataclasses.dataclass(frozen=True)

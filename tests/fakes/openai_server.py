@@ -83,7 +83,10 @@ class OpenAIFakeServer(LoopbackServer):
             exchange.send(chunks.choice({"role": "assistant", "content": ""}))
             for piece in split_text(behaviour.text_before_cut, behaviour.chunks):
                 exchange.send(chunks.choice({"content": piece}))
-            exchange.cut(reset=behaviour.reset)
+            if behaviour.hold:
+                exchange.hold()
+            else:
+                exchange.cut(reset=behaviour.reset)
         elif isinstance(behaviour, ErrorMidStream):
             exchange.start_stream()
             if behaviour.text_before_error:
