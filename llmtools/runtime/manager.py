@@ -28,10 +28,8 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import os
 import re
-import select
 import signal
 import subprocess
 import sys
@@ -40,13 +38,12 @@ import time
 from pathlib import Path
 from typing import Self
 
+from llmtools.runtime.outcome import BlockRun
+from llmtools.runtime.process import EOF, TIMEOUT, EventReader, WorkerProcess, describe_exit, now_iso
+
 DEFAULT_INTERRUPT_GRACE = 2.0
 START_TIMEOUT = 30.0
 CLOSE_WAIT = 2.0
-
-_TIMEOUT = object()
-_EOF = object()
-
 
 def default_snapshot_dir() -> Path:
     from llmtools.config import ensure_private_dir, paths
@@ -60,260 +57,6 @@ def snapshot_file_name(thread_id: str) -> str:
     if safe != thread_id or not safe:
         safe = f"{safe}-{hashlib.sha256(thread_id.encode()).hexdigest()[:12]}"
     return f"{safe}.snapshot"
-
-
-def _now_iso() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-
-
-def describe_exit(returncode: int | None) -> str:
-    if returncode is None:
-        return "stopped responding"
-    if returncode < 0:
-        try:
-            name = signal.Signals(-returncode).name
-        except ValueError:
-            name = f"signal {-returncode}"
-        return f"was killed by {name}"
-    return f"exited with status {returncode}"
-
-
-class _EventReader:
-    """JSON lines from a worker's stdout, each read waiting at most until a deadline."""
-
-    def __init__(self, fd: int) -> None:
-        self.fd = fd
-        self.buffer = bytearray()
-        # poll, not select: a daemon with many threads may hold descriptors above 1024.
-        self.poller = select.poll()
-        self.poller.register(fd, select.POLLIN)
-
-    def next(self, deadline: float):
-        while True:
-            newline = self.buffer.find(b"\n")
-            if newline >= 0:
-                line = bytes(self.buffer[:newline])
-                del self.buffer[:newline + 1]
-                try:
-                    return json.loads(line)
-                except ValueError:
-                    return {"event": "fatal", "message": f"unreadable event: {line[:200]!r}"}
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return _TIMEOUT
-            if not self.poller.poll(int(remaining * 1000) + 1):
-                continue  # loop to re-check the deadline
-            try:
-                chunk = os.read(self.fd, 1 << 16)
-            except OSError:  # closed under us by reset() or close()
-                return _EOF
-            if not chunk:
-                return _EOF
-            self.buffer += chunk
-
-
-class _Worker:
-    """The manager's handle on one thread's worker process."""
-
-    def __init__(self, thread_id: str, snapshot_path: Path | None) -> None:
-        self.thread_id = thread_id
-        self.snapshot_path = snapshot_path
-        self.lock = threading.Lock()  # one request at a time per thread
-        self.process: subprocess.Popen | None = None
-        self.reader: _EventReader | None = None
-        self.lifeline: int | None = None
-        self.started: str | None = None
-        self.statements = 0
-        self.blocks = 0
-        self.restarts = 0
-        self.busy = False
-        self.cancel_requested = False
-        # True from the worker's first event for the current request until its end: only
-        # then may a cancel signal be sent, or it would hit the previous block's snapshot
-        # (still being saved when the request was written) instead of this block.
-        self.on_request = False
-        self.cancel_lock = threading.Lock()
-        self.discarded = False  # reset() or close(): never restart it
-
-    def request_cancel(self) -> None:
-        """Cancel the current request now if the worker is on it, else as soon as it is."""
-        with self.cancel_lock:
-            self.cancel_requested = True
-            if self.on_request:
-                self.signal(signal.SIGUSR1)
-
-    def mark_on_request(self, on_request: bool) -> None:
-        with self.cancel_lock:
-            was = self.on_request
-            self.on_request = on_request
-            if on_request and not was and self.cancel_requested:
-                self.signal(signal.SIGUSR1)  # a cancel that came before the worker started
-
-    @property
-    def pid(self) -> int | None:
-        return self.process.pid if self.process is not None else None
-
-    def alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-    def send(self, request: dict, deadline: float | None = None) -> bool:
-        """Write one request; False if the worker did not take it all before the deadline.
-
-        A worker busy saving a snapshot reads its next request afterwards; a large block
-        fills the pipe meanwhile, and a worker that never reads again (a runaway
-        __reduce__) must not hang this call.
-        """
-        assert self.process is not None and self.process.stdin is not None
-        line = json.dumps(request, ensure_ascii=False).encode("utf-8", "replace") + b"\n"
-        fd = self.process.stdin.fileno()
-        view = memoryview(line)
-        writable = select.poll()
-        writable.register(fd, select.POLLOUT)
-        while view:
-            if deadline is not None:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0 or not writable.poll(int(remaining * 1000) + 1):
-                    return False
-            written = os.write(fd, view[:1 << 16])
-            view = view[written:]
-        return True
-
-    def signal(self, signum: int) -> None:
-        if self.process is None:
-            return
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            if signum == signal.SIGKILL:
-                # The worker leads its own session: its children (a subprocess the code
-                # started) go with it instead of lingering as orphans.
-                os.killpg(self.process.pid, signum)
-            else:
-                os.kill(self.process.pid, signum)
-
-    def kill(self) -> int | None:
-        """Kill the process group, reap it, release the pipes; the exit status."""
-        if self.process is None:
-            return None
-        if self.process.poll() is None:
-            self.signal(signal.SIGKILL)
-        try:
-            returncode = self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:  # unkillable (stuck in the kernel): leave it
-            returncode = None
-        self.release()
-        return returncode
-
-    def release(self) -> None:
-        if self.process is not None:
-            for stream in (self.process.stdin, self.process.stdout):
-                with contextlib.suppress(OSError):
-                    if stream is not None:
-                        stream.close()
-        if self.lifeline is not None:
-            with contextlib.suppress(OSError):
-                os.close(self.lifeline)
-            self.lifeline = None
-
-    def memory_mb(self) -> float | None:
-        if not self.alive():
-            return None
-        try:
-            with open(f"/proc/{self.pid}/status") as status:
-                for line in status:
-                    if line.startswith("VmRSS:"):
-                        return round(int(line.split()[1]) / 1024, 1)
-        except (OSError, ValueError, IndexError):
-            pass
-        return None
-
-
-class _Run:
-    """What one execute/evaluate call saw of its block, assembled into the result."""
-
-    def __init__(self, thread_id: str, timeout: float) -> None:
-        self.thread_id = thread_id
-        self.timeout = timeout
-        self.started = time.monotonic()
-        self.statements: list[dict] = []
-        self.statements_total: int | None = None
-        self.current: dict | None = None  # the statement that started and has not ended
-        self.error: dict | None = None
-        self.timed_out = False
-        self.interrupted = False
-        self.restarted = False
-        self.restored: dict | None = None
-        self.worker_lost = False
-        self.finished = False  # the worker said "done", or is gone: nothing more will come
-        self.dropped_bytes: dict = {}
-        self.pid: int | None = None
-
-    def statement_started(self, event: dict) -> None:
-        self.current = {"index": event.get("index"), "line": event.get("line"),
-                        "source": event.get("source", "")}
-
-    def statement_done(self, event: dict, interrupted_for: str | None) -> None:
-        info = event.get("statement") or {}
-        error = event.get("error")
-        self.current = None
-        if info.get("status") == "interrupted" and interrupted_for == "timeout":
-            info["status"] = "timeout"
-            self.timed_out = True
-            error = dict(error or {}, type="Timeout",
-                         message=f"the statement was still running after {self.timeout:g} s "
-                                 "and was interrupted")
-        elif info.get("status") == "interrupted" and interrupted_for == "cancel":
-            self.interrupted = True
-            error = dict(error or {}, type="Interrupted", message="interrupted by the user")
-        self.statements.append(info)
-        if error is not None:
-            self.error = error
-
-    def worker_gone(self, how: str, reason: str | None, timeout_or_cancel: str | None) -> None:
-        """The worker died or was killed; the statement it was running ends here."""
-        self.worker_lost = self.finished = True
-        statement = self.current or {"index": None, "line": None, "source": ""}
-        if timeout_or_cancel == "timeout":
-            status, kind = "timeout", "Timeout"
-            message = (f"the statement was still running after {self.timeout:g} s and did not stop "
-                       "when interrupted, so the runtime process was killed")
-            self.timed_out = True
-        elif timeout_or_cancel == "cancel":
-            status, kind = "interrupted", "Interrupted"
-            message = "interrupted by the user; the statement did not stop, so the runtime was killed"
-            self.interrupted = True
-        else:
-            status, kind = "crashed", "WorkerDied"
-            where = "while running this statement" if self.current is not None else "before the block ran"
-            message = f"the runtime process {how} {where}"
-            if reason:
-                message += f" ({reason})"
-        if self.current is not None:
-            self.statements.append({**statement, "status": status, "duration_s": None, "value": None,
-                                    "stdout": "", "stderr": "", "results": []})
-        self.current = None
-        self.error = {"type": kind, "message": message, "statement": statement["source"],
-                      "index": statement["index"], "line": statement["line"], "traceback": "",
-                      "locals": []}
-
-    def result(self) -> dict:
-        statements = self.statements
-        return {
-            "ok": self.error is None,
-            "thread_id": self.thread_id,
-            "statements": statements,
-            "statements_total": self.statements_total if self.statements_total is not None
-            else len(statements),
-            "stdout": "".join(s.get("stdout") or "" for s in statements),
-            "stderr": "".join(s.get("stderr") or "" for s in statements),
-            "results": [r for s in statements for r in s.get("results") or []],
-            "error": self.error,
-            "timed_out": self.timed_out,
-            "interrupted": self.interrupted,
-            "restarted": self.restarted,
-            "restored": self.restored,
-            "dropped_bytes": self.dropped_bytes,
-            "duration_s": round(time.monotonic() - self.started, 6),
-            "pid": self.pid,
-        }
 
 
 class RuntimeUnavailable(Exception):
@@ -336,7 +79,7 @@ class RuntimeManager:
         self.interrupt_grace = interrupt_grace
         self.start_timeout = start_timeout
         self._lock = threading.Lock()
-        self._workers: dict[str, _Worker] = {}
+        self._workers: dict[str, WorkerProcess] = {}
         self._closed = False
 
     # --- workers ------------------------------------------------------------------
@@ -350,13 +93,13 @@ class RuntimeManager:
             self._snapshot_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         return self._snapshot_dir / snapshot_file_name(thread_id)
 
-    def _worker(self, thread_id: str) -> _Worker:
+    def _worker(self, thread_id: str) -> WorkerProcess:
         with self._lock:
             if self._closed:
                 raise RuntimeUnavailable("the runtime manager is closed")
             worker = self._workers.get(thread_id)
             if worker is None:
-                worker = _Worker(thread_id, self._snapshot_path(thread_id))
+                worker = WorkerProcess(thread_id, self._snapshot_path(thread_id))
                 self._workers[thread_id] = worker
             return worker
 
@@ -371,7 +114,7 @@ class RuntimeManager:
         env.setdefault("MALLOC_ARENA_MAX", "2")
         return env
 
-    def _start(self, worker: _Worker) -> dict:
+    def _start(self, worker: WorkerProcess) -> dict:
         """Start the worker's process (restoring its snapshot); the ready event."""
         read_end, write_end = os.pipe()
         try:
@@ -385,8 +128,8 @@ class RuntimeManager:
         finally:
             os.close(read_end)
         worker.process, worker.lifeline = process, write_end
-        worker.reader = _EventReader(process.stdout.fileno())
-        worker.started = _now_iso()
+        worker.reader = EventReader(process.stdout.fileno())
+        worker.started = now_iso()
         try:
             worker.send({"op": "init", "thread_id": worker.thread_id, "restore": True,
                          "snapshot_path": str(worker.snapshot_path) if worker.snapshot_path else None,
@@ -455,7 +198,7 @@ class RuntimeManager:
         }
 
     def _unavailable(self, thread_id: str, message: str) -> dict:
-        run = _Run(thread_id, 0)
+        run = BlockRun(thread_id, 0)
         run.error = {"type": "RuntimeUnavailable", "message": message, "statement": "",
                      "index": None, "line": None, "traceback": "", "locals": []}
         return run.result()
@@ -468,7 +211,7 @@ class RuntimeManager:
         with worker.lock:
             if worker.discarded:
                 return self._unavailable(thread_id, "the thread was reset while this call waited")
-            run = _Run(thread_id, timeout)
+            run = BlockRun(thread_id, timeout)
             if not worker.alive():
                 had_one = worker.process is not None
                 if had_one:
@@ -510,7 +253,7 @@ class RuntimeManager:
                     run.restored = ready.get("restored")
             return run.result()
 
-    def _collect(self, worker: _Worker, request: dict, run: _Run, timeout: float) -> None:
+    def _collect(self, worker: WorkerProcess, request: dict, run: BlockRun, timeout: float) -> None:
         """Send the request and follow the worker's events to the end of the block.
 
         Every event pushes the deadline `timeout` seconds on, so the clock runs per
@@ -553,7 +296,7 @@ class RuntimeManager:
                 # The cancel came while we waited: what the worker says now is its answer to it.
                 interrupted_for = "cancel"
                 interrupt_deadline = time.monotonic() + self.interrupt_grace
-            if event is _TIMEOUT:
+            if event is TIMEOUT:
                 if interrupt_deadline is None:
                     interrupted_for = "timeout"
                     worker.signal(signal.SIGINT)
@@ -562,7 +305,7 @@ class RuntimeManager:
                 worker.kill()
                 run.worker_gone("was killed", None, interrupted_for)
                 break
-            if event is _EOF:
+            if event is EOF:
                 returncode = worker.kill()
                 run.worker_gone(describe_exit(returncode), None, interrupted_for)
                 break

@@ -1,0 +1,182 @@
+"""The manager's handle on one worker process: its pipes, its signals, reading its events
+with a deadline, killing its process group. No policy here: RuntimeManager decides when."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import select
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+# What EventReader.next() returns instead of an event.
+TIMEOUT = object()
+EOF = object()
+
+
+def now_iso() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def describe_exit(returncode: int | None) -> str:
+    if returncode is None:
+        return "stopped responding"
+    if returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        return f"was killed by {name}"
+    return f"exited with status {returncode}"
+
+
+class EventReader:
+    """JSON lines from a worker's stdout, each read waiting at most until a deadline."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.buffer = bytearray()
+        # poll, not select: a daemon with many threads may hold descriptors above 1024.
+        self.poller = select.poll()
+        self.poller.register(fd, select.POLLIN)
+
+    def next(self, deadline: float):
+        while True:
+            newline = self.buffer.find(b"\n")
+            if newline >= 0:
+                line = bytes(self.buffer[:newline])
+                del self.buffer[:newline + 1]
+                try:
+                    return json.loads(line)
+                except ValueError:
+                    return {"event": "fatal", "message": f"unreadable event: {line[:200]!r}"}
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return TIMEOUT
+            if not self.poller.poll(int(remaining * 1000) + 1):
+                continue  # loop to re-check the deadline
+            try:
+                chunk = os.read(self.fd, 1 << 16)
+            except OSError:  # closed under us by reset() or close()
+                return EOF
+            if not chunk:
+                return EOF
+            self.buffer += chunk
+
+
+class WorkerProcess:
+    """The manager's handle on one thread's worker process."""
+
+    def __init__(self, thread_id: str, snapshot_path: Path | None) -> None:
+        self.thread_id = thread_id
+        self.snapshot_path = snapshot_path
+        self.lock = threading.Lock()  # one request at a time per thread
+        self.process: subprocess.Popen | None = None
+        self.reader: EventReader | None = None
+        self.lifeline: int | None = None
+        self.started: str | None = None
+        self.statements = 0
+        self.blocks = 0
+        self.restarts = 0
+        self.busy = False
+        self.cancel_requested = False
+        # True from the worker's first event for the current request until its end: only
+        # then may a cancel signal be sent, or it would hit the previous block's snapshot
+        # (still being saved when the request was written) instead of this block.
+        self.on_request = False
+        self.cancel_lock = threading.Lock()
+        self.discarded = False  # reset() or close(): never restart it
+
+    def request_cancel(self) -> None:
+        """Cancel the current request now if the worker is on it, else as soon as it is."""
+        with self.cancel_lock:
+            self.cancel_requested = True
+            if self.on_request:
+                self.signal(signal.SIGUSR1)
+
+    def mark_on_request(self, on_request: bool) -> None:
+        with self.cancel_lock:
+            was = self.on_request
+            self.on_request = on_request
+            if on_request and not was and self.cancel_requested:
+                self.signal(signal.SIGUSR1)  # a cancel that came before the worker started
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process is not None else None
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def send(self, request: dict, deadline: float | None = None) -> bool:
+        """Write one request; False if the worker did not take it all before the deadline.
+
+        A worker busy saving a snapshot reads its next request afterwards; a large block
+        fills the pipe meanwhile, and a worker that never reads again (a runaway
+        __reduce__) must not hang this call.
+        """
+        assert self.process is not None and self.process.stdin is not None
+        line = json.dumps(request, ensure_ascii=False).encode("utf-8", "replace") + b"\n"
+        fd = self.process.stdin.fileno()
+        view = memoryview(line)
+        writable = select.poll()
+        writable.register(fd, select.POLLOUT)
+        while view:
+            if deadline is not None:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not writable.poll(int(remaining * 1000) + 1):
+                    return False
+            written = os.write(fd, view[:1 << 16])
+            view = view[written:]
+        return True
+
+    def signal(self, signum: int) -> None:
+        if self.process is None:
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            if signum == signal.SIGKILL:
+                # The worker leads its own session: its children (a subprocess the code
+                # started) go with it instead of lingering as orphans.
+                os.killpg(self.process.pid, signum)
+            else:
+                os.kill(self.process.pid, signum)
+
+    def kill(self) -> int | None:
+        """Kill the process group, reap it, release the pipes; the exit status."""
+        if self.process is None:
+            return None
+        if self.process.poll() is None:
+            self.signal(signal.SIGKILL)
+        try:
+            returncode = self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:  # unkillable (stuck in the kernel): leave it
+            returncode = None
+        self.release()
+        return returncode
+
+    def release(self) -> None:
+        if self.process is not None:
+            for stream in (self.process.stdin, self.process.stdout):
+                with contextlib.suppress(OSError):
+                    if stream is not None:
+                        stream.close()
+        if self.lifeline is not None:
+            with contextlib.suppress(OSError):
+                os.close(self.lifeline)
+            self.lifeline = None
+
+    def memory_mb(self) -> float | None:
+        if not self.alive():
+            return None
+        try:
+            with open(f"/proc/{self.pid}/status") as status:
+                for line in status:
+                    if line.startswith("VmRSS:"):
+                        return round(int(line.split()[1]) / 1024, 1)
+        except (OSError, ValueError, IndexError):
+            pass
+        return None
