@@ -2,6 +2,8 @@
 
     manager.py    RuntimeManager: starts, feeds, times out, kills and restores workers;
                   lives in the daemon, or in the llm-exec process as the fallback
+    process.py    the manager's handle on one worker process (pipes, signals, reads)
+    outcome.py    what a call saw of its block, assembled into the result dict
     worker.py     the worker process (`python -m llmtools.runtime.worker`)
     execution.py  a block of code split into statements and run one by one (in the worker)
     snapshot.py   the namespace saved after every block, restored into a fresh worker
