@@ -304,3 +304,16 @@ def test_a_daemon_running_other_code_is_replaced(with_daemon):
     assert connect_runtimes() is not None
     assert wait_for_exit(old_pid, timeout=15)
     assert daemon_pid(with_daemon) != old_pid
+
+
+def test_llm_exec_calls_the_model_through_the_daemon(anthropic_env, with_daemon):
+    anthropic_env.script(Reply(text="Let me look.\n<helpers>\nanswer = 6 * 7\nanswer\n</helpers>"),
+                         Reply(text="It is 42."))
+    result = run_process("llm-exec", ["-m", "claude-sonnet-4-6", "--thread", "w", "What is 6*7?"])
+    assert result.status == 0, result.stderr
+    assert "It is 42." in result.stdout
+    fed_back = anthropic_env.requests[1].body["messages"][-1]["content"]
+    assert "<helpers_result>\n42\n</helpers_result>" in str(fed_back)
+    status = DaemonClient(with_daemon).call("status")
+    assert status["warm_models"] == ["claude-sonnet-4-6"]
+    assert [t["id"] for t in status["runtimes"]] == ["w"]

@@ -309,8 +309,11 @@ def exec_command(task, model, temperature, max_tokens, thinking, model_timeout, 
         if restored.get("names") and thread:
             display.note(f"thread {thread}: restored {', '.join(restored['names'])} from its snapshot")
 
+        from llmtools.daemon.client import stream_factory
+
         loop = codeact.CodeActLoop(spec, messages, runtimes, settings, helpers_doc=helpers_doc,
-                                   confirm=confirm_function, conversation_id=conversation_id)
+                                   confirm=confirm_function, conversation_id=conversation_id,
+                                   stream_factory=stream_factory(spec))
         writer = None if stack_output else TextWriter()
         thinking_open = False
         try:

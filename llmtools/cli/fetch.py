@@ -11,6 +11,13 @@ from llmtools.cli.output import echo, output_option, stdout_is_terminal, write_m
 from llmtools.errors import UsageError
 
 
+def _is_web_url(url: str) -> bool:
+    """Worth starting the daemon's browser for (the rest fail the same way in-process)."""
+    from llmtools.inputs import is_url
+
+    return is_url(url)
+
+
 def _urls_from_stdin() -> list[str]:
     """One URL per line (blank lines and # comments skipped), as `xargs` would pass them."""
     text = sys.stdin.read()
@@ -56,7 +63,7 @@ def command(urls: tuple[str, ...], no_browser: bool, screenshot: bool, cookies_f
         cookies = load_cookies_txt(cookies_file)  # read here too: a bad file fails before any fetch
     from llmtools.daemon.client import fetch_via_daemon
 
-    results = None if no_browser else fetch_via_daemon(
+    results = None if no_browser or not any(_is_web_url(url) for url in url_list) else fetch_via_daemon(
         url_list, timeout=timeout, wait_for=wait_for, cookies_file=cookies_file, screenshot=screenshot)
     if results is None:
         results = fetch_each(url_list, use_browser=not no_browser, timeout=timeout, wait_for=wait_for,

@@ -182,6 +182,11 @@ class Browser:
         return self._call(self._render, url, timeout, wait_for, cookies, screenshot)
 
     @property
+    def launched(self) -> bool:
+        """Whether Chromium is running now (it starts on the first render)."""
+        return self._browser is not None and not self._closed
+
+    @property
     def version(self) -> str:
         return self._call(lambda: self._ensure_browser().version)
 

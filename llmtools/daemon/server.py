@@ -196,7 +196,7 @@ class Daemon:
             "requests_served": self.requests_served,
             "warm_models": providers,
             "runtimes": runtimes,
-            "browser": self._browser is not None,
+            "browser": self._browser is not None and self._browser.launched,
         }
 
     def cmd_stop(self, args: dict, emit: Emit) -> dict:
