@@ -64,7 +64,8 @@ def test_confirm_without_a_terminal_is_a_usage_error(tmp_path):
     assert script.requests() == []
 
 
-def test_ctrl_c_stops_the_running_block_keeps_the_thread_and_exits_130(tmp_path):
+@pytest.mark.parametrize("signum, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_ctrl_c_stops_the_running_block_keeps_the_thread_and_exits_130(tmp_path, signum, status):
     path = str(tmp_path / "running.sock")
     listener = socket.socket(socket.AF_UNIX)
     listener.bind(path)
@@ -80,12 +81,12 @@ def test_ctrl_c_stops_the_running_block_keeps_the_thread_and_exits_130(tmp_path)
         connection, _ = listener.accept()  # the block is running
         worker_pid = int(connection.recv(64))
         connection.close()
-        process.send_signal(signal.SIGINT)
+        process.send_signal(signum)
         stdout, stderr = process.communicate(timeout=60)
     finally:
         process.kill()
         process.wait()
-    assert process.returncode == 130, stderr
+    assert process.returncode == status, stderr
     assert stdout == b"Waiting.\n"
     assert wait_for_exit(worker_pid, 20)
     assert run_process("llm-exec", ["--thread", "c", "--eval", "before"]).stdout == "kept\n"

@@ -38,12 +38,27 @@ import time
 from pathlib import Path
 from typing import Self
 
+from llmtools.runtime import snapshot
 from llmtools.runtime.outcome import BlockRun
-from llmtools.runtime.process import EOF, TIMEOUT, EventReader, WorkerProcess, describe_exit, now_iso
+from llmtools.errors import Terminated
+from llmtools.runtime.process import (
+    EOF,
+    TIMEOUT,
+    WOKEN,
+    EventReader,
+    SignalLatch,
+    WorkerProcess,
+    describe_exit,
+    now_iso,
+)
 
 DEFAULT_INTERRUPT_GRACE = 2.0
 START_TIMEOUT = 30.0
-CLOSE_WAIT = 2.0
+# How long close() lets an idle worker finish the snapshot it is writing before killing
+# it: the snapshot is the thread's variables for the next process (without a daemon,
+# the only copy), and its own budget already bounds it. A loaded machine needs seconds.
+CLOSE_WAIT = snapshot.DEFAULT_BUDGET + 2.0
+
 
 def default_snapshot_dir() -> Path:
     from llmtools.config import ensure_private_dir, paths
@@ -263,80 +278,88 @@ class RuntimeManager:
         deadline = time.monotonic() + timeout
         interrupt_deadline: float | None = None
         interrupted_for: str | None = None  # "timeout" or "cancel"
-        cancelled_here = False
-        try:
-            accepted = worker.send(request, deadline)
-        except OSError:
-            accepted = False
-        if not accepted:
-            returncode = worker.kill()
-            how = (describe_exit(returncode) if returncode != -signal.SIGKILL
-                   else f"did not take the block within {timeout:g} s and was killed")
-            run.worker_gone(how, None, None)
-            return
-        while True:
-            if worker.cancel_requested and interrupted_for != "cancel":
-                # interrupt() or Ctrl-C has cancelled the block: it has the grace period to stop.
-                interrupted_for = "cancel"
-                interrupt_deadline = time.monotonic() + self.interrupt_grace
+        stop_signal: int | None = None  # Ctrl-C or SIGTERM that came while the block ran
+        # The latch goes up before the request goes out: from then on the worker may be
+        # running the block, and a signal must reach it as a cancel, never as an
+        # exception that abandons the worker (and the snapshot it is about to write).
+        with SignalLatch() as latch:
             try:
-                event = worker.reader.next(interrupt_deadline or deadline)
-            except KeyboardInterrupt:
-                # Ctrl-C in this process (llm-exec without a daemon): stop the statement,
-                # keep the thread's variables, then let the interrupt go on up. A second
-                # Ctrl-C does not wait for the statement.
-                if cancelled_here:
-                    worker.kill()
-                    run.worker_gone("was killed", None, "cancel")
-                    raise
-                cancelled_here = True
-                worker.request_cancel()
-                continue
-            if worker.cancel_requested and interrupted_for != "cancel":
-                # The cancel came while we waited: what the worker says now is its answer to it.
-                interrupted_for = "cancel"
-                interrupt_deadline = time.monotonic() + self.interrupt_grace
-            if event is TIMEOUT:
-                if interrupt_deadline is None:
-                    interrupted_for = "timeout"
-                    worker.signal(signal.SIGINT)
-                    interrupt_deadline = time.monotonic() + self.interrupt_grace
-                    continue
-                worker.kill()
-                run.worker_gone("was killed", None, interrupted_for)
-                break
-            if event is EOF:
+                accepted = worker.send(request, deadline)
+            except OSError:
+                accepted = False
+            if not accepted:
                 returncode = worker.kill()
-                run.worker_gone(describe_exit(returncode), None, interrupted_for)
-                break
-            kind = event.get("event")
-            worker.mark_on_request(kind not in ("done", "fatal"))
-            if kind == "block":
-                run.statements_total = event.get("statements_total")
-            elif kind == "statement":
-                run.statement_started(event)
-                deadline = time.monotonic() + timeout
-            elif kind == "statement_done":
-                run.statement_done(event, interrupted_for)
-                deadline = time.monotonic() + timeout
-                if interrupted_for == "timeout":
-                    # The interrupted statement has ended (or had just ended on its own).
-                    interrupt_deadline = interrupted_for = None
-            elif kind == "done":
-                run.finished = True
-                if event.get("error") is not None and run.error is None:
-                    run.error = event["error"]  # a syntax error or refused memory limit
-                if event.get("statements_total") is not None:
-                    run.statements_total = event["statements_total"]
-                run.dropped_bytes = event.get("dropped_bytes") or {}
-                break
-            elif kind == "fatal":
-                run.finished = True
-                run.error = {"type": "RuntimeError", "message": f"runtime failure: {event.get('message')}",
-                             "statement": "", "index": None, "line": None, "traceback": "",
-                             "locals": []}
-                break
-        if cancelled_here:
+                how = (describe_exit(returncode) if returncode != -signal.SIGKILL
+                       else f"did not take the block within {timeout:g} s and was killed")
+                run.worker_gone(how, None, None)
+                stop_signal = latch.take()  # passed on below, as after a block
+            while accepted:
+                if worker.cancel_requested and interrupted_for != "cancel":
+                    # interrupt() or Ctrl-C has cancelled the block: it has the grace period to stop.
+                    interrupted_for = "cancel"
+                    interrupt_deadline = time.monotonic() + self.interrupt_grace
+                event = worker.reader.next(interrupt_deadline or deadline, wake_fd=latch.read_fd)
+                signum = latch.take()
+                if signum is not None:
+                    # Ctrl-C or SIGTERM in this process (llm-exec without a daemon): stop the
+                    # statement, keep the thread's variables (and the snapshot the worker
+                    # writes after the block), then pass the signal on. A second one does
+                    # not wait for the statement.
+                    if stop_signal is not None:
+                        worker.kill()
+                        run.worker_gone("was killed", None, "cancel")
+                        break
+                    stop_signal = signum
+                    worker.request_cancel()
+                if event is WOKEN:
+                    continue
+                if worker.cancel_requested and interrupted_for != "cancel":
+                    # The cancel came while we waited: what the worker says now is its answer to it.
+                    interrupted_for = "cancel"
+                    interrupt_deadline = time.monotonic() + self.interrupt_grace
+                if event is TIMEOUT:
+                    if interrupt_deadline is None:
+                        interrupted_for = "timeout"
+                        worker.signal(signal.SIGINT)
+                        interrupt_deadline = time.monotonic() + self.interrupt_grace
+                        continue
+                    worker.kill()
+                    run.worker_gone("was killed", None, interrupted_for)
+                    break
+                if event is EOF:
+                    returncode = worker.kill()
+                    run.worker_gone(describe_exit(returncode), None, interrupted_for)
+                    break
+                kind = event.get("event")
+                worker.mark_on_request(kind not in ("done", "fatal"))
+                if kind == "block":
+                    run.statements_total = event.get("statements_total")
+                elif kind == "statement":
+                    run.statement_started(event)
+                    deadline = time.monotonic() + timeout
+                elif kind == "statement_done":
+                    run.statement_done(event, interrupted_for)
+                    deadline = time.monotonic() + timeout
+                    if interrupted_for == "timeout":
+                        # The interrupted statement has ended (or had just ended on its own).
+                        interrupt_deadline = interrupted_for = None
+                elif kind == "done":
+                    run.finished = True
+                    if event.get("error") is not None and run.error is None:
+                        run.error = event["error"]  # a syntax error or refused memory limit
+                    if event.get("statements_total") is not None:
+                        run.statements_total = event["statements_total"]
+                    run.dropped_bytes = event.get("dropped_bytes") or {}
+                    break
+                elif kind == "fatal":
+                    run.finished = True
+                    run.error = {"type": "RuntimeError", "message": f"runtime failure: {event.get('message')}",
+                                 "statement": "", "index": None, "line": None, "traceback": "",
+                                 "locals": []}
+                    break
+        if stop_signal == signal.SIGTERM:
+            raise Terminated()
+        if stop_signal is not None:
             raise KeyboardInterrupt
 
     # --- management ------------------------------------------------------------------

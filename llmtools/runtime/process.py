@@ -16,6 +16,57 @@ from pathlib import Path
 # What EventReader.next() returns instead of an event.
 TIMEOUT = object()
 EOF = object()
+WOKEN = object()  # a signal arrived (see SignalLatch)
+
+
+class SignalLatch:
+    """Ctrl-C and SIGTERM, held until the manager is ready for them.
+
+    While a block runs in-process (llm-exec without a daemon), a signal raising in the
+    middle of the manager's own bookkeeping would abandon the worker mid-block and lose
+    the snapshot of what the block did. Instead the handlers only note the signal and
+    wake the event read (through `signal.set_wakeup_fd`); the manager then cancels the
+    block in order and re-raises once the worker has answered. Only the main thread
+    can install handlers, so elsewhere (the daemon's request threads) this is inert.
+    """
+
+    def __init__(self) -> None:
+        self.received: list[int] = []
+        self.read_fd: int | None = None
+        self._write_fd: int | None = None
+        self._previous: dict[int, object] = {}
+        self._previous_wakeup = -1
+
+    def __enter__(self) -> SignalLatch:
+        if threading.current_thread() is not threading.main_thread():
+            return self
+        self.read_fd, self._write_fd = os.pipe()
+        os.set_blocking(self._write_fd, False)
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            self._previous[signum] = signal.signal(signum, self._note)
+        self._previous_wakeup = signal.set_wakeup_fd(self._write_fd)
+        return self
+
+    def _note(self, signum, frame) -> None:
+        self.received.append(signum)
+
+    def take(self) -> int | None:
+        """The oldest signal not yet handled, if any."""
+        if self.read_fd is not None:
+            with contextlib.suppress(BlockingIOError, OSError):
+                os.set_blocking(self.read_fd, False)
+                os.read(self.read_fd, 512)
+        return self.received.pop(0) if self.received else None
+
+    def __exit__(self, *exc_info) -> None:
+        if self.read_fd is None:
+            return
+        signal.set_wakeup_fd(self._previous_wakeup)
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        for fd in (self.read_fd, self._write_fd):
+            with contextlib.suppress(OSError):
+                os.close(fd)
 
 
 def now_iso() -> str:
@@ -44,7 +95,18 @@ class EventReader:
         self.poller = select.poll()
         self.poller.register(fd, select.POLLIN)
 
-    def next(self, deadline: float):
+    def next(self, deadline: float, wake_fd: int | None = None):
+        """The next event; TIMEOUT at the deadline, EOF when the worker is gone, WOKEN
+        when `wake_fd` became readable first (a signal, see SignalLatch)."""
+        if wake_fd is not None:
+            self.poller.register(wake_fd, select.POLLIN)
+        try:
+            return self._next(deadline, wake_fd)
+        finally:
+            if wake_fd is not None:
+                self.poller.unregister(wake_fd)
+
+    def _next(self, deadline: float, wake_fd: int | None):
         while True:
             newline = self.buffer.find(b"\n")
             if newline >= 0:
@@ -57,8 +119,11 @@ class EventReader:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return TIMEOUT
-            if not self.poller.poll(int(remaining * 1000) + 1):
+            ready = self.poller.poll(int(remaining * 1000) + 1)
+            if not ready:
                 continue  # loop to re-check the deadline
+            if wake_fd is not None and any(fd == wake_fd for fd, _ in ready):
+                return WOKEN
             try:
                 chunk = os.read(self.fd, 1 << 16)
             except OSError:  # closed under us by reset() or close()
