@@ -17,7 +17,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import os
 import time
 from collections.abc import Iterable
 from typing import IO
@@ -205,14 +204,6 @@ def read_stack_file(path: str) -> list[dict]:
             return read_stack_bytes(handle.read(), source=path)
     except OSError as error:
         raise InputError(f"{path}: {error.strerror}") from None
-
-
-def stdin_has_data() -> bool:
-    """True unless stdin is a terminal or closed: a pipe, a file or /dev/null."""
-    try:
-        return not os.isatty(0)
-    except (OSError, ValueError):
-        return False
 
 
 # --- writing ------------------------------------------------------------------

@@ -18,6 +18,7 @@ from llmtools.daemon.client import DaemonClient, wait_for_exit
 from tests.conftest import command_path
 from tests.fakes import Reply, SlowFirstByte
 from tests.fakes.fixtures import anthropic_server  # noqa: F401  (fixture)
+from tests.fakes.llama_server import smollm2, smollm2_gguf  # noqa: F401  (fixtures)
 from tests.helpers import run_process
 
 KEY = "sk-ant-daemon-test"
@@ -317,3 +318,11 @@ def test_llm_exec_calls_the_model_through_the_daemon(anthropic_env, with_daemon)
     status = DaemonClient(with_daemon).call("status")
     assert status["warm_models"] == ["claude-sonnet-4-6"]
     assert [t["id"] for t in status["runtimes"]] == ["w"]
+
+
+def test_a_local_model_stays_loaded_in_the_daemon_across_names(smollm2, with_daemon):
+    for model in ("local:smollm2", str(smollm2)):  # one file, two names: one loaded copy
+        result = run_process("llm", ["-m", model, "--max-tokens", "4", "--temperature", "0", "hi"])
+        assert result.status == 0, result.stderr
+    status = DaemonClient(with_daemon).call("status")
+    assert len(status["warm_models"]) == 1 and status["requests_served"] >= 2

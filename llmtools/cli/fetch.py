@@ -7,15 +7,8 @@ import sys
 import click
 
 from llmtools.cli.main import debug_option, error_line, run
-from llmtools.cli.output import echo, output_option, stdout_is_terminal, write_messages
+from llmtools.cli.output import echo, output_option, stdin_is_piped, stdout_is_terminal, write_messages
 from llmtools.errors import UsageError
-
-
-def _is_web_url(url: str) -> bool:
-    """Worth starting the daemon's browser for (the rest fail the same way in-process)."""
-    from llmtools.inputs import is_url
-
-    return is_url(url)
 
 
 def _urls_from_stdin() -> list[str]:
@@ -45,14 +38,13 @@ def command(urls: tuple[str, ...], no_browser: bool, screenshot: bool, cookies_f
     headless Chromium so script-written content is there; a URL that fails is reported
     on stderr and the others still come out.
     """
-    from llmtools import stack
     from llmtools.content.fetch import fetch_each, worst_status
 
     if no_browser and (screenshot or wait_for):
         raise UsageError(f"{'--screenshot' if screenshot else '--wait-for'} needs the browser; "
                          "drop --no-browser")
     url_list = list(urls)
-    if not url_list and stack.stdin_has_data():
+    if not url_list and stdin_is_piped():
         url_list = _urls_from_stdin()
     if not url_list:
         raise UsageError("no URL given (pass URLs as arguments or one per line on stdin)")
@@ -62,8 +54,9 @@ def command(urls: tuple[str, ...], no_browser: bool, screenshot: bool, cookies_f
 
         cookies = load_cookies_txt(cookies_file)  # read here too: a bad file fails before any fetch
     from llmtools.daemon.client import fetch_via_daemon
+    from llmtools.inputs import is_url
 
-    results = None if no_browser or not any(_is_web_url(url) for url in url_list) else fetch_via_daemon(
+    results = None if no_browser or not any(is_url(url) for url in url_list) else fetch_via_daemon(
         url_list, timeout=timeout, wait_for=wait_for, cookies_file=cookies_file, screenshot=screenshot)
     if results is None:
         results = fetch_each(url_list, use_browser=not no_browser, timeout=timeout, wait_for=wait_for,

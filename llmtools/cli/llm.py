@@ -95,6 +95,7 @@ def prompt_command(prompt, model, temperature, max_tokens, thinking, timeout, sy
                    as_stack, output_format, continue_last, cid, no_log, profile) -> None:
     """Ask MODEL: PROMPT words, stdin, -p paths and -t context in; the answer out."""
     from llmtools import ask
+    from llmtools.daemon.client import stream_factory
     from llmtools.exchange import Exchange
     from llmtools.notices import warn
     from llmtools.providers.base import TextDelta, ThinkingDelta
@@ -107,11 +108,8 @@ def prompt_command(prompt, model, temperature, max_tokens, thinking, timeout, sy
     for warning in prepared.warnings:
         warn(warning)
     spec, request, messages = prepared.spec, prepared.request, prepared.request.messages
-
-    from llmtools.daemon.client import stream_factory
-
-    exchange = Exchange(spec, request, tool="llm", conversation_id=prepared.conversation_id, log=not no_log,
-                        stream_factory=stream_factory(spec))
+    exchange = Exchange(spec, request, tool="llm", conversation_id=prepared.conversation_id,
+                        log=not no_log, stream_factory=stream_factory(spec))
     stack_output = as_stack or output_format == "jsonl"
     writer = None if stack_output else TextWriter()
     thinking_open = False

@@ -31,11 +31,17 @@ def _reader_may_leave():
         raise ReaderGone("stdout closed by its reader") from None
 
 
+def stdin_is_piped() -> bool:
+    """True unless stdin is a terminal or closed: a pipe, a file or /dev/null."""
+    try:
+        return sys.stdin is not None and not sys.stdin.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
 def read_stdin_messages() -> list[dict]:
     """stdin as messages (a stack, text, an image or a PDF); none from a terminal."""
-    if sys.stdin is None or sys.stdin.isatty():
-        return []
-    return stack.read_stack(sys.stdin.buffer)
+    return stack.read_stack(sys.stdin.buffer) if stdin_is_piped() else []
 
 
 def stdout_is_terminal() -> bool:

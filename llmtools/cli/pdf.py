@@ -7,7 +7,7 @@ import sys
 import click
 
 from llmtools.cli.main import debug_option, error_line, run
-from llmtools.cli.output import output_option, stdout_is_terminal, write_messages
+from llmtools.cli.output import output_option, stdin_is_piped, stdout_is_terminal, write_messages
 from llmtools.errors import LlmtoolsError, UsageError
 
 OCR_MODES = ("auto", "always", "never")  # as llmtools.content.pdf.OCR_MODES, without importing it
@@ -80,14 +80,13 @@ def command(inputs: tuple[str, ...], pages: str | None, ocr: str, language: str,
     separated by form feeds. A PDF that fails is reported on stderr and the others
     still come out.
     """
-    from llmtools import stack
     from llmtools.content import pdf
     from llmtools.content.fetch import fetch_pdf_bytes, worst_status
     from llmtools.inputs import is_url
 
     names = list(inputs)
     if not names:
-        if not stack.stdin_has_data():
+        if not stdin_is_piped():
             raise UsageError("no PDF given (name files or URLs, or pipe a PDF to stdin)")
         names = ["-"]
     if names.count("-") > 1:

@@ -250,8 +250,9 @@ def stream_factory(spec=None):
         from llmtools.providers.local import prepare
 
         # A first-use pull happens here, so its progress shows on the user's terminal
-        # rather than in the daemon's log.
-        prepare(spec)
+        # rather than in the daemon's log. The daemon is sent the file itself, so every
+        # name for one file shares one loaded copy.
+        spec.model_id = str(prepare(spec).resolve())
     client = _reachable_client()
     if client is None:
         return None

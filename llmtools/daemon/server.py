@@ -60,20 +60,17 @@ def _event_json(event) -> dict:
     raise TypeError(f"unknown provider event {event!r}")
 
 
-# What does not change a loaded local model: requests differing only in these share it
-# (a second copy of the weights would double the daemon's memory).
-_LOCAL_MODEL_INDIFFERENT = ("name", "timeout", "max_retries", "retry_base_delay")
-
-
 def _provider_key(spec_fields: dict) -> str:
-    """Warm providers are shared by requests whose settings are identical.
+    """Warm providers are shared by requests whose settings are the same (as far as the
+    provider says they matter: `Provider.warm_key_ignores`).
 
     The key holds a hash of the API key, never the key, since keys end up in debug output.
     """
+    from llmtools.providers import provider_class
+
     fields = dict(spec_fields)
-    if fields.get("provider") == "local":
-        for name in _LOCAL_MODEL_INDIFFERENT:
-            fields.pop(name, None)
+    for name in provider_class(fields["provider"]).warm_key_ignores:
+        fields.pop(name, None)
     key = fields.pop("api_key", None)
     fields["api_key_sha256"] = hashlib.sha256(key.encode()).hexdigest() if key else None
     return json.dumps(fields, sort_keys=True, default=str)
@@ -184,7 +181,7 @@ class Daemon:
 
     def cmd_status(self, args: dict, emit: Emit) -> dict:
         with self._providers_lock:
-            providers = sorted({json.loads(key)["name"] for key in self._providers})
+            providers = sorted({provider.spec.name for provider in self._providers.values()})
         runtimes = self._runtimes.threads() if self._runtimes is not None else []
         return {
             "pid": os.getpid(),

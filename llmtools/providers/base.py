@@ -102,6 +102,9 @@ class Provider(abc.ABC):
     name: ClassVar[str]
     supports_images: ClassVar[bool] = False
     supports_thinking: ClassVar[bool] = False
+    # ModelSpec fields that do not change what a warm instance holds: the daemon lets
+    # requests that differ only in these share one instance (one copy of a model's weights).
+    warm_key_ignores: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, spec: ModelSpec) -> None:
         self.spec = spec

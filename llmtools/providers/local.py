@@ -60,6 +60,8 @@ class LocalProvider(Provider):
     name = "local"
     supports_images = False
     supports_thinking = False
+    # Network settings and the name it was asked by do not matter to loaded weights.
+    warm_key_ignores = ("name", "timeout", "max_retries", "retry_base_delay")
 
     def __init__(self, spec: ModelSpec) -> None:
         super().__init__(spec)
