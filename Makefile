@@ -9,23 +9,35 @@ STAMP := $(VENV)/.installed
 SYSTEM_PACKAGES := chromium poppler-utils tesseract-ocr tesseract-ocr-eng \
 	libpoppler-cpp-dev pkg-config g++ htop bubblewrap
 
-.PHONY: setup system-packages model demo test bench man completions clean
+.PHONY: setup system-packages local-runtime model demo test bench man completions clean
 
 setup: $(STAMP) model
 
 system-packages:
 	@scripts/install-system-packages $(SYSTEM_PACKAGES)
 
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+# A portable llama-cpp-python, before pip could build one tuned to this CPU (which
+# crashes on CPUs with AMX, and on any other CPU the venv is copied to). Built once into
+# a cache keyed by version and flags (~/.cache/llmtools/wheels); a no-op when the venv
+# already holds that build. Your own CMAKE_ARGS (a GPU build) replace the portable flags.
+local-runtime: | $(PY) system-packages
+	@scripts/install-llama-cpp $(PY)
+
 # editable_mode=compat: a plain .pth path entry, which costs nothing at start-up
 # (the default import-hook finder adds ~15 ms to every command).
-$(STAMP): pyproject.toml | system-packages
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+$(STAMP): pyproject.toml | local-runtime
 	$(PY) -m pip install -q --disable-pip-version-check -e '.[all,test]' \
 		--config-settings editable_mode=compat
 	touch $@
 
-model: $(STAMP)
+# Pull the model, then generate one token with it in a child process: a llama.cpp build
+# this CPU cannot run fails here, in one line, rather than at the first question.
+model: $(STAMP) local-runtime
 	$(VENV)/bin/llm models pull smollm2
+	$(VENV)/bin/llm models check smollm2
 
 demo: setup
 	printf 'Unix pipes connect the output of one program to the input of the next.\n' \

@@ -89,6 +89,16 @@ class StreamCut(ProviderError):
     status = ExitStatus.TEMPORARY_FAILURE
 
 
+class ModelCrashed(ProviderError):
+    """The process running a local model died (a native crash, the OOM killer).
+
+    Not retried: a build that cannot run on this CPU crashes the same way every time. The
+    next request starts a fresh model process.
+    """
+
+    status = ExitStatus.UNAVAILABLE
+
+
 class ReaderGone(LlmtoolsError):
     """stdout's reader closed the pipe (`llm ... | head -1`): stop quietly.
 
@@ -101,3 +111,23 @@ class ReaderGone(LlmtoolsError):
 
 class Terminated(BaseException):
     """Raised from the SIGTERM handler so that `finally` blocks (logging) still run."""
+
+
+# --- errors as data, across a process boundary (the daemon, a model worker) ---------------
+
+
+def error_to_json(error: LlmtoolsError) -> dict:
+    return {"event": "error", "kind": type(error).__name__, "message": str(error),
+            "status": int(error.status)}
+
+
+def error_from_json(event: dict) -> LlmtoolsError:
+    """The exception an error event stands for: its own class when it is one of ours."""
+    try:
+        status = ExitStatus(event.get("status", ExitStatus.FAILURE))
+    except ValueError:
+        status = ExitStatus.FAILURE
+    cls = globals().get(str(event.get("kind")))
+    if not (isinstance(cls, type) and issubclass(cls, LlmtoolsError)):
+        cls = LlmtoolsError
+    return cls(str(event.get("message", "error")), status=status)

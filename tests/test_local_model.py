@@ -18,7 +18,8 @@ from llmtools.errors import InputError
 from llmtools.logs import open_log
 from llmtools.providers import load_provider
 from llmtools.providers.base import Finished, ModelSpec, Request, TextDelta, Usage
-from llmtools.providers.local import LocalProvider, StopStrings
+from llmtools.providers.llama_engine import LlamaEngine, StopStrings
+from llmtools.providers.local import LocalProvider
 from tests.fakes.llama_server import smollm2, smollm2_gguf  # noqa: F401  (fixtures)
 from tests.helpers import run_llm, run_process
 
@@ -48,12 +49,12 @@ def test_named_local_model_streams_an_answer_and_logs_exact_usage(smollm2):
     assert answer["content"].strip()
     usage = answer["meta"]["usage"]
     assert 1 <= usage["output_tokens"] <= 8
-    provider = LocalProvider(resolve_model("local:smollm2"))
-    provider.load()
-    rendered = provider._formatter(messages=[{"role": "user", "content": "Say hi"}]).prompt
-    assert usage["input_tokens"] == len(provider._llama.tokenize(rendered.encode(), add_bos=False,
-                                                                 special=True))
-    provider.close()
+    spec = resolve_model("local:smollm2")
+    engine = LlamaEngine(spec, smollm2)
+    rendered = engine.formatter(messages=[{"role": "user", "content": "Say hi"}]).prompt
+    assert usage["input_tokens"] == len(engine.llama.tokenize(rendered.encode(), add_bos=False,
+                                                              special=True))
+    engine.close()
     [row] = open_log().recent(1)
     assert (row["model"], row["status"], row["cost_usd"]) == ("local:smollm2", "ok", 0.0)
 
@@ -225,9 +226,9 @@ def test_one_instance_serves_concurrent_requests_with_one_loaded_model(smollm2):
     loaded = []
     for thread in threads:
         thread.join(60)
-        loaded.append(provider._llama)
+        loaded.append(provider.worker_pid)
     assert errors == [] and sorted(answers) == [0, 1, 2]
-    assert all(answers.values()) and len({id(llama) for llama in loaded}) == 1
+    assert all(answers.values()) and len(set(loaded)) == 1 and loaded[0] is not None
     # Asked again, alone, the same question gives the same greedy answer: no state leaks.
     again = "".join(e.text for e in provider.stream(
         Request(messages=[{"role": "user", "content": "Say 1"}], max_tokens=6, temperature=0))

@@ -77,7 +77,9 @@ def status_command(as_json: bool) -> int:
          f"{status['requests_served']} requests served, idle {status['idle_s']:.0f}s "
          f"of {status['idle_timeout_s']:g}s")
     echo(f"socket: {status['socket']}")
-    echo("warm models: " + (", ".join(status["warm_models"]) or "none"))
+    pids = {row["model"]: row["pid"] for row in status.get("model_workers", [])}
+    echo("warm models: " + (", ".join(f"{name} (pid {pids[name]})" if name in pids else name
+                                      for name in status["warm_models"]) or "none"))
     echo("runtimes: " + (", ".join(r.get("thread", r.get("id", "?")) for r in status["runtimes"]) or "none"))
     echo("browser: " + ("running" if status["browser"] else "not started"))
     return 0

@@ -66,6 +66,23 @@ def pull_command(name: str, force: bool, quiet: bool) -> None:
     echo(str(result.path))
 
 
+@models_group.command("check")
+@click.argument("name", default="smollm2")
+@debug_option
+def check_command(name: str) -> None:
+    """Load local model NAME (default: smollm2) and generate one token, in a child process.
+
+    \b
+    The setup runs this after building llama-cpp-python: a build that cannot run on this
+    CPU crashes the child, and the check fails with one line naming the signal and how to
+    rebuild, instead of the first real question failing later. Exit 0 when it answers.
+    """
+    from llmtools.providers.local import check_local_model
+
+    report = check_local_model(name)
+    echo(f"{report.model}: ok ({report.tokens} token in {report.seconds:.2f}s, worker pid {report.pid})")
+
+
 @models_group.command("default")
 @click.argument("name", required=False)
 @click.option("--unset", is_flag=True, help="Remove default_model from config.toml.")

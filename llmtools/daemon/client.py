@@ -99,12 +99,16 @@ class DaemonClient:
 
             read_end, write_end = os.pipe()
             log_path = self.directory / protocol.LOG_NAME
+            from llmtools.launch import child_environment, python_command
+
             with open(log_path, "ab") as log_file:
+                # Started from our own directory, never the caller's: nothing a user sees may
+                # depend on where the command that happened to start the daemon ran.
                 process = subprocess.Popen(
-                    [sys.executable, "-m", "llmtools.daemon.server", "--ready-fd", str(write_end)],
+                    python_command("llmtools.daemon.server", "--ready-fd", str(write_end)),
                     stdin=subprocess.DEVNULL, stdout=log_file, stderr=log_file,
-                    pass_fds=(write_end,), start_new_session=True,
-                    env={**os.environ, "PYTHONPATH": _package_root_path()},
+                    pass_fds=(write_end,), start_new_session=True, cwd=self.directory,
+                    env=child_environment(),
                 )
             os.close(write_end)
             try:
@@ -186,20 +190,9 @@ class DaemonClient:
 def raise_for_error(event: dict) -> None:
     if event.get("event") != "error":
         return
-    kind = event.get("kind", "LlmtoolsError")
-    try:
-        status = errors.ExitStatus(event.get("status", 1))
-    except ValueError:
-        status = errors.ExitStatus.FAILURE
-    cls = getattr(errors, kind, None)
-    message = event.get("message", "daemon error")
-    if kind == "DaemonCrash" and event.get("traceback") and os.environ.get("LLMTOOLS_DEBUG"):
+    if event.get("kind") == "DaemonCrash" and event.get("traceback") and os.environ.get("LLMTOOLS_DEBUG"):
         print(event["traceback"], file=sys.stderr)
-    if isinstance(cls, type) and issubclass(cls, errors.ProviderError):
-        raise cls(message, status=status)
-    if isinstance(cls, type) and issubclass(cls, errors.LlmtoolsError):
-        raise cls(message, status=status)
-    raise errors.LlmtoolsError(message, status=status)
+    raise errors.error_from_json(event)
 
 
 # --- what commands use -------------------------------------------------------
@@ -258,19 +251,14 @@ def stream_factory(spec=None):
         return None
 
     def through_daemon(spec, request):
-        from llmtools.providers.base import Finished, TextDelta, ThinkingDelta, Usage
+        from llmtools.providers.base import event_from_json
 
         fields = {name: getattr(spec, name) for name in spec.__dataclass_fields__}
         for event in client.request("chat", autostart=True, spec=fields, request=vars(request)):
             kind = event["event"]
-            if kind == "text":
-                yield TextDelta(event["text"])
-            elif kind == "thinking":
-                yield ThinkingDelta(event["text"])
-            elif kind == "usage":
-                yield Usage(event.get("input_tokens"), event.get("output_tokens"))
-            elif kind == "finished":
-                yield Finished(event.get("stop_reason"))
+            provider_event = event_from_json(event)
+            if provider_event is not None:
+                yield provider_event
             elif kind == "notice":
                 show_notice(event)
             elif kind == "error":
@@ -410,11 +398,3 @@ def _process_alive(pid: int) -> bool:
             if stat.read().split(") ", 1)[1].startswith("Z"):
                 return False
     return True
-
-
-def _package_root_path() -> str:
-    """Make sure the daemon imports this same llmtools, even from a checkout's bin/."""
-    root = str(Path(__file__).resolve().parents[2])
-    existing = os.environ.get("PYTHONPATH")
-    return f"{root}{os.pathsep}{existing}" if existing else root
-

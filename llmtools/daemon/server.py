@@ -45,21 +45,6 @@ def log(message: str) -> None:
     print(f"{stamp} [{os.getpid()}] {message}", file=sys.stderr, flush=True)
 
 
-def _event_json(event) -> dict:
-    from llmtools.providers.base import Finished, TextDelta, ThinkingDelta, Usage
-
-    if isinstance(event, TextDelta):
-        return {"event": "text", "text": event.text}
-    if isinstance(event, ThinkingDelta):
-        return {"event": "thinking", "text": event.text}
-    if isinstance(event, Usage):
-        return {"event": "usage", "input_tokens": event.input_tokens,
-                "output_tokens": event.output_tokens}
-    if isinstance(event, Finished):
-        return {"event": "finished", "stop_reason": event.stop_reason}
-    raise TypeError(f"unknown provider event {event!r}")
-
-
 def _provider_key(spec_fields: dict) -> str:
     """Warm providers are shared by requests whose settings are the same (as far as the
     provider says they matter: `Provider.warm_key_ignores`).
@@ -182,6 +167,12 @@ class Daemon:
     def cmd_status(self, args: dict, emit: Emit) -> dict:
         with self._providers_lock:
             providers = sorted({provider.spec.name for provider in self._providers.values()})
+            # Local models run in worker processes of their own (a crash there is one failed
+            # request); their pids let a user see, or kill, what holds the memory.
+            model_workers = sorted(
+                ({"model": provider.spec.name, "pid": provider.worker_pid}
+                 for provider in self._providers.values() if getattr(provider, "worker_pid", None)),
+                key=lambda row: row["model"])
         runtimes = self._runtimes.threads() if self._runtimes is not None else []
         return {
             "pid": os.getpid(),
@@ -192,6 +183,7 @@ class Daemon:
             "idle_timeout_s": self.idle_timeout,
             "requests_served": self.requests_served,
             "warm_models": providers,
+            "model_workers": model_workers,
             "runtimes": runtimes,
             "browser": self._browser is not None and self._browser.launched,
         }
@@ -201,10 +193,9 @@ class Daemon:
         return {"pid": os.getpid()}
 
     def cmd_chat(self, args: dict, emit: Emit) -> None:
-        from llmtools.providers.base import Request
-        from llmtools.providers.retry import stream_with_retries
-
+        from llmtools.providers.base import Request, event_to_json
         from llmtools.providers.context import notices_to
+        from llmtools.providers.retry import stream_with_retries
 
         provider = self.provider_for(args["spec"])
         request = Request(**args["request"])
@@ -215,7 +206,7 @@ class Daemon:
         with notices_to(forwarded), \
                 contextlib.closing(stream_with_retries(provider, request, on_retry=retrying)) as events:
             for event in events:
-                emit(_event_json(event))
+                emit(event_to_json(event))
 
     def cmd_fetch(self, args: dict, emit: Emit) -> None:
         """Fetch URLs in the warm browser; one "result" event per URL, as each completes."""

@@ -48,6 +48,34 @@ class Finished:
 Event = Union[TextDelta, ThinkingDelta, Usage, Finished]
 
 
+def event_to_json(event: Event) -> dict:
+    """An event as it crosses a process boundary (the daemon socket, a model worker's pipe)."""
+    if isinstance(event, TextDelta):
+        return {"event": "text", "text": event.text}
+    if isinstance(event, ThinkingDelta):
+        return {"event": "thinking", "text": event.text}
+    if isinstance(event, Usage):
+        return {"event": "usage", "input_tokens": event.input_tokens,
+                "output_tokens": event.output_tokens}
+    if isinstance(event, Finished):
+        return {"event": "finished", "stop_reason": event.stop_reason}
+    raise TypeError(f"unknown provider event {event!r}")
+
+
+def event_from_json(data: dict) -> Event | None:
+    """The provider event `data` carries, or None for any other kind of message."""
+    kind = data.get("event")
+    if kind == "text":
+        return TextDelta(data["text"])
+    if kind == "thinking":
+        return ThinkingDelta(data["text"])
+    if kind == "usage":
+        return Usage(data.get("input_tokens"), data.get("output_tokens"))
+    if kind == "finished":
+        return Finished(data.get("stop_reason"))
+    return None
+
+
 # --- what a provider is asked -------------------------------------------------
 
 

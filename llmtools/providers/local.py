@@ -1,59 +1,41 @@
 """Local GGUF models through llama-cpp-python: `-m local:smollm2`, `-m /path/model.gguf`.
 
-One `LocalProvider` holds one loaded model. Creating it costs nothing: the file is found
-(and a catalogue model pulled, with a notice, if it is not there yet), checked and loaded
-on the first request, or by `load()`, which a long-lived process such as the daemon may
-call to warm it. The loaded model is then reused by every later request on the same
-instance; llama.cpp also keeps the evaluated prompt in its KV cache, so a conversation
-that grows by a turn only evaluates the new tokens. Requests on one instance run one at
-a time (a lock is held for the whole of a generation); `close()` frees the model.
+One `LocalProvider` holds one loaded model, in a worker process of its own
+(`llmtools.providers.local_worker`, running `llama_engine.LlamaEngine`). Creating the
+provider costs nothing: the file is found (and a catalogue model pulled, with a notice, if
+it is not there yet), checked, and the worker started and the model loaded on the first
+request, or by `load()`, which a long-lived process such as the daemon may call to warm
+it. Later requests on the same instance reuse the worker and its KV cache. Requests run
+one at a time (a lock is held for the whole of a generation); `close()` ends the worker.
 
-The prompt is the model's own chat template (from the GGUF header) rendered over the
-stack, tokenized with the model's own tokenizer, so the usage reported is exact. The
-context is `context_size` from config if set, else what the model was trained with,
-capped at `MAX_DEFAULT_CONTEXT` (the KV cache grows with it). A prompt that does not fit
-is cut as `llmtools.providers.context` describes, with a warning on stderr.
-
-Options a `[models.NAME]` entry (`provider = "local"`, `path = "..."`) may set:
-`context_size`, `n_threads`, `n_threads_batch`, `n_batch`, `n_gpu_layers`, `flash_attn`,
-`seed`, `temperature`, `top_p`, `top_k`, `min_p`, `repeat_penalty`, `max_tokens`.
+Why a process: a native crash in llama.cpp (SIGILL from a build for another CPU, SIGSEGV,
+abort, the OOM killer) must cost one request, not the daemon with its browser and Python
+runtimes, nor kill a command without a word. A dead worker becomes `ModelCrashed` (exit
+69), one line naming the signal and what to do; the next request starts a fresh worker.
 """
 
 from __future__ import annotations
 
-import codecs
-import random
+import contextlib
+import dataclasses
+import json
+import os
+import select
+import signal
+import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-from llmtools.errors import InputError, ServiceUnavailable
-from llmtools.providers.base import (
-    Event,
-    Finished,
-    ModelSpec,
-    Provider,
-    Request,
-    TextDelta,
-    Usage,
-    prepare_turns,
-)
-from llmtools.providers.context import answer_room, fit_messages, tell
+from llmtools.errors import ModelCrashed, ServiceUnavailable, error_from_json
+from llmtools.providers.base import Event, ModelSpec, Provider, Request, event_from_json
+from llmtools.providers.context import tell
 
-MAX_DEFAULT_CONTEXT = 8192
-DEFAULT_TEMPERATURE = 0.2  # llama-cpp-python's chat default; small models ramble when hotter
-# Small models fall into loops ("Unix-Pipes: Unsucré: ..." until the context is full): a
-# mild repetition penalty (llama.cpp's long-standing 1.1) and a cap on an answer nobody
-# bounded keep `llm "hello"` from running for minutes. Both can be set per model.
-DEFAULT_REPEAT_PENALTY = 1.1
-DEFAULT_MAX_TOKENS = 1024
-
-# Keys of spec.options passed to llama_cpp.Llama() as they are.
-LOAD_OPTIONS = ("n_threads", "n_threads_batch", "n_batch", "n_ubatch", "n_gpu_layers",
-                "flash_attn", "use_mmap", "use_mlock")
-SAMPLING_OPTIONS = ("top_p", "top_k", "min_p", "repeat_penalty", "presence_penalty",
-                    "frequency_penalty")
+CANCEL_GRACE_S = 10.0  # a worker that does not stop this long after a cancel is killed
+REBUILD_HINT = ("rebuild it for this machine: `scripts/install-llama-cpp .venv/bin/python` in an "
+                "llmtools checkout (or `make setup`), or pip install llama-cpp-python with "
+                "CMAKE_ARGS=\"-DGGML_NATIVE=OFF\"")
 
 
 class LocalProvider(Provider):
@@ -65,186 +47,232 @@ class LocalProvider(Provider):
 
     def __init__(self, spec: ModelSpec) -> None:
         super().__init__(spec)
-        self._llama: Any = None
-        self._formatter: Any = None
         self._path: Path | None = None
-        self._context_size: int | None = None
-        self._load_lock = threading.Lock()
-        self._generate_lock = threading.Lock()
-
-    # --- loading -------------------------------------------------------------------
-
-    @property
-    def is_loaded(self) -> bool:
-        return self._llama is not None
+        self._worker: ModelWorker | None = None
+        self._lock = threading.Lock()
 
     @property
     def path(self) -> Path:
         """The model file (found, and pulled if it is a catalogue model, on first use)."""
         if self._path is None:
-            self._path = self._find_file()
+            self._path = prepare(self.spec)
         return self._path
 
     @property
-    def context_size(self) -> int:
-        self.load()
-        assert self._context_size is not None
-        return self._context_size
+    def is_loaded(self) -> bool:
+        return self._worker is not None and self._worker.alive()
 
-    def _find_file(self) -> Path:
-        return prepare(self.spec)
+    @property
+    def worker_pid(self) -> int | None:
+        return self._worker.pid if self.is_loaded else None
+
+    @property
+    def context_size(self) -> int:
+        with self._lock:
+            return self._running_worker().context_size
 
     def load(self) -> None:
         """Find, check and load the model now (idempotent, thread-safe)."""
-        if self._llama is not None:
-            return
-        with self._load_lock:
-            if self._llama is None:
-                self._load()
+        with self._lock:
+            self._running_worker()
 
-    def _load(self) -> None:
+    def _running_worker(self) -> ModelWorker:
+        if self._worker is not None and self._worker.alive():
+            return self._worker
         from llmtools import localmodels
 
         path = self.path
-        trained = localmodels.context_length(path)  # also refuses a file that is not GGUF
-        context = self.spec.context_size or self.spec.options.get("context_size")
-        if not context:
-            context = min(trained or MAX_DEFAULT_CONTEXT, MAX_DEFAULT_CONTEXT)
-        try:
-            import llama_cpp
-        except ImportError:
-            raise ServiceUnavailable(
-                "local models need llama-cpp-python: pip install 'llmtools[local]'") from None
-        options = {key: self.spec.options[key] for key in LOAD_OPTIONS if key in self.spec.options}
-        try:
-            llama = llama_cpp.Llama(model_path=str(path), n_ctx=int(context), verbose=False,
-                                    **options)
-        except ValueError as error:  # llama.cpp could not load it: corrupt, or an unknown arch
-            raise InputError(f"{path}: llama.cpp cannot load this model ({error})") from None
-        self._formatter = _chat_formatter(llama)
-        # llama.cpp rounds the context up (to 256 at least) but llama-cpp-python sizes its
-        # token buffer as asked: the smaller of the two is what fits.
-        self._context_size = min(int(context), llama.n_ctx())
-        self._llama = llama
-
-    def close(self) -> None:
-        with self._load_lock, self._generate_lock:
-            llama, self._llama = self._llama, None
-            if llama is not None:
-                llama.close()
-
-    # --- tokens ----------------------------------------------------------------------
+        localmodels.check_gguf(path)  # refuse a file that is not a model before starting anything
+        self._worker = ModelWorker.start(self.spec, path)
+        return self._worker
 
     def count_tokens(self, text: str) -> int:
         """Tokens in `text` by the model's own tokenizer (no BOS, special tokens as text)."""
-        self.load()
-        return len(self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=False))
-
-    def _render(self, messages: list[dict]) -> Any:
-        try:
-            return self._formatter(messages=messages)
-        except Exception as error:  # noqa: BLE001  (jinja2's errors, or the template's raise_exception())
-            if messages and messages[0]["role"] == "system" and len(messages) > 1:
-                # Some templates (Gemma's) refuse a system role: give it to the first turn.
-                first = messages[1]
-                merged = {**first, "content": f"{messages[0]['content']}\n\n{first['content']}"}
-                try:
-                    return self._formatter(messages=[merged, *messages[2:]])
-                except Exception:  # noqa: BLE001, S110  (the first error is the one to report)
-                    pass
-            raise InputError(f"the chat template of {self.spec.name} refused these messages: "
-                             f"{error}") from None
-
-    def _prompt_tokens(self, messages: list[dict]) -> list[int]:
-        rendered = self._render(messages)
-        return self._llama.tokenize(rendered.prompt.encode("utf-8"),
-                                    add_bos=not rendered.added_special, special=True)
-
-    def _stop_strings(self, messages: list[dict]) -> list[str]:
-        stop = self._render(messages).stop
-        stops = [stop] if isinstance(stop, str) else list(stop or [])
-        return [text for text in stops if text]
-
-    # --- generating ------------------------------------------------------------------
+        with self._lock:
+            return self._running_worker().count_tokens(text)
 
     def stream(self, request: Request) -> Iterator[Event]:
-        self.load()
-        with self._generate_lock:
-            yield from self._generate(request)
+        with self._lock:
+            yield from self._running_worker().generate(request)
 
-    def _generate(self, request: Request) -> Iterator[Event]:
-        import llama_cpp
+    def close(self) -> None:
+        with self._lock:
+            worker, self._worker = self._worker, None
+        if worker is not None:
+            worker.stop()
 
-        llama = self._llama
-        if llama is None:  # closed by another thread meanwhile
-            raise ServiceUnavailable(f"model {self.spec.name} was unloaded")
-        context = self._context_size
-        system, turns = prepare_turns(request.messages)
-        messages = ([{"role": "system", "content": system}] if system else []) + [
-            {"role": turn["role"], "content": _plain_text(turn["content"], self.spec.name)}
-            for turn in turns]
-        max_tokens = request.max_tokens or self.spec.options.get("max_tokens")
-        room = answer_room(context, max_tokens)
-        fitted = fit_messages(
-            messages, context_size=context, room=room, model_name=self.spec.name,
-            count_messages=lambda candidate: len(self._prompt_tokens(candidate)),
-            count_text=self.count_tokens)
-        if fitted.warning:
-            tell("warning", fitted.warning)
-        prompt = self._prompt_tokens(fitted.messages)
-        limit = context - len(prompt)
-        if max_tokens and max_tokens > limit:
-            tell("warning", f"the answer can be at most {limit} tokens: the {context}-token context of "
-                      f"{self.spec.name} holds the {len(prompt)}-token prompt too")
-        limit = min(max_tokens or DEFAULT_MAX_TOKENS, limit)
 
-        options = self.spec.options
-        temperature = request.temperature
-        if temperature is None:
-            temperature = options.get("temperature", DEFAULT_TEMPERATURE)
-        seed = options.get("seed")
-        llama.set_seed(int(seed) if seed is not None else random.randrange(2**31))
-        sampling = {key: (int if key == "top_k" else float)(options[key])
-                    for key in SAMPLING_OPTIONS if key in options}
-        sampling.setdefault("repeat_penalty", DEFAULT_REPEAT_PENALTY)
+class ModelWorker:
+    """The parent's handle on one model worker process: ops out, events in."""
 
-        vocab = llama._model.vocab
-        # The template's own end marker, and the caller's (`Request.stop`; llm-exec's
-        # `</helpers>`), which is left out of the text as the APIs leave it out.
-        stops = StopStrings(self._stop_strings(fitted.messages)
-                            + [text for text in getattr(request, "stop", None) or [] if text])
-        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        generated = 0
-        stop_reason = "length"
-        yield Usage(input_tokens=len(prompt), output_tokens=0)
-        tokens = llama.generate(prompt, temp=float(temperature), **sampling)
+    def __init__(self, process: subprocess.Popen, spec: ModelSpec) -> None:
+        self.process = process
+        self.spec = spec
+        self.context_size = 0
+        self._buffer = bytearray()
+        self._requests = 0
+
+    @classmethod
+    def start(cls, spec: ModelSpec, path: Path) -> ModelWorker:
+        from llmtools.launch import child_environment, python_command
+
+        fields = {name: getattr(spec, name) for name in spec.__dataclass_fields__}
+        fields["api_key"] = None  # a local model needs none; keep keys out of other processes
         try:
-            for token in tokens:
-                if llama_cpp.llama_vocab_is_eog(vocab, token):
-                    stop_reason = "stop"
-                    break
-                generated += 1
-                text, stopped = stops.feed(decoder.decode(llama.detokenize([token])))
-                if text:
-                    yield TextDelta(text)
-                if stopped:
-                    stop_reason = "stop"
-                    break
-                if generated >= limit:
-                    break
+            process = subprocess.Popen(
+                python_command("llmtools.providers.local_worker"), stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE, env=child_environment(),
+                # Its own session: a Ctrl-C meant for the command must reach the worker as
+                # a cancel, in order, never as a signal that kills it mid-token.
+                start_new_session=True)
+        except OSError as error:
+            raise ServiceUnavailable(f"cannot start a process for model {spec.name}: {error}") from None
+        worker = cls(process, spec)
+        try:
+            worker._send({"op": "load", "spec": fields, "path": str(path)})
+            event = worker._next_event("while loading")
+        except BaseException:
+            worker.kill()
+            raise
+        if event.get("event") != "loaded":
+            worker.kill()
+            raise error_from_json(event)
+        worker.context_size = int(event["context_size"])
+        return worker
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    # --- ops ---
+
+    def count_tokens(self, text: str) -> int:
+        self._send({"op": "count_tokens", "text": text})
+        event = self._next_event("while counting tokens")
+        if event.get("event") != "tokens":
+            raise error_from_json(event)
+        return int(event["count"])
+
+    def generate(self, request: Request) -> Iterator[Event]:
+        self._requests += 1
+        number = self._requests
+        self._send({"op": "generate", "id": number, "request": vars(request)})
+        finished = False
+        try:
+            while True:
+                data = self._next_event("while answering")
+                kind = data.get("event")
+                if kind == "done":
+                    finished = True
+                    return
+                if kind == "error":
+                    finished = True
+                    raise error_from_json(data)
+                if kind == "notice":
+                    tell(data.get("level", "note"), data.get("text", ""))
+                    continue
+                event = event_from_json(data)
+                if event is not None:
+                    yield event
         finally:
-            # Closing the generator leaves the prompt and the answer in the KV cache,
-            # which the next request reuses as far as its tokens are the same.
-            tokens.close()
-        if not stops.stopped:
-            rest, _ = stops.feed(decoder.decode(b"", final=True), final=True)
-            if rest:
-                yield TextDelta(rest)
-        yield Usage(input_tokens=len(prompt), output_tokens=generated)
-        yield Finished(stop_reason)
+            # The consumer stopped early (Ctrl-C, a client gone): stop the worker's answer too.
+            # A crashed worker has nothing left to stop.
+            if not finished and self.alive():
+                self._cancel(number)
+
+    def _cancel(self, number: int) -> None:
+        """Stop generation `number` and read up to its end, so the next request starts clean."""
+        try:
+            self._send({"op": "cancel", "id": number})
+            deadline = time.monotonic() + CANCEL_GRACE_S
+            while True:
+                data = self._next_event("while stopping", deadline)
+                if data.get("event") in ("done", "error"):
+                    return
+        except (ModelCrashed, TimeoutError):
+            self.kill()  # its state is unknown: the next request starts a fresh worker
+        except BaseException:  # interrupted again while stopping: same, then let it through
+            self.kill()
+            raise
+
+    # --- the pipe ---
+
+    def _send(self, op: dict) -> None:
+        assert self.process.stdin is not None
+        try:
+            self.process.stdin.write(json.dumps(op, ensure_ascii=False).encode("utf-8") + b"\n")
+            self.process.stdin.flush()
+        except (BrokenPipeError, ConnectionResetError, ValueError):  # ValueError: closed by kill()
+            raise self._crashed("before it was sent a request") from None
+
+    def _next_event(self, doing: str, deadline: float | None = None) -> dict:
+        assert self.process.stdout is not None
+        fd = self.process.stdout.fileno()
+        while (newline := self._buffer.find(b"\n")) < 0:
+            if deadline is not None:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
+                    raise TimeoutError(f"model {self.spec.name} did not stop {doing}")
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:
+                raise self._crashed(doing)
+            self._buffer += chunk
+        line = bytes(self._buffer[:newline])
+        del self._buffer[:newline + 1]
+        return json.loads(line)
+
+    def _crashed(self, doing: str) -> ModelCrashed:
+        try:
+            returncode = self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            returncode = None
+        self.kill()
+        return ModelCrashed(crash_message(self.spec.name, returncode, doing))
+
+    # --- ending ---
+
+    def stop(self) -> None:
+        """Close its stdin (it exits when its parent is gone) and wait a moment, then kill."""
+        with contextlib.suppress(OSError):
+            if self.process.stdin is not None:
+                self.process.stdin.close()
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
+        self.kill()
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(timeout=10)
+        for stream in (self.process.stdin, self.process.stdout):
+            with contextlib.suppress(OSError):
+                if stream is not None:
+                    stream.close()
 
 
-# --- helpers ------------------------------------------------------------------------------
+def crash_message(model: str, returncode: int | None, doing: str) -> str:
+    """One line: which signal ended the model's process, and what the user can do."""
+    if returncode is None or returncode >= 0:
+        how = "stopped responding" if returncode is None else f"exited with status {returncode}"
+        return f"the process running model {model} {how} {doing}; the next call starts a fresh one"
+    try:
+        name = signal.Signals(-returncode).name
+    except ValueError:
+        name = f"signal {-returncode}"
+    if -returncode == signal.SIGILL:
+        return (f"model {model} crashed with SIGILL {doing}: llama-cpp-python was built for "
+                f"instructions this CPU cannot run; {REBUILD_HINT}")
+    if -returncode == signal.SIGKILL:
+        return (f"the process running model {model} was killed (SIGKILL) {doing}, perhaps for "
+                f"lack of memory; the next call starts a fresh one")
+    return f"model {model} crashed with {name} {doing}; the next call starts a fresh one"
 
 
 def prepare(spec: ModelSpec) -> Path:
@@ -268,63 +296,37 @@ def prepare(spec: ModelSpec) -> Path:
     return path
 
 
-
-class StopStrings:
-    """Holds back text that may be the start of a stop string; stops at a whole one."""
-
-    def __init__(self, stops: list[str]) -> None:
-        self.stops = stops
-        self.pending = ""
-        self.stopped = False
-
-    def feed(self, text: str, *, final: bool = False) -> tuple[str, bool]:
-        if not self.stops:
-            return text, False
-        self.pending += text
-        found = [index for index in (self.pending.find(stop) for stop in self.stops) if index >= 0]
-        if found:
-            out, self.pending, self.stopped = self.pending[: min(found)], "", True
-            return out, True
-        if final:
-            out, self.pending = self.pending, ""
-            return out, False
-        keep = 0
-        for stop in self.stops:
-            for size in range(min(len(stop) - 1, len(self.pending)), keep, -1):
-                if stop.startswith(self.pending[-size:]):
-                    keep = size
-                    break
-        out = self.pending[: len(self.pending) - keep]
-        self.pending = self.pending[len(self.pending) - keep:]
-        return out, False
+@dataclasses.dataclass
+class CheckReport:
+    model: str
+    tokens: int
+    seconds: float
+    pid: int | None
 
 
-def _plain_text(content: str | list, model_name: str) -> str:
-    if isinstance(content, str):
-        return content
-    texts = []
-    for part in content:
-        if part.get("type") != "text":
-            raise InputError(f"model {model_name} cannot read images")
-        texts.append(part["text"])
-    return "\n".join(texts)
+def check_local_model(name: str) -> CheckReport:
+    """Load a local model in its worker and generate one token (`llm models check`)."""
+    from llmtools.config import resolve_model
+    from llmtools.errors import UsageError
+    from llmtools.providers.base import Usage
 
-
-def _chat_formatter(llama: Any) -> Any:
-    """The GGUF's own chat template, rendered the way llama-cpp-python renders it."""
-    from llama_cpp import llama_chat_format
-
-    template = llama.metadata.get("tokenizer.chat_template")
-    if template:
-        eos = llama.token_eos()
-        bos = llama.token_bos()
-        return llama_chat_format.Jinja2ChatFormatter(
-            template=template,
-            eos_token=llama._model.token_get_text(eos) if eos != -1 else "",
-            bos_token=llama._model.token_get_text(bos) if bos != -1 else "",
-            stop_token_ids=[eos],
-        )
-    # No template in the file (old conversions): ChatML, which most instruct models
-    # of the last years were trained on, rather than llama-cpp-python's llama-2 guess.
-    return llama_chat_format.format_chatml
+    try:
+        spec = resolve_model(name)  # a configured name, local:NAME or a .gguf path
+    except UsageError:
+        spec = None
+    if spec is None or spec.provider != "local":
+        if ":" in name:
+            raise UsageError(f"{name} is not a local model")
+        spec = resolve_model(f"local:{name}")  # a bare catalogue name: smollm2
+    provider = LocalProvider(spec)
+    started = time.monotonic()
+    try:
+        events = list(provider.stream(Request(messages=[{"role": "user", "content": "Say hi."}],
+                                              max_tokens=1, temperature=0)))
+        pid = provider.worker_pid
+    finally:
+        provider.close()
+    usage = [event for event in events if isinstance(event, Usage)]
+    tokens = usage[-1].output_tokens or 0 if usage else 0
+    return CheckReport(spec.name, tokens, time.monotonic() - started, pid)
 

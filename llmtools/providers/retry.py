@@ -12,7 +12,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 
-from llmtools.errors import ProviderError, StreamCut
+from llmtools.errors import ModelCrashed, ProviderError, StreamCut
 from llmtools.providers.base import Event, Provider, Request, TextDelta, ThinkingDelta
 
 # A server asking for a longer pause than this is not waited for: the user would see a
@@ -51,6 +51,8 @@ def stream_with_retries(
                     delivered = True
                 yield event
             return
+        except ModelCrashed:
+            raise  # names the model and the signal already; its own status (69), never retried
         except ProviderError as error:
             if delivered:
                 if isinstance(error, StreamCut):

@@ -134,7 +134,8 @@ class RuntimeManager:
         read_end, write_end = os.pipe()
         try:
             process = subprocess.Popen(
-                [sys.executable, "-m", "llmtools.runtime.worker", str(read_end)],
+                # -P: never import code from the caller's directory, where the worker runs.
+                [sys.executable, "-P", "-m", "llmtools.runtime.worker", str(read_end)],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, pass_fds=(read_end,),
                 start_new_session=True, env=self._environment())
         except OSError as error:
