@@ -47,13 +47,12 @@ from functools import cache
 from pathlib import Path
 
 from llmtools.errors import InputError, UsageError
+from llmtools import providers
 from llmtools.providers import catalog
 from llmtools.providers.base import ModelSpec
 
 APP = "llmtools"
 
-PROVIDER_KEY_ENV = {"anthropic": "ANTHROPIC_API_KEY", "openai": "OPENAI_API_KEY"}
-PROVIDER_BASE_URL_ENV = {"anthropic": "ANTHROPIC_BASE_URL", "openai": "OPENAI_BASE_URL"}
 
 
 # --- paths --------------------------------------------------------------------
@@ -240,7 +239,8 @@ def follow_aliases(name: str, config: dict) -> str:
 
 def _split_provider_prefix(name: str) -> tuple[str | None, str]:
     prefix, sep, rest = name.partition(":")
-    if sep and prefix in ("anthropic", "openai", "local") and rest:
+    # Any registered provider that a user would name ("echo:" and "script:" are not prefixes).
+    if sep and prefix in providers.PROVIDERS and prefix not in ("echo", "script") and rest:
         return prefix, rest
     return None, name
 
@@ -279,13 +279,14 @@ def resolve_model(name: str | None, config: dict | None = None) -> ModelSpec:
         raise UsageError(f"unknown model {shown!r}; `llm models` lists the models and aliases you can use")
     known = catalog.known_model(model_id)
     provider_config = (config.get("providers") or {}).get(provider) or {}
+    facts = providers.entry(provider)
     return ModelSpec(
         name=name,
         provider=provider,
         model_id=model_id,
-        base_url=os.environ.get(PROVIDER_BASE_URL_ENV[provider]) or provider_config.get("base_url"),
-        api_key=os.environ.get(PROVIDER_KEY_ENV[provider]) or provider_config.get("api_key"),
-        api_key_env=PROVIDER_KEY_ENV[provider],
+        base_url=os.environ.get(facts.base_url_env or "") or provider_config.get("base_url"),
+        api_key=os.environ.get(facts.key_env or "") or provider_config.get("api_key"),
+        api_key_env=facts.key_env,
         context_size=known.context_size if known else None,
         price_input=known.price_input if known else None,
         price_output=known.price_output if known else None,
@@ -313,9 +314,9 @@ def _configured_model(name: str, entry: dict, common: dict) -> ModelSpec:
         raise UsageError(f"[models.{name}] in config.toml: unknown provider {provider!r}")
     key_env = entry.get("api_key_env")
     api_key = entry.get("api_key") or (os.environ.get(str(key_env)) if key_env else None)
-    if api_key is None and not key_env and not entry.get("base_url") and provider in PROVIDER_KEY_ENV:
+    if api_key is None and not key_env and not entry.get("base_url") and providers.key_env(provider):
         # A renamed hosted model (no server of its own) uses the provider's usual key.
-        api_key = os.environ.get(PROVIDER_KEY_ENV[provider])
+        api_key = os.environ.get(providers.key_env(provider) or "")
     settings = dict(common)
     for key in ("timeout", "retry_base_delay"):
         if key in entry:
@@ -332,7 +333,7 @@ def _configured_model(name: str, entry: dict, common: dict) -> ModelSpec:
         model_id=model_id,
         base_url=entry.get("base_url"),
         api_key=api_key,
-        api_key_env=str(key_env) if key_env else PROVIDER_KEY_ENV.get(provider),
+        api_key_env=str(key_env) if key_env else providers.key_env(provider),
         context_size=entry.get("context_size") or (known.context_size if known else None),
         price_input=entry.get("price_input", known.price_input if known else None),
         price_output=entry.get("price_output", known.price_output if known else None),

@@ -19,18 +19,6 @@ from llmtools.providers.catalog import cost_usd
 StreamFactory = Callable[[ModelSpec, Request], Iterator[Event]]
 
 
-def direct_stream(spec: ModelSpec, request: Request) -> Iterator[Event]:
-    """Call the provider in this process (the fallback when no daemon is used)."""
-    from llmtools.providers import load_provider
-    from llmtools.providers.retry import stream_with_retries
-
-    provider = load_provider(spec)
-    try:
-        yield from stream_with_retries(provider, request)
-    finally:
-        provider.close()
-
-
 @dataclasses.dataclass
 class Outcome:
     text: str = ""
@@ -74,7 +62,11 @@ class Exchange:
         self.tool = tool
         self.conversation_id = conversation_id or new_id()
         self.log = log
-        self.stream_factory = stream_factory or direct_stream
+        if stream_factory is None:
+            from llmtools.services import chat_stream
+
+            stream_factory = chat_stream(spec)
+        self.stream_factory = stream_factory
         self.outcome = Outcome()
         self.response_id: str | None = None
         self.created = stack.now_iso()

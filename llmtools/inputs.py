@@ -156,17 +156,14 @@ def path_messages(values: list[str], *, fetch: Callable[[str], dict] | None = No
 def _fetch_url(url: str) -> dict:
     """A URL given to -p, fetched as llm-fetch does: through the daemon's warm browser if
     there is one, else in this process."""
-    from llmtools.content.fetch import DEFAULT_TIMEOUT_S, fetch_message
-    from llmtools.daemon.client import fetch_via_daemon
+    from llmtools import services
+    from llmtools.content.fetch import DEFAULT_TIMEOUT_S
 
-    results = fetch_via_daemon([url], timeout=DEFAULT_TIMEOUT_S, tool="llm")
-    if results is None:
-        return fetch_message(url, tool="llm")
-    for result in results:
+    for result in services.fetch([url], timeout=DEFAULT_TIMEOUT_S, tool="llm"):
         if result.error is not None:
             raise result.error
         return result.message
-    raise AssertionError("the daemon answers every URL")
+    raise AssertionError("every URL gets a result")
 
 
 def group_exclusions(argv: list[str]) -> list[str]:

@@ -6,6 +6,7 @@ import dataclasses
 import os
 
 from llmtools import config as config_module
+from llmtools import providers
 from llmtools.providers import catalog
 
 
@@ -69,7 +70,7 @@ def model_rows(config: dict) -> list[ModelRow]:
                                  f"configured: {where}", True))
     rows += _local_rows()
     for name, known in catalog.KNOWN_MODELS.items():
-        key_env = config_module.PROVIDER_KEY_ENV[known.provider]
+        key_env = providers.key_env(known.provider)
         provider_config = (config.get("providers") or {}).get(known.provider) or {}
         has_key = bool(os.environ.get(key_env) or provider_config.get("api_key"))
         rows.append(ModelRow(name, known.provider,

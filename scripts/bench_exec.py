@@ -53,7 +53,7 @@ def time_loop(blocks: int, workdir: Path) -> tuple[list[float], float]:
     """(per-block overhead samples, total seconds spent in the model's stream)."""
     from llmtools import codeact
     from llmtools.config import resolve_model
-    from llmtools.exchange import direct_stream
+    from llmtools.services import in_process_stream
     from llmtools.runtime.manager import RuntimeManager
 
     replies = [f"Step {n}.\n<helpers>\nvalue_{n} = {n} * 2\nprint(value_{n})\n</helpers>"
@@ -65,7 +65,7 @@ def time_loop(blocks: int, workdir: Path) -> tuple[list[float], float]:
 
     def timed_stream(spec, request):
         nonlocal in_model
-        stream = direct_stream(spec, request)
+        stream = in_process_stream(spec, request)
         while True:
             started = time.perf_counter()
             try:

@@ -23,12 +23,13 @@ def daemon_group() -> None:
 @debug_option
 def start_command() -> None:
     """Start the daemon (nothing happens if it is running)."""
-    from llmtools.daemon.client import DaemonClient, raise_for_error
+    from llmtools.services import daemon_control
 
-    client = DaemonClient()
+    daemon = daemon_control()
+    client = daemon.DaemonClient()
     failure = client.start()
     if failure is not None:
-        raise_for_error(failure)
+        daemon.raise_for_error(failure)
     echo(f"daemon running (pid {client.pid()}, socket {client.socket_path})")
 
 
@@ -36,9 +37,10 @@ def start_command() -> None:
 @debug_option
 def stop_command() -> None:
     """Stop the daemon and wait until it has exited."""
-    from llmtools.daemon.client import DaemonClient
+    from llmtools.services import daemon_control
 
-    pid = DaemonClient().stop()
+    daemon = daemon_control()
+    pid = daemon.DaemonClient().stop()
     echo(f"daemon stopped (pid {pid})" if pid else "daemon was not running")
 
 
@@ -46,13 +48,14 @@ def stop_command() -> None:
 @debug_option
 def restart_command() -> None:
     """Stop the daemon if it runs, then start a fresh one."""
-    from llmtools.daemon.client import DaemonClient, raise_for_error
+    from llmtools.services import daemon_control
 
-    client = DaemonClient()
+    daemon = daemon_control()
+    client = daemon.DaemonClient()
     client.stop()
     failure = client.start()
     if failure is not None:
-        raise_for_error(failure)
+        daemon.raise_for_error(failure)
     echo(f"daemon running (pid {client.pid()}, socket {client.socket_path})")
 
 
@@ -61,10 +64,11 @@ def restart_command() -> None:
 @debug_option
 def status_command(as_json: bool) -> int:
     """Say whether the daemon runs and what it holds; exit 1 when it is not running."""
-    from llmtools.daemon.client import DaemonClient
+    from llmtools.services import daemon_control
 
+    daemon = daemon_control()
     status = None
-    for event in DaemonClient().request("status"):
+    for event in daemon.DaemonClient().request("status"):
         if event["event"] == "end":
             status = event["result"]
     if status is None:

@@ -61,15 +61,11 @@ def _setting(flag, key: str, default, kind):
 
 def connect_runtimes(thread_named: str | None):
     """(runtimes, owned): the daemon's, or an in-process RuntimeManager we must close."""
-    try:
-        from llmtools.daemon.client import connect_runtimes as through_daemon
-    except ImportError:
-        through_daemon = None
-    runtimes = through_daemon() if through_daemon is not None else None
-    if runtimes is not None:
-        return runtimes, False
-    from llmtools.runtime.manager import RuntimeManager
+    from llmtools import services
 
+    runtimes, owned = services.runtimes()
+    if not owned:
+        return runtimes, False
     global _in_process_warned
     if thread_named and not _in_process_warned:
         from llmtools.notices import warn
@@ -77,7 +73,7 @@ def connect_runtimes(thread_named: str | None):
         warn(f"no daemon: thread {thread_named!r} runs inside this process; only its variables "
              "that can be pickled carry over to the next call (restored from a snapshot)")
         _in_process_warned = True
-    return RuntimeManager(), True
+    return runtimes, True
 
 
 # --- showing the work on stderr ----------------------------------------------------------
@@ -309,11 +305,8 @@ def exec_command(task, model, temperature, max_tokens, thinking, model_timeout, 
         if restored.get("names") and thread:
             display.note(f"thread {thread}: restored {', '.join(restored['names'])} from its snapshot")
 
-        from llmtools.daemon.client import stream_factory
-
         loop = codeact.CodeActLoop(spec, messages, runtimes, settings, helpers_doc=helpers_doc,
-                                   confirm=confirm_function, conversation_id=conversation_id,
-                                   stream_factory=stream_factory(spec))
+                                   confirm=confirm_function, conversation_id=conversation_id)
         writer = None if stack_output else TextWriter()
         thinking_open = False
         try:

@@ -38,7 +38,7 @@ def command(urls: tuple[str, ...], no_browser: bool, screenshot: bool, cookies_f
     headless Chromium so script-written content is there; a URL that fails is reported
     on stderr and the others still come out.
     """
-    from llmtools.content.fetch import fetch_each, worst_status
+    from llmtools.content.fetch import worst_status
 
     if no_browser and (screenshot or wait_for):
         raise UsageError(f"{'--screenshot' if screenshot else '--wait-for'} needs the browser; "
@@ -53,14 +53,10 @@ def command(urls: tuple[str, ...], no_browser: bool, screenshot: bool, cookies_f
         from llmtools.content.cookies import load_cookies_txt
 
         cookies = load_cookies_txt(cookies_file)  # read here too: a bad file fails before any fetch
-    from llmtools.daemon.client import fetch_via_daemon
-    from llmtools.inputs import is_url
+    from llmtools import services
 
-    results = None if no_browser or not any(is_url(url) for url in url_list) else fetch_via_daemon(
-        url_list, timeout=timeout, wait_for=wait_for, cookies_file=cookies_file, screenshot=screenshot)
-    if results is None:
-        results = fetch_each(url_list, use_browser=not no_browser, timeout=timeout, wait_for=wait_for,
-                             cookies=cookies, screenshot=screenshot)
+    results = services.fetch(url_list, use_browser=not no_browser, timeout=timeout, wait_for=wait_for,
+                             cookies_file=cookies_file, cookies=cookies, screenshot=screenshot)
 
     prog = click.get_current_context().find_root().info_name or "llm-fetch"
     resolved_format = output_format or ("text" if stdout_is_terminal() else "jsonl")

@@ -95,7 +95,6 @@ def prompt_command(prompt, model, temperature, max_tokens, thinking, timeout, sy
                    as_stack, output_format, continue_last, cid, no_log, profile) -> None:
     """Ask MODEL: PROMPT words, stdin, -p paths and -t context in; the answer out."""
     from llmtools import ask
-    from llmtools.daemon.client import stream_factory
     from llmtools.exchange import Exchange
     from llmtools.notices import warn
     from llmtools.providers.base import TextDelta, ThinkingDelta
@@ -109,7 +108,7 @@ def prompt_command(prompt, model, temperature, max_tokens, thinking, timeout, sy
         warn(warning)
     spec, request, messages = prepared.spec, prepared.request, prepared.request.messages
     exchange = Exchange(spec, request, tool="llm", conversation_id=prepared.conversation_id,
-                        log=not no_log, stream_factory=stream_factory(spec))
+                        log=not no_log)
     stack_output = as_stack or output_format == "jsonl"
     writer = None if stack_output else TextWriter()
     thinking_open = False

@@ -5,9 +5,9 @@ the way there: every failure comes back as an error event (data), as dmypy's cli
 does, so callers choose how to react. `raise_for_error()` turns one into the matching
 `LlmtoolsError` for callers that just want to fail with the right exit status.
 
-Commands call `stream_factory()` / `connect_runtimes()` / `fetch_via_daemon()`; each
-returns None when the daemon is disabled (LLMTOOLS_NO_DAEMON=1) or cannot be started,
-and the caller falls back to doing the work in-process, only slower.
+Only `llmtools.services` uses this module for work (`reachable_client`, `chat_through`,
+`DaemonRuntimes`, `fetch_through`); it decides when to fall back to doing the work
+in-process. `llm daemon ...` uses `DaemonClient` directly.
 """
 
 from __future__ import annotations
@@ -30,10 +30,6 @@ START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 15.0
 
 _warned_fallback = False
-
-
-def daemon_disabled() -> bool:
-    return os.environ.get("LLMTOOLS_NO_DAEMON", "") not in ("", "0")
 
 
 def runtime_dir() -> Path:
@@ -195,10 +191,7 @@ def raise_for_error(event: dict) -> None:
     raise errors.error_from_json(event)
 
 
-# --- what commands use -------------------------------------------------------
-
-# Providers worth a daemon: slow SDK imports, warm connection pools, loaded local models.
-DAEMON_PROVIDERS = {"anthropic", "openai", "local"}
+# --- what llmtools.services uses -------------------------------------------------------------
 
 
 def _warn_fallback(failure: dict) -> None:
@@ -210,9 +203,9 @@ def _warn_fallback(failure: dict) -> None:
         _warned_fallback = True
 
 
-def _reachable_client() -> DaemonClient | None:
-    if daemon_disabled():
-        return None
+def reachable_client() -> DaemonClient | None:
+    """A client of a daemon running this code, started if none runs; None (with one warning)
+    when none can be had, so the caller works in-process instead."""
     client = DaemonClient()
     try:
         connection = client._connect()
@@ -235,38 +228,22 @@ def _reachable_client() -> DaemonClient | None:
     return client
 
 
-def stream_factory(spec=None):
-    """A stream factory for `Exchange` that goes through the daemon, or None (in-process)."""
-    if spec is not None and spec.provider not in DAEMON_PROVIDERS:
-        return None
-    if spec is not None and spec.provider == "local":
-        from llmtools.providers.local import prepare
+def chat_through(client: DaemonClient, spec, request) -> Iterator:
+    """Provider events for one model call made by the daemon."""
+    from llmtools.providers.base import event_from_json
 
-        # A first-use pull happens here, so its progress shows on the user's terminal
-        # rather than in the daemon's log. The daemon is sent the file itself, so every
-        # name for one file shares one loaded copy.
-        spec.model_id = str(prepare(spec).resolve())
-    client = _reachable_client()
-    if client is None:
-        return None
-
-    def through_daemon(spec, request):
-        from llmtools.providers.base import event_from_json
-
-        fields = {name: getattr(spec, name) for name in spec.__dataclass_fields__}
-        for event in client.request("chat", autostart=True, spec=fields, request=vars(request)):
-            kind = event["event"]
-            provider_event = event_from_json(event)
-            if provider_event is not None:
-                yield provider_event
-            elif kind == "notice":
-                show_notice(event)
-            elif kind == "error":
-                raise_for_error(event)
-            elif kind == "end":
-                return
-
-    return through_daemon
+    fields = {name: getattr(spec, name) for name in spec.__dataclass_fields__}
+    for event in client.request("chat", autostart=True, spec=fields, request=vars(request)):
+        kind = event["event"]
+        provider_event = event_from_json(event)
+        if provider_event is not None:
+            yield provider_event
+        elif kind == "notice":
+            show_notice(event)
+        elif kind == "error":
+            raise_for_error(event)
+        elif kind == "end":
+            return
 
 
 def show_notice(event: dict) -> None:
@@ -310,41 +287,25 @@ class DaemonRuntimes:
         """The runtimes belong to the daemon; a client has nothing to close."""
 
 
-def connect_runtimes() -> DaemonRuntimes | None:
-    client = _reachable_client()
-    return DaemonRuntimes(client) if client is not None else None
+def fetch_through(client: DaemonClient, urls: list[str], *, timeout: float, wait_for: str | None = None,
+                  cookies_file: str | None = None, screenshot: bool = False, tool: str = "llm-fetch"):
+    """FetchResults from the daemon's warm browser, one per URL as each completes."""
+    from llmtools.content.fetch import FetchResult
 
-
-def fetch_via_daemon(urls: list[str], *, timeout: float, wait_for: str | None = None,
-                     cookies_file: str | None = None, screenshot: bool = False,
-                     tool: str = "llm-fetch"):
-    """FetchResults from the daemon's warm browser, or None to fetch in-process instead."""
-    client = _reachable_client()
-    if client is None:
-        return None
-
-    def results():
-        from llmtools.content.fetch import FetchResult
-
-        for event in client.request("fetch", autostart=True, urls=urls, timeout=timeout,
-                                    wait_for=wait_for, screenshot=screenshot, tool=tool,
-                                    cookies_file=os.path.abspath(cookies_file) if cookies_file else None):
-            kind = event["event"]
-            if kind == "result":
-                failure = event.get("error")
-                if failure is None:
-                    yield FetchResult(event["url"], message=event["message"])
-                    continue
-                try:
-                    raise_for_error({"event": "error", **failure})
-                except errors.LlmtoolsError as error:
-                    yield FetchResult(event["url"], error=error)
-            elif kind == "notice":
-                show_notice(event)
-            elif kind == "error":
-                raise_for_error(event)
-
-    return results()
+    for event in client.request("fetch", autostart=True, urls=urls, timeout=timeout,
+                                wait_for=wait_for, screenshot=screenshot, tool=tool,
+                                cookies_file=os.path.abspath(cookies_file) if cookies_file else None):
+        kind = event["event"]
+        if kind == "result":
+            failure = event.get("error")
+            if failure is None:
+                yield FetchResult(event["url"], message=event["message"])
+                continue
+            yield FetchResult(event["url"], error=errors.error_from_json({"event": "error", **failure}))
+        elif kind == "notice":
+            show_notice(event)
+        elif kind == "error":
+            raise_for_error(event)
 
 
 # --- helpers ------------------------------------------------------------------

@@ -1,27 +1,68 @@
-"""Provider registry: a resolved `ModelSpec` names its provider; the module loads on use.
+"""Provider registry: each backend's facts, and its class, which loads on use.
 
-Only the chosen provider's module (and so its SDK) is imported, and only when a model
-of its is called: `--help`, `--version` and stack plumbing never pay for an SDK.
+Adding a provider is one entry here and one module. The entry carries what the rest of
+the suite needs to know without importing the module (so without its SDK): the
+environment variables for its key and base URL, the model-name prefixes that mean it, and
+whether it is worth keeping warm in the daemon. Only the chosen provider's module (and so
+its SDK) is imported, and only when a model of its is called: `--help`, `--version` and
+stack plumbing never pay for an SDK.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 
 from llmtools.providers.base import ModelSpec, Provider
 
-# provider name -> "module:Class"
-PROVIDERS: dict[str, str] = {
-    "echo": "llmtools.providers.echo:EchoProvider",
-    "anthropic": "llmtools.providers.anthropic:AnthropicProvider",
-    "openai": "llmtools.providers.openai:OpenAIProvider",
-    "local": "llmtools.providers.local:LocalProvider",
-    "script": "llmtools.providers.script:ScriptProvider",
+
+@dataclasses.dataclass(frozen=True)
+class ProviderEntry:
+    target: str  # "module:Class"
+    key_env: str | None = None
+    base_url_env: str | None = None
+    # Names of models this provider serves that no catalogue lists (new or dated models).
+    name_prefixes: tuple[str, ...] = ()
+    # Worth a daemon: a slow SDK import, warm connection pools, a loaded model.
+    stays_warm: bool = False
+
+
+PROVIDERS: dict[str, ProviderEntry] = {
+    "echo": ProviderEntry("llmtools.providers.echo:EchoProvider"),
+    "anthropic": ProviderEntry("llmtools.providers.anthropic:AnthropicProvider",
+                               key_env="ANTHROPIC_API_KEY", base_url_env="ANTHROPIC_BASE_URL",
+                               name_prefixes=("claude-",), stays_warm=True),
+    "openai": ProviderEntry("llmtools.providers.openai:OpenAIProvider",
+                            key_env="OPENAI_API_KEY", base_url_env="OPENAI_BASE_URL",
+                            name_prefixes=("gpt-", "chatgpt-", "o1", "o3", "o4"), stays_warm=True),
+    "local": ProviderEntry("llmtools.providers.local:LocalProvider", stays_warm=True),
+    "script": ProviderEntry("llmtools.providers.script:ScriptProvider"),
 }
 
 # An `openai` model whose base_url is some other server (llama.cpp, llamafile, vLLM,
 # Ollama) gets this subclass: token counts, usage and context checks that suit it.
 COMPATIBLE_SERVER = "llmtools.providers.compatible:CompatibleServerProvider"
+
+
+def entry(name: str) -> ProviderEntry:
+    return PROVIDERS[name]
+
+
+def key_env(name: str) -> str | None:
+    found = PROVIDERS.get(name)
+    return found.key_env if found else None
+
+
+def stays_warm(name: str) -> bool:
+    found = PROVIDERS.get(name)
+    return bool(found and found.stays_warm)
+
+
+def provider_for_prefix(model_id: str) -> str | None:
+    for name, found in PROVIDERS.items():
+        if any(model_id.startswith(prefix) for prefix in found.name_prefixes):
+            return name
+    return None
 
 
 def _load_class(target: str) -> type[Provider]:
@@ -30,7 +71,7 @@ def _load_class(target: str) -> type[Provider]:
 
 
 def provider_class(name: str) -> type[Provider]:
-    return _load_class(PROVIDERS[name])
+    return _load_class(PROVIDERS[name].target)
 
 
 def is_compatible_server(spec: ModelSpec) -> bool:

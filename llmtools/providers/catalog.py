@@ -57,17 +57,6 @@ DEFAULT_ANTHROPIC_MODEL = "claude-sonnet-4-6"
 DEFAULT_OPENAI_MODEL = "gpt-4.1"
 DEFAULT_LOCAL_MODEL = "local:smollm2"
 
-# Name prefixes that identify a provider without a catalogue entry (new or dated models).
-PROVIDER_PREFIXES: tuple[tuple[str, str], ...] = (
-    ("claude-", "anthropic"),
-    ("gpt-", "openai"),
-    ("chatgpt-", "openai"),
-    ("o1", "openai"),
-    ("o3", "openai"),
-    ("o4", "openai"),
-)
-
-
 def known_model(model_id: str) -> KnownModel | None:
     if model_id in KNOWN_MODELS:
         return KNOWN_MODELS[model_id]
@@ -79,10 +68,9 @@ def provider_for_name(model_id: str) -> str | None:
     known = known_model(model_id)
     if known:
         return known.provider
-    for prefix, provider in PROVIDER_PREFIXES:
-        if model_id.startswith(prefix):
-            return provider
-    return None
+    from llmtools.providers import provider_for_prefix
+
+    return provider_for_prefix(model_id)
 
 
 def cost_usd(price_input: float | None, price_output: float | None,

@@ -70,15 +70,6 @@ class Document(str):
 # --- model calls ----------------------------------------------------------------------
 
 
-def _stream_factory(spec):
-    """Through the daemon when one runs (warm SDK clients, loaded local models), else None."""
-    try:
-        from llmtools.daemon.client import stream_factory
-    except ImportError:
-        return None
-    return stream_factory(spec)
-
-
 def ask_model(messages: list[dict]) -> str:
     """One logged model call with the model and options of the llm-exec call that runs this code."""
     from llmtools.config import resolve_model
@@ -92,8 +83,7 @@ def ask_model(messages: list[dict]) -> str:
         spec.timeout = float(options["timeout"])
     request = Request(messages=messages, max_tokens=options.get("max_tokens"),
                       temperature=options.get("temperature"), thinking=options.get("thinking"))
-    exchange = Exchange(spec, request, tool="llm-exec", log=context.get("log", True),
-                        stream_factory=_stream_factory(spec))
+    exchange = Exchange(spec, request, tool="llm-exec", log=context.get("log", True))
     with contextlib.closing(exchange.events()) as events:
         for _ in events:
             pass

@@ -1,0 +1,124 @@
+"""Where each slow thing runs: in the daemon when one can be reached, else in this process.
+
+This is the one place that decides. Commands, core code and the runtime helpers ask for a
+service here and get the same interface either way; none of them imports the daemon
+client. The daemon path is only faster (warm SDK clients, loaded local models, a running
+browser, live runtimes); both paths behave the same, since a request carries the caller's
+settings. `LLMTOOLS_NO_DAEMON=1` chooses in-process everywhere, and a daemon that cannot
+be started is worked around with one warning.
+
+Services: `chat_stream` (model calls), `runtimes` (llm-exec's Python runtimes), `fetch`
+(pages through the warm browser).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from llmtools.providers.base import Event, ModelSpec, Request
+
+
+def daemon_disabled() -> bool:
+    return os.environ.get("LLMTOOLS_NO_DAEMON", "") not in ("", "0")
+
+
+def _daemon():
+    """A client of a daemon running this code (started if need be), or None."""
+    if daemon_disabled():
+        return None
+    from llmtools.daemon.client import reachable_client
+
+    return reachable_client()
+
+
+# --- model calls ------------------------------------------------------------------------------
+
+
+def in_process_stream(spec: ModelSpec, request: Request) -> Iterator[Event]:
+    """Call the provider in this process, with retries, and release it after."""
+    from llmtools.providers import load_provider
+    from llmtools.providers.retry import stream_with_retries
+
+    provider = load_provider(spec)
+    try:
+        yield from stream_with_retries(provider, request)
+    finally:
+        provider.close()
+
+
+def chat_stream(spec: ModelSpec):
+    """A `(spec, request) -> events` callable for `Exchange`: through the daemon for the
+    providers worth keeping warm there, else in this process."""
+    from llmtools.providers import stays_warm
+
+    if not stays_warm(spec.provider):
+        return in_process_stream
+    if spec.provider == "local":
+        from llmtools.providers.local import prepare
+
+        # A first-use pull happens here, so its progress shows on the user's terminal rather
+        # than in the daemon's log. The daemon is sent the file itself, so every name for one
+        # file shares one loaded copy; the caller's spec is left as it was.
+        spec = dataclasses.replace(spec, model_id=str(prepare(spec).resolve()))
+    client = _daemon()
+    if client is None:
+        return in_process_stream
+    from llmtools.daemon.client import chat_through
+
+    resolved = spec
+    return lambda _spec, request: chat_through(client, resolved, request)
+
+
+# --- llm-exec's runtimes -----------------------------------------------------------------------
+
+
+def runtimes() -> tuple[Any, bool]:
+    """(runtimes, owned): the daemon's (same methods as a RuntimeManager), or a RuntimeManager
+    in this process, which the caller owns and must close."""
+    client = _daemon()
+    if client is not None:
+        from llmtools.daemon.client import DaemonRuntimes
+
+        return DaemonRuntimes(client), False
+    from llmtools.runtime.manager import RuntimeManager
+
+    return RuntimeManager(), True
+
+
+# --- pages -------------------------------------------------------------------------------------
+
+
+def fetch(urls: list[str], *, use_browser: bool = True, timeout: float, wait_for: str | None = None,
+          cookies_file: str | None = None, cookies: list | None = None, screenshot: bool = False,
+          tool: str = "llm-fetch") -> Iterable:
+    """FetchResults, one per URL as each completes: through the daemon's warm browser when the
+    browser is wanted and there is a URL it could fetch, else in this process."""
+    from llmtools.content.fetch import fetch_each
+    from llmtools.inputs import is_url
+
+    if use_browser and any(is_url(url) for url in urls):
+        client = _daemon()
+        if client is not None:
+            from llmtools.daemon.client import fetch_through
+
+            return fetch_through(client, urls, timeout=timeout, wait_for=wait_for,
+                                 cookies_file=cookies_file, screenshot=screenshot, tool=tool)
+    if cookies is None and cookies_file:
+        from llmtools.content.cookies import load_cookies_txt
+
+        cookies = load_cookies_txt(cookies_file)
+    return fetch_each(urls, use_browser=use_browser, timeout=timeout, wait_for=wait_for,
+                      cookies=cookies, screenshot=screenshot, tool=tool)
+
+
+# --- the daemon itself (`llm daemon ...`) ------------------------------------------------------
+
+
+def daemon_control():
+    """The daemon client, for the commands that manage the daemon itself."""
+    from llmtools.daemon import client
+
+    return client
