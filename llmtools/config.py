@@ -49,7 +49,12 @@ from pathlib import Path
 from llmtools.errors import InputError, UsageError
 from llmtools import providers
 from llmtools.providers import catalog
-from llmtools.providers.base import ModelSpec
+from llmtools.providers.base import (
+    DEFAULT_MODEL_TIMEOUT,
+    DEFAULT_RETRIES,
+    DEFAULT_RETRY_BASE_DELAY,
+    ModelSpec,
+)
 
 APP = "llmtools"
 
@@ -191,19 +196,34 @@ def load_config_cached() -> dict:
 # --- settings with precedence ------------------------------------------------
 
 
-def _number_setting(env_name: str, config_key: str, default: float, config: dict) -> float:
-    raw = os.environ.get(env_name)
-    origin = env_name
+def setting(key: str, default, *, flag=None, env: str | None = None, table: str | None = None,
+            kind=float, positive: bool = False, config: dict | None = None):
+    """The one precedence rule for a setting: flag > environment > config > default.
+
+    `key` is looked up in config.toml (in `[table]` if given); `env` names the environment
+    variable that overrides it. A value from the environment or config must convert with
+    `kind` and be non-negative (or, with `positive`, above zero): otherwise a usage error
+    that names where the bad value came from.
+    """
+    if flag is not None:
+        return flag
+    raw = os.environ.get(env) if env else None
+    origin = env or ""
     if raw is None:
-        raw, origin = config.get(config_key), f"{config_key} in config.toml"
+        section = load_config_cached() if config is None else config
+        if table:
+            section = section.get(table) or {}
+            section = section if isinstance(section, dict) else {}
+        raw = section.get(key)
+        origin = f"[{table}] {key} in config.toml" if table else f"{key} in config.toml"
     if raw is None:
         return default
     try:
-        value = float(raw)
+        value = kind(raw)
     except (TypeError, ValueError):
         raise UsageError(f"{origin} must be a number (got {raw!r})") from None
-    if value < 0:
-        raise UsageError(f"{origin} must not be negative (got {raw!r})")
+    if value < 0 or (positive and value == 0):
+        raise UsageError(f"{origin} must be {'positive' if positive else 'not negative'} (got {raw!r})")
     return value
 
 
@@ -253,9 +273,10 @@ def resolve_model(name: str | None, config: dict | None = None) -> ModelSpec:
     shown = name
     name = follow_aliases(name, config)
     common = {
-        "timeout": _number_setting("LLMTOOLS_TIMEOUT", "timeout", 120.0, config),
-        "max_retries": int(_number_setting("LLMTOOLS_RETRIES", "retries", 3, config)),
-        "retry_base_delay": _number_setting("LLMTOOLS_RETRY_BASE_DELAY", "retry_base_delay", 1.0, config),
+        "timeout": setting("timeout", DEFAULT_MODEL_TIMEOUT, env="LLMTOOLS_TIMEOUT", config=config),
+        "max_retries": int(setting("retries", DEFAULT_RETRIES, env="LLMTOOLS_RETRIES", config=config)),
+        "retry_base_delay": setting("retry_base_delay", DEFAULT_RETRY_BASE_DELAY,
+                                    env="LLMTOOLS_RETRY_BASE_DELAY", config=config),
     }
     if name == "echo":
         return ModelSpec(name="echo", provider="echo", model_id="echo", **common)

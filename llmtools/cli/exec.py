@@ -32,28 +32,11 @@ _in_process_warned = False
 # --- settings ----------------------------------------------------------------------
 
 
-def _exec_config() -> dict:
-    from llmtools.config import load_config_cached
-
-    table = load_config_cached().get("exec") or {}
-    return table if isinstance(table, dict) else {}
-
-
 def _setting(flag, key: str, default, kind):
-    from llmtools.errors import UsageError
+    """flag > [exec] in config.toml > default (`llmtools.config.setting`)."""
+    from llmtools.config import setting
 
-    if flag is not None:
-        return flag
-    value = _exec_config().get(key)
-    if value is None:
-        return default
-    try:
-        value = kind(value)
-    except (TypeError, ValueError):
-        raise UsageError(f"[exec] {key} in config.toml must be a number (got {value!r})") from None
-    if value <= 0:
-        raise UsageError(f"[exec] {key} in config.toml must be positive (got {value!r})")
-    return value
+    return setting(key, default, flag=flag, table="exec", kind=kind, positive=True)
 
 
 # --- runtimes ------------------------------------------------------------------------

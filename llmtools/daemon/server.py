@@ -417,13 +417,7 @@ def _signal_ready(ready_fd: int | None, word: str) -> None:
 def idle_timeout_setting() -> float:
     from llmtools import config
 
-    raw = os.environ.get("LLMTOOLS_DAEMON_IDLE_TIMEOUT")
-    if raw is None:
-        raw = config.load_config().get("daemon_idle_timeout", DEFAULT_IDLE_TIMEOUT)
-    try:
-        return float(raw)
-    except (TypeError, ValueError):
-        raise UsageError(f"daemon idle timeout must be a number of seconds (got {raw!r})") from None
+    return config.setting("daemon_idle_timeout", DEFAULT_IDLE_TIMEOUT, env="LLMTOOLS_DAEMON_IDLE_TIMEOUT")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -79,6 +79,12 @@ def event_from_json(data: dict) -> Event | None:
 # --- what a provider is asked -------------------------------------------------
 
 
+# Defaults of what every model call has; `llmtools.config.setting` applies flag > env > config.
+DEFAULT_MODEL_TIMEOUT = 120.0
+DEFAULT_RETRIES = 3
+DEFAULT_RETRY_BASE_DELAY = 1.0
+
+
 @dataclasses.dataclass
 class ModelSpec:
     """A model name resolved against config: everything needed to call it.
@@ -97,9 +103,9 @@ class ModelSpec:
     context_size: int | None = None
     price_input: float | None = None
     price_output: float | None = None
-    timeout: float = 120.0
-    max_retries: int = 3
-    retry_base_delay: float = 1.0
+    timeout: float = DEFAULT_MODEL_TIMEOUT
+    max_retries: int = DEFAULT_RETRIES
+    retry_base_delay: float = DEFAULT_RETRY_BASE_DELAY
     options: dict = dataclasses.field(default_factory=dict)
 
     def __repr__(self) -> str:  # keep keys out of tracebacks and debug output
