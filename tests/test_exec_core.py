@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -167,3 +168,19 @@ def test_the_system_prompt_documents_the_helpers_and_limits(tmp_path, runtimes):
                      "read_file(path: str)", "write_file(path: str, content)", "result(value)",
                      f"The working directory is {tmp_path}"):
         assert expected in system["content"], expected
+
+
+def test_helpers_call_the_model_the_caller_resolved_with_its_options(tmp_path, runtimes):
+    # The worker runs in the daemon's environment, where the caller's model name (an alias
+    # from its own config, say) may mean nothing: the helpers get the resolved spec.
+    spec, path = scripted(tmp_path, "<helpers>\nllm_call('some text', 'summarise it')\n</helpers>",
+                          "a summary", "Done.")
+    spec = dataclasses.replace(spec, name="an-alias-only-the-caller-knows")
+    loop = make_loop(spec, runtimes, tmp_path, max_tokens=123, temperature=0.5)
+    list(loop.run())
+    requests = sent(path)
+    assert len(requests) == 3 and loop.stop_reason == "answered"
+    assert requests[1]["max_tokens"] == 123 and requests[1]["temperature"] == 0.5
+    assert requests[1]["messages"][-1]["content"] == "summarise it"
+    assert requests[2]["messages"][-1]["content"] == "<helpers_result>\n'a summary'\n</helpers_result>"
+

@@ -21,6 +21,7 @@ import pytest
 from llmtools import localmodels
 from llmtools.errors import ExitStatus, InputError, ServiceUnavailable
 from llmtools.localmodels import CatalogModel, Source, WheelSource
+from llmtools.progress import PAGES, CounterBar
 from llmtools.logs import open_log
 from tests.fakes.llama_server import smollm2_gguf  # noqa: F401  (fixture)
 from tests.fakes.loopback import unused_port
@@ -214,6 +215,18 @@ def test_progress_on_a_terminal_redraws_one_line():
     assert text.startswith("\rsmollm2 [") and "100%" in text and text.endswith("\n")
     assert text.count("\n") == 1
 
+
+
+def test_a_counter_bar_off_a_terminal_writes_a_line_per_step_and_no_escape_codes():
+    log = io.StringIO()
+    bar = CounterBar("scan.pdf: OCR", unit=PAGES, stream=log, log_every=0.5)
+    bar.start(4)
+    for _ in range(4):
+        bar.advance()
+    bar.finish()
+    lines = log.getvalue().splitlines()
+    assert [line.split(": ", 1)[1] for line in lines] == ["scan.pdf: OCR 2/4 pages", "scan.pdf: OCR 4/4 pages"]
+    assert "\x1b" not in log.getvalue() and "\r" not in log.getvalue()
 
 # --- through the CLI ----------------------------------------------------------------------
 

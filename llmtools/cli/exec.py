@@ -273,7 +273,7 @@ def exec_command(task, model, temperature, max_tokens, thinking, model_timeout, 
             memory_mb=_setting(memory_mb, "memory_mb", None, int),
             max_output_chars=int(_setting(max_output, "max_output", DEFAULT_MAX_OUTPUT, int)),
             log=not no_log, temperature=temperature, max_tokens=max_tokens,
-            thinking=prepared.request.thinking, model_timeout=model_timeout)
+            thinking=prepared.request.thinking)
 
         display = WorkDisplay(quiet)
         confirm_function = None

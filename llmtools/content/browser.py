@@ -16,6 +16,9 @@ one site's session never rides along to the next request. Cache and localStorage
 shared, as in one browser profile. A request with cookies gets a fresh context of its
 own, closed afterwards.
 
+What happens to one page (loading, settling, screenshots, downloads, error mapping) is
+in `rendering.py`; this module owns the browser process and its thread.
+
 Executable: `LLMTOOLS_BROWSER` if set, else the first of chromium, chromium-browser,
 google-chrome on PATH (Debian's `chromium` is the one tested), else Playwright's own
 download if one is installed.
@@ -23,18 +26,16 @@ download if one is installed.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import queue
-import re
 import shutil
 import threading
-import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
-from llmtools.errors import InputError, LlmtoolsError, ServiceUnavailable, TemporaryFailure, UsageError
+from llmtools.content.rendering import VIEWPORT, Deadline, RenderedPage, first_line, load, navigation_error
+from llmtools.errors import InputError, ServiceUnavailable, TemporaryFailure
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 # Quiet, headless, no background traffic of its own: only the pages we ask for touch the
@@ -43,30 +44,11 @@ CHROMIUM_ARGS = (
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 )
-VIEWPORT = {"width": 1280, "height": 800}
 LAUNCH_TIMEOUT_S = 30.0
-# Pages that fetch data after "load" get this long at most to go quiet.
-SETTLE_CAP_S = 3.0
-MAX_SCREENSHOT_HEIGHT = 8000  # pixels; what model providers accept on an image's long side
-HTML_TYPES = ("text/html", "application/xhtml+xml")
 
 
 class BrowserUnavailable(ServiceUnavailable):
     """No browser could be started (or it went away and would not come back)."""
-
-
-@dataclasses.dataclass
-class RenderedPage:
-    url: str  # as asked for
-    final_url: str  # after redirects
-    status: int | None  # HTTP status of the final response (None if there was none)
-    status_text: str
-    content_type: str  # media type without parameters, lower case ("" if unknown)
-    headers: dict[str, str]
-    html: str | None  # the rendered DOM, for HTML pages
-    body: bytes | None  # the raw bytes, for everything else (PDFs, text, images)
-    redirects: list[str]  # the URLs that redirected, in order
-    screenshot_png: bytes | None = None
 
 
 def find_chromium() -> str | None:
@@ -78,58 +60,6 @@ def find_chromium() -> str | None:
         if path:
             return path
     return None
-
-
-# Chromium's net::ERR_* codes by what the user can do about them.
-_UNREACHABLE = re.compile(r"ERR_(NAME_NOT_RESOLVED|NAME_RESOLUTION_FAILED|CONNECTION_REFUSED|"
-                          r"ADDRESS_UNREACHABLE|ADDRESS_INVALID|INTERNET_DISCONNECTED|CERT_\w+|SSL_\w+|"
-                          r"BAD_SSL_CLIENT_AUTH_CERT|PROXY_\w+|TUNNEL_CONNECTION_FAILED|BLOCKED_\w+|"
-                          r"UNSAFE_PORT)")
-_TEMPORARY = re.compile(r"ERR_(TIMED_OUT|CONNECTION_TIMED_OUT|CONNECTION_RESET|CONNECTION_CLOSED|"
-                        r"CONNECTION_ABORTED|CONNECTION_FAILED|EMPTY_RESPONSE|NETWORK_CHANGED|"
-                        r"HTTP2_\w+|QUIC_\w+|INCOMPLETE_CHUNKED_ENCODING|CONTENT_LENGTH_MISMATCH)")
-
-
-def navigation_error(message: str) -> LlmtoolsError:
-    """A Playwright navigation error as one of ours, with a short reason."""
-    code_match = re.search(r"net::(ERR_[A-Z0-9_]+)", message)
-    code = code_match.group(1) if code_match else None
-    if code is None:
-        return LlmtoolsError(_first_line(message) if message.strip() else "navigation failed")
-    if code.startswith(("ERR_CERT_", "ERR_SSL_", "ERR_BAD_SSL")):
-        return ServiceUnavailable(f"TLS error ({code})")
-    if code == "ERR_TOO_MANY_REDIRECTS":
-        return LlmtoolsError("too many redirects")
-    if _UNREACHABLE.search(code):
-        return ServiceUnavailable(f"cannot connect ({code})")
-    if _TEMPORARY.search(code):
-        return TemporaryFailure(f"connection failed ({code})")
-    if code in ("ERR_INVALID_URL", "ERR_DISALLOWED_URL_SCHEME"):
-        return UsageError(f"not a URL the browser can load ({code})")
-    return LlmtoolsError(f"navigation failed ({code})")
-
-
-def _first_line(text: str) -> str:
-    """The gist of a Playwright message: its first line, without the "Page.goto: " prefix."""
-    lines = text.strip().splitlines()
-    return re.sub(r"^\w+\.\w+: ", "", lines[0]) if lines else "no details"
-
-
-class _Deadline:
-    def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
-        self.end = time.monotonic() + seconds
-
-    def ms(self, cap_s: float | None = None) -> float:
-        """Milliseconds left (at least 1: Playwright reads 0 as "no timeout")."""
-        left = self.end - time.monotonic()
-        if cap_s is not None:
-            left = min(left, cap_s)
-        return max(1.0, left * 1000)
-
-    @property
-    def expired(self) -> bool:
-        return time.monotonic() >= self.end
 
 
 class Browser:
@@ -185,10 +115,6 @@ class Browser:
     def launched(self) -> bool:
         """Whether Chromium is running now (it starts on the first render)."""
         return self._browser is not None and not self._closed
-
-    @property
-    def version(self) -> str:
-        return self._call(lambda: self._ensure_browser().version)
 
     def close(self, timeout: float = 10.0) -> None:
         """Close Chromium and the worker thread; waits at most `timeout` seconds for a
@@ -267,7 +193,7 @@ class Browser:
             if path is None:
                 raise BrowserUnavailable(
                     "no Chromium found (install Debian's chromium or set LLMTOOLS_BROWSER)") from None
-            raise BrowserUnavailable(f"cannot start {path}: {_first_line(error.message or str(error))}") from None
+            raise BrowserUnavailable(f"cannot start {path}: {first_line(error.message or str(error))}") from None
         # Headless Chromium announces itself as "HeadlessChrome", which some sites refuse.
         major = self._browser.version.split(".")[0]
         self._user_agent = (f"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
@@ -291,7 +217,7 @@ class Browser:
         from playwright.sync_api import Error as PlaywrightError
         from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-        deadline = _Deadline(timeout)
+        deadline = Deadline(timeout)
         own_context = None
         try:
             if cookies:
@@ -300,14 +226,14 @@ class Browser:
                     own_context.add_cookies(cookies)
                 except PlaywrightError as error:
                     own_context.close()
-                    raise InputError(f"a cookie the browser will not take: {_first_line(error.message)}") from None
+                    raise InputError(f"a cookie the browser will not take: {first_line(error.message)}") from None
                 page = own_context.new_page()
             else:
                 page = self._shared_page()
         except PlaywrightError as error:
             if own_context is not None:
                 own_context.close()
-            raise BrowserUnavailable(f"the browser failed: {_first_line(error.message)}") from None
+            raise BrowserUnavailable(f"the browser failed: {first_line(error.message)}") from None
 
         pending = {"count": 0}
         downloads: list[Any] = []
@@ -328,7 +254,8 @@ class Browser:
         for event, listener in listeners:
             page.on(event, listener)
         try:
-            return self._load(page, url, deadline, wait_for, screenshot, pending, downloads)
+            return load(page, url, deadline, wait_for=wait_for, screenshot=screenshot,
+                        pending_requests=lambda: pending["count"], downloads=downloads)
         except PlaywrightTimeout:
             raise TemporaryFailure(f"timed out after {deadline.seconds:g} s") from None
         except PlaywrightError as error:
@@ -337,105 +264,6 @@ class Browser:
             raise navigation_error(error.message) from None
         finally:
             self._after_request(page, own_context, listeners)
-
-    def _load(self, page: Any, url: str, deadline: _Deadline, wait_for: str | None,
-              screenshot: bool, pending: dict, downloads: list) -> RenderedPage:
-        from playwright.sync_api import Error as PlaywrightError
-        from playwright.sync_api import TimeoutError as PlaywrightTimeout
-
-        try:
-            response = page.goto(url, wait_until="load", timeout=deadline.ms())
-        except PlaywrightTimeout:
-            raise TemporaryFailure(f"timed out after {deadline.seconds:g} s") from None
-        except PlaywrightError as error:
-            if "Download is starting" in error.message:
-                return self._downloaded(page, url, deadline, downloads)
-            raise
-
-        # .headers needs no round trip to the browser, unlike .all_headers(), and has Content-Type.
-        headers = dict(response.headers) if response is not None else {}
-        content_type = headers.get("content-type", "").split(";")[0].strip().lower()
-        status = response.status if response is not None else None
-        redirects: list[str] = []
-        if response is not None:
-            request = response.request.redirected_from
-            while request is not None:
-                redirects.insert(0, request.url)
-                request = request.redirected_from
-        result = RenderedPage(
-            url=url, final_url=page.url, status=status,
-            status_text=response.status_text if response is not None else "",
-            content_type=content_type, headers=headers, html=None, body=None, redirects=redirects)
-
-        is_html = content_type in HTML_TYPES or not content_type
-        if status is not None and status >= 400:
-            # An error page: no point waiting for selectors that will never come.
-            result.html = page.content() if is_html else None
-            return result
-        if not is_html:
-            if content_type == "application/pdf":
-                # Chromium shows PDFs in its viewer, and the navigation's body is then the
-                # viewer's page: ask again through the context (same cookies) for the bytes.
-                fetched = page.context.request.get(result.final_url, timeout=deadline.ms())
-                result.body = fetched.body()
-                fetched.dispose()
-            else:
-                result.body = response.body() if response is not None else b""
-            return result
-
-        if pending["count"] > 0:
-            # Data still loading after "load" (a script fetching JSON to render): give the
-            # page a bounded while to go quiet, then take what is there.
-            try:
-                page.wait_for_load_state("networkidle", timeout=deadline.ms(SETTLE_CAP_S))
-            except PlaywrightTimeout:
-                pass
-        if wait_for:
-            try:
-                page.wait_for_selector(wait_for, state="attached", timeout=deadline.ms())
-            except PlaywrightTimeout:
-                raise TemporaryFailure(f"timed out after {deadline.seconds:g} s waiting for {wait_for!r}") from None
-            except PlaywrightError as error:
-                if re.search(r"(pars\w+|not a valid|unknown engine).*selector|selector.*(pars|not valid)",
-                             error.message, re.I):
-                    raise UsageError(f"--wait-for {wait_for!r} is not a valid selector") from None
-                raise
-        result.html = page.content()
-        if screenshot:
-            result.screenshot_png = self._screenshot(page, deadline)
-        return result
-
-    def _screenshot(self, page: Any, deadline: _Deadline) -> bytes:
-        from playwright.sync_api import TimeoutError as PlaywrightTimeout
-
-        height = page.evaluate("() => document.documentElement.scrollHeight") or VIEWPORT["height"]
-        clip = None
-        if height > MAX_SCREENSHOT_HEIGHT:
-            clip = {"x": 0, "y": 0, "width": VIEWPORT["width"], "height": MAX_SCREENSHOT_HEIGHT}
-        try:
-            return page.screenshot(full_page=True, clip=clip, type="png", timeout=deadline.ms())
-        except PlaywrightTimeout:
-            raise TemporaryFailure(f"timed out after {deadline.seconds:g} s taking the screenshot") from None
-
-    def _downloaded(self, page: Any, url: str, deadline: _Deadline, downloads: list) -> RenderedPage:
-        """A URL the browser saves rather than shows (Content-Disposition: attachment)."""
-        from playwright.sync_api import TimeoutError as PlaywrightTimeout
-
-        if not downloads:
-            try:
-                downloads.append(page.wait_for_event("download", timeout=deadline.ms()))
-            except PlaywrightTimeout:
-                raise TemporaryFailure(f"timed out after {deadline.seconds:g} s") from None
-        download = downloads[0]
-        path = download.path()  # waits for the download to finish
-        failure = download.failure()
-        if failure or path is None:
-            raise TemporaryFailure(f"download failed: {failure or 'no file'}")
-        with open(path, "rb") as handle:
-            body = handle.read()
-        download.delete()
-        return RenderedPage(url=url, final_url=download.url, status=200, status_text="OK",
-                            content_type="", headers={}, html=None, body=body, redirects=[])
 
     def _after_request(self, page: Any, own_context: Any, listeners: list) -> None:
         """Leave the shared tab blank and cookie-free for the next request."""

@@ -3,7 +3,9 @@
     manager.py    RuntimeManager: starts, feeds, times out, kills and restores workers;
                   lives in the daemon, or in the llm-exec process as the fallback
     process.py    the manager's handle on one worker process (pipes, signals, reads)
-    outcome.py    what a call saw of its block, assembled into the result dict
+    collect.py    following one block's events to its end, with the per-statement clock
+    outcome.py    what a call saw of its block, assembled into the result
+    results.py    the result, error and helper-context shapes (TypedDicts), one maker each
     worker.py     the worker process (`python -m llmtools.runtime.worker`)
     execution.py  a block of code split into statements and run one by one (in the worker)
     snapshot.py   the namespace saved after every block, restored into a fresh worker

@@ -27,6 +27,8 @@ import traceback
 import types
 from collections.abc import Callable
 
+from llmtools.runtime.results import BlockError, LocalVariable, block_error
+
 # Bytes of each stream kept per block; the rest is counted, not stored. The model sees
 # far less than this (llm-exec truncates what it shows), but `--eval` and result()
 # may legitimately produce a lot.
@@ -205,9 +207,9 @@ def clip(text: str, limit: int) -> str:
     return text[:limit] + f"... [{len(text) - limit} more characters]"
 
 
-def summarize_locals(namespace: dict, hidden: Callable[[str, object], bool]) -> list[dict]:
+def summarize_locals(namespace: dict, hidden: Callable[[str, object], bool]) -> list[LocalVariable]:
     """What the model needs to rewrite failing code: each variable's name, type and a short repr."""
-    summary = []
+    summary: list[LocalVariable] = []
     for name, value in namespace.items():
         if name.startswith("__") or hidden(name, value):
             continue
@@ -345,7 +347,7 @@ def run_statement(statement: Statement, context: BlockContext, *, for_eval: bool
     return info
 
 
-def describe_error(error: BaseException, statement: Statement, context: BlockContext) -> dict:
+def describe_error(error: BaseException, statement: Statement, context: BlockContext) -> BlockError:
     message = exception_message(error)
     if isinstance(error, SystemExit):
         message = (f"SystemExit({error.code!r}): the code tried to exit; the runtime keeps "
@@ -356,30 +358,19 @@ def describe_error(error: BaseException, statement: Statement, context: BlockCon
         if tb.tb_frame.f_code.co_filename == statement.code.co_filename:
             line = tb.tb_lineno
         tb = tb.tb_next
-    return {
-        "type": type(error).__name__,
-        "message": message,
-        "statement": statement.source,
-        "index": statement.index,
-        "line": line,
-        "traceback": user_traceback(error) if not isinstance(error, KeyboardInterrupt) else "",
-        "locals": summarize_locals(context.namespace, context.hidden),
-    }
+    return block_error(
+        type(error).__name__, message, statement=statement.source, index=statement.index,
+        line=line,
+        traceback=user_traceback(error) if not isinstance(error, KeyboardInterrupt) else "",
+        local_variables=summarize_locals(context.namespace, context.hidden))
 
 
-def syntax_error_info(error: SyntaxError, code: str) -> dict:
+def syntax_error_info(error: SyntaxError, code: str) -> BlockError:
     lines = code.splitlines()
     line = error.lineno or 0
     text = lines[line - 1] if 0 < line <= len(lines) else (error.text or "").rstrip("\n")
-    return {
-        "type": type(error).__name__,
-        "message": exception_message(error),
-        "statement": text,
-        "index": None,
-        "line": line,
-        "traceback": "".join(traceback.format_exception_only(type(error), error)),
-        "locals": [],
-    }
+    return block_error(type(error).__name__, exception_message(error), statement=text, line=line,
+                       traceback="".join(traceback.format_exception_only(type(error), error)))
 
 
 def run_block(code: str, filename: str, context: BlockContext, *, for_eval: bool = False) -> dict:
@@ -402,9 +393,8 @@ def run_block(code: str, filename: str, context: BlockContext, *, for_eval: bool
     except SyntaxError as error:
         return {"statements_total": 0, "error": syntax_error_info(error, code)}
     except (ValueError, RecursionError, MemoryError) as error:  # null bytes, absurd nesting
-        return {"statements_total": 0, "error": {
-            "type": type(error).__name__, "message": exception_message(error), "statement": "",
-            "index": None, "line": None, "traceback": "", "locals": []}}
+        return {"statements_total": 0,
+                "error": block_error(type(error).__name__, exception_message(error))}
     remember_source(filename, code)
     context.emit({"event": "block", "statements_total": len(statements)})
     error = None

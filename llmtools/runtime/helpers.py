@@ -11,9 +11,9 @@ to the model, and each function's signature and docstring are put in the prompt,
 good docstring is how a user tells the model when to use a helper. A user helper with a
 built-in's name replaces the built-in.
 
-These run inside the worker process. Per-call settings (the model to use for llm_call,
-the caller's working directory, whether to log) arrive with each block as its
-`context` and are kept in `STATE`. They are module-level functions so that a
+These run inside the worker process. Per-call settings (the caller's resolved model spec
+for llm_call, the caller's working directory, whether to log) arrive with each block as
+its `context` (a HelperContext) and are kept in `STATE`. They are module-level functions so that a
 variable holding one (`f = llm_call`) pickles by reference into the snapshot.
 """
 
@@ -33,12 +33,13 @@ from typing import Any
 
 from llmtools import stack
 from llmtools.errors import LlmtoolsError, UsageError
+from llmtools.runtime.results import HelperContext, ResultValue, context_spec
 
 
 class HelperState:
     def __init__(self) -> None:
-        self.context: dict = {}
-        self.results: list[dict] = []
+        self.context: HelperContext = {}
+        self.results: list[ResultValue] = []
         self.namespace: dict = {}
         self.user_helpers: dict[str, Any] = {}
         self.load_errors: list[str] = []
@@ -72,17 +73,16 @@ class Document(str):
 
 def ask_model(messages: list[dict]) -> str:
     """One logged model call with the model and options of the llm-exec call that runs this code."""
-    from llmtools.config import resolve_model
     from llmtools.exchange import Exchange
     from llmtools.providers.base import Request
 
     context = STATE.context
-    options = context.get("model_options") or {}
-    spec = resolve_model(context.get("model"))
-    if options.get("timeout"):
-        spec.timeout = float(options["timeout"])
+    spec = context_spec(context)
+    options = context.get("request_options") or {}
     request = Request(messages=messages, max_tokens=options.get("max_tokens"),
                       temperature=options.get("temperature"), thinking=options.get("thinking"))
+    # Through the daemon when one runs (warm SDK clients, loaded local models): Exchange asks
+    # llmtools.services, which decides.
     exchange = Exchange(spec, request, tool="llm-exec", log=context.get("log", True))
     with contextlib.closing(exchange.events()) as events:
         for _ in events:
@@ -171,7 +171,7 @@ def result(value):
     from llmtools.runtime.execution import VALUE_LIMIT, clip
 
     text = value if isinstance(value, str) else repr(value)
-    entry: dict = {"type": type(value).__name__, "text": _clean(clip(text, VALUE_LIMIT))}
+    entry: ResultValue = {"type": type(value).__name__, "text": _clean(clip(text, VALUE_LIMIT))}
     try:
         encoded = json.dumps(value, ensure_ascii=False)
     except (TypeError, ValueError):
@@ -190,102 +190,28 @@ def _clean(text: str) -> str:
 # --- content ---------------------------------------------------------------------------
 
 
-def _plain_get(url: str) -> tuple[bytes, str]:
-    import httpx
-
-    response = httpx.get(url, follow_redirects=True, timeout=30.0,
-                         headers={"User-Agent": "llmtools (llm-exec)"})
-    response.raise_for_status()
-    return response.content, response.headers.get("content-type", "")
-
-
-def _html_to_text(html: str) -> str:
-    """Visible text of a page; the fallback when llmtools.content is not installed."""
-    from html.parser import HTMLParser
-
-    class Text(HTMLParser):
-        skip = frozenset({"script", "style", "noscript", "template", "svg"})
-        blocks = frozenset({"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6",
-                            "section", "article", "pre", "table"})
-
-        def __init__(self) -> None:
-            super().__init__()
-            self.parts: list[str] = []
-            self.skipping = 0
-
-        def handle_starttag(self, tag, attrs):
-            if tag in self.skip:
-                self.skipping += 1
-            elif tag in self.blocks:
-                self.parts.append("\n")
-
-        def handle_endtag(self, tag):
-            if tag in self.skip and self.skipping:
-                self.skipping -= 1
-
-        def handle_data(self, data):
-            if not self.skipping:
-                self.parts.append(data)
-
-    parser = Text()
-    parser.feed(html)
-    lines = (" ".join(line.split()) for line in "".join(parser.parts).splitlines())
-    return "\n".join(line for line in lines if line)
-
-
 def download(url: str) -> Document:
     """Fetch a web page (as Markdown) or a PDF (as text); returns a Document (a str with
     .source). Use llm_call on it for long pages rather than printing it all."""
-    try:
-        from llmtools.content.fetch import fetch_message
-    except ImportError:
-        fetch_message = None
-    if fetch_message is not None:
-        message = fetch_message(url, tool="llm-exec")
-        return Document(stack.text_of(message), source=url, message=message)
-    data, content_type = _plain_get(url)
-    if data.startswith(stack.PDF_SIGNATURE) or "pdf" in content_type:
-        return _pdf_document(data, url)
-    text = data.decode("utf-8", "replace")
-    if "html" in content_type or text.lstrip()[:15].lower().startswith(("<!doctype", "<html")):
-        text = _html_to_text(text)
-    return Document(text, source=url, message=stack.message("user", text, source=url))
+    from llmtools.content.fetch import fetch_message
 
-
-def _pdf_document(data: bytes, source: str) -> Document:
-    try:
-        from llmtools.content.pdf import pdf_message
-    except ImportError:
-        pdf_message = None
-    if pdf_message is not None:
-        message = pdf_message(data, source=source, tool="llm-exec")
-        return Document(stack.text_of(message), source=source, message=message)
-    import shutil
-    import subprocess
-
-    if not shutil.which("pdftotext"):
-        raise LlmtoolsError("PDF text extraction is not available (install poppler-utils)")
-    completed = subprocess.run(["pdftotext", "-layout", "-", "-"], input=data, capture_output=True,
-                               check=False)
-    if completed.returncode != 0:
-        raise LlmtoolsError(f"{source}: pdftotext failed: {completed.stderr.decode(errors='replace')}")
-    text = completed.stdout.decode("utf-8", "replace")
-    return Document(text, source=source, message=stack.message("user", text, source=source))
+    message = fetch_message(url, tool="llm-exec")
+    return Document(stack.text_of(message), source=url, message=message)
 
 
 def pdf(path_or_url: str) -> Document:
     """The text of a PDF file or URL (OCR for scanned pages); returns a Document."""
+    from llmtools.content.pdf import pdf_message
+
     target = str(path_or_url)
     if target.startswith(("http://", "https://")):
-        try:
-            from llmtools.content.fetch import fetch_pdf_bytes
-        except ImportError:
-            data = _plain_get(target)[0]
-        else:
-            data = fetch_pdf_bytes(target)
+        from llmtools.content.fetch import fetch_pdf_bytes
+
+        data = fetch_pdf_bytes(target)
     else:
         data = Path(target).expanduser().read_bytes()
-    return _pdf_document(data, target)
+    message = pdf_message(data, source=target, tool="llm-exec")
+    return Document(stack.text_of(message), source=target, message=message)
 
 
 def read_file(path: str):

@@ -4,16 +4,16 @@ One instance lives in the daemon (and one in an llm-exec process when there is n
 daemon). It is thread-safe: calls for different threads run at the same time, each in
 its own worker; calls for the same thread wait their turn.
 
-    execute(thread_id, code, *, timeout, memory_mb=None, context=None) -> dict
-    evaluate(thread_id, expression, *, timeout) -> dict
+    execute(thread_id, code, *, timeout, memory_mb=None, context=None) -> ExecuteResult
+    evaluate(thread_id, expression, *, timeout) -> EvaluateResult
     interrupt(thread_id) -> dict
     reset(thread_id) -> dict
     threads() -> list[dict]
     close() -> None
 
 Every result is plain JSON-serialisable data (the daemon forwards it over its socket);
-nothing the user's code does makes these methods raise. The shapes are documented on
-`execute` and `evaluate`.
+nothing the user's code does makes these methods raise. The shapes are TypedDicts in
+`results.py`.
 
 Timeouts are per statement. A statement still running when its time is up gets SIGINT,
 which raises KeyboardInterrupt inside it and leaves the namespace as it was; if it has
@@ -39,17 +39,15 @@ from pathlib import Path
 from typing import Self
 
 from llmtools.runtime import snapshot
+from llmtools.runtime.collect import BlockCollector
 from llmtools.runtime.outcome import BlockRun
-from llmtools.errors import Terminated
-from llmtools.runtime.process import (
-    EOF,
-    TIMEOUT,
-    WOKEN,
-    EventReader,
-    SignalLatch,
-    WorkerProcess,
-    describe_exit,
-    now_iso,
+from llmtools.runtime.process import EventReader, WorkerProcess, describe_exit, now_iso
+from llmtools.runtime.results import (
+    EvaluateResult,
+    ExecuteResult,
+    HelperContext,
+    block_error,
+    evaluate_result,
 )
 
 DEFAULT_INTERRUPT_GRACE = 2.0
@@ -163,63 +161,28 @@ class RuntimeManager:
     # --- running code -----------------------------------------------------------------
 
     def execute(self, thread_id: str, code: str, *, timeout: float, memory_mb: int | None = None,
-                context: dict | None = None) -> dict:
+                context: HelperContext | None = None) -> ExecuteResult:
         """Run `code` statement by statement in the thread's namespace.
 
-        Returns:
-            ok                 no statement failed, timed out or crashed
-            thread_id, pid     the worker that ran it
-            statements         one dict per statement that started, in order:
-                               index, line, source, status ("ok", "error", "timeout",
-                               "interrupted", "crashed"), duration_s, value (repr of an
-                               expression statement's value, or None), value_type, stdout,
-                               stderr, results (values passed to result())
-            statements_total   how many statements the block has
-            stdout, stderr     everything the block printed, joined
-            results            every result() value: {"type", "text", "json" (if JSON-able)}
-            error              None, or type, message, statement (its source), index,
-                               line, traceback (without the runtime's frames), locals
-                               (name, type, short repr of each variable)
-            timed_out          a statement ran past `timeout` and was stopped
-            interrupted        stopped by interrupt() or Ctrl-C
-            restarted          the worker was replaced (killed or died) during this call
-            restored           when a worker (re)started from a snapshot: names,
-                               lost (name, reason: not picklable), error, created
-            dropped_bytes      output beyond the capture limit, per stream
-            duration_s
-        `context` is for the helpers: model, model_options (temperature, max_tokens,
-        thinking, timeout), log (bool), cwd (the caller's working directory).
+        `timeout` bounds each statement; `memory_mb` the worker's address space for this
+        block; `context` is what the helpers need (see HelperContext). The result's keys
+        are documented on ExecuteResult.
         """
         return self._run(thread_id, {"op": "execute", "code": code, "context": context or {},
                                      "memory_mb": memory_mb}, timeout)
 
-    def evaluate(self, thread_id: str, expression: str, *, timeout: float) -> dict:
-        """Evaluate an expression (or run statements) in the thread's namespace.
+    def evaluate(self, thread_id: str, expression: str, *, timeout: float) -> EvaluateResult:
+        """Evaluate an expression (or run statements) in the thread's namespace; its value
+        is the last statement's (see EvaluateResult)."""
+        return evaluate_result(self._run(thread_id, {"op": "evaluate", "code": expression,
+                                                     "context": {}, "memory_mb": None}, timeout))
 
-        Returns ok, thread_id, value (str() of a string, repr() of anything else; None when
-        the value is None or the code ends in a statement), value_type, stdout, stderr,
-        results, error, timed_out, interrupted, restarted, restored, duration_s.
-        """
-        run = self._run(thread_id, {"op": "evaluate", "code": expression, "context": {},
-                                    "memory_mb": None}, timeout)
-        last = run["statements"][-1] if run["statements"] else {}
-        ran = run["ok"] and last.get("status") == "ok"
-        return {
-            "ok": run["ok"],
-            "thread_id": thread_id,
-            "value": last.get("value") if ran else None,
-            "value_type": last.get("value_type", "NoneType") if ran else None,
-            **{key: run[key] for key in ("stdout", "stderr", "results", "error", "timed_out",
-                                         "interrupted", "restarted", "restored", "duration_s")},
-        }
-
-    def _unavailable(self, thread_id: str, message: str) -> dict:
+    def _unavailable(self, thread_id: str, message: str) -> ExecuteResult:
         run = BlockRun(thread_id, 0)
-        run.error = {"type": "RuntimeUnavailable", "message": message, "statement": "",
-                     "index": None, "line": None, "traceback": "", "locals": []}
+        run.error = block_error("RuntimeUnavailable", message)
         return run.result()
 
-    def _run(self, thread_id: str, request: dict, timeout: float) -> dict:
+    def _run(self, thread_id: str, request: dict, timeout: float) -> ExecuteResult:
         try:
             worker = self._worker(thread_id)
         except RuntimeUnavailable as error:
@@ -248,7 +211,7 @@ class RuntimeManager:
             run.pid = worker.pid
             worker.busy, worker.cancel_requested = True, False
             try:
-                self._collect(worker, request, run, timeout)
+                BlockCollector(worker, run, timeout, self.interrupt_grace).collect(request)
             finally:
                 worker.busy = False
                 worker.mark_on_request(False)
@@ -268,100 +231,6 @@ class RuntimeManager:
                 else:
                     run.restored = ready.get("restored")
             return run.result()
-
-    def _collect(self, worker: WorkerProcess, request: dict, run: BlockRun, timeout: float) -> None:
-        """Send the request and follow the worker's events to the end of the block.
-
-        Every event pushes the deadline `timeout` seconds on, so the clock runs per
-        statement. Past it: SIGINT, then after the grace period SIGKILL.
-        """
-        assert worker.reader is not None
-        deadline = time.monotonic() + timeout
-        interrupt_deadline: float | None = None
-        interrupted_for: str | None = None  # "timeout" or "cancel"
-        stop_signal: int | None = None  # Ctrl-C or SIGTERM that came while the block ran
-        # The latch goes up before the request goes out: from then on the worker may be
-        # running the block, and a signal must reach it as a cancel, never as an
-        # exception that abandons the worker (and the snapshot it is about to write).
-        with SignalLatch() as latch:
-            try:
-                accepted = worker.send(request, deadline)
-            except OSError:
-                accepted = False
-            if not accepted:
-                returncode = worker.kill()
-                how = (describe_exit(returncode) if returncode != -signal.SIGKILL
-                       else f"did not take the block within {timeout:g} s and was killed")
-                run.worker_gone(how, None, None)
-                stop_signal = latch.take()  # passed on below, as after a block
-            while accepted:
-                if worker.cancel_requested and interrupted_for != "cancel":
-                    # interrupt() or Ctrl-C has cancelled the block: it has the grace period to stop.
-                    interrupted_for = "cancel"
-                    interrupt_deadline = time.monotonic() + self.interrupt_grace
-                event = worker.reader.next(interrupt_deadline or deadline, wake_fd=latch.read_fd)
-                signum = latch.take()
-                if signum is not None:
-                    # Ctrl-C or SIGTERM in this process (llm-exec without a daemon): stop the
-                    # statement, keep the thread's variables (and the snapshot the worker
-                    # writes after the block), then pass the signal on. A second one does
-                    # not wait for the statement.
-                    if stop_signal is not None:
-                        worker.kill()
-                        run.worker_gone("was killed", None, "cancel")
-                        break
-                    stop_signal = signum
-                    worker.request_cancel()
-                if event is WOKEN:
-                    continue
-                if worker.cancel_requested and interrupted_for != "cancel":
-                    # The cancel came while we waited: what the worker says now is its answer to it.
-                    interrupted_for = "cancel"
-                    interrupt_deadline = time.monotonic() + self.interrupt_grace
-                if event is TIMEOUT:
-                    if interrupt_deadline is None:
-                        interrupted_for = "timeout"
-                        worker.signal(signal.SIGINT)
-                        interrupt_deadline = time.monotonic() + self.interrupt_grace
-                        continue
-                    worker.kill()
-                    run.worker_gone("was killed", None, interrupted_for)
-                    break
-                if event is EOF:
-                    returncode = worker.kill()
-                    run.worker_gone(describe_exit(returncode), None, interrupted_for)
-                    break
-                kind = event.get("event")
-                worker.mark_on_request(kind not in ("done", "fatal"))
-                if kind == "block":
-                    run.statements_total = event.get("statements_total")
-                elif kind == "statement":
-                    run.statement_started(event)
-                    deadline = time.monotonic() + timeout
-                elif kind == "statement_done":
-                    run.statement_done(event, interrupted_for)
-                    deadline = time.monotonic() + timeout
-                    if interrupted_for == "timeout":
-                        # The interrupted statement has ended (or had just ended on its own).
-                        interrupt_deadline = interrupted_for = None
-                elif kind == "done":
-                    run.finished = True
-                    if event.get("error") is not None and run.error is None:
-                        run.error = event["error"]  # a syntax error or refused memory limit
-                    if event.get("statements_total") is not None:
-                        run.statements_total = event["statements_total"]
-                    run.dropped_bytes = event.get("dropped_bytes") or {}
-                    break
-                elif kind == "fatal":
-                    run.finished = True
-                    run.error = {"type": "RuntimeError", "message": f"runtime failure: {event.get('message')}",
-                                 "statement": "", "index": None, "line": None, "traceback": "",
-                                 "locals": []}
-                    break
-        if stop_signal == signal.SIGTERM:
-            raise Terminated()
-        if stop_signal is not None:
-            raise KeyboardInterrupt
 
     # --- management ------------------------------------------------------------------
 

@@ -1,9 +1,11 @@
-"""What one execute/evaluate call saw of its block, assembled into the result dict that
-RuntimeManager documents (and the daemon forwards as it is)."""
+"""What one execute/evaluate call saw of its block, assembled into the ExecuteResult that
+RuntimeManager returns (and the daemon forwards as it is)."""
 
 from __future__ import annotations
 
 import time
+
+from llmtools.runtime.results import BlockError, ExecuteResult, Restored, StatementRecord, block_error
 
 
 class BlockRun:
@@ -13,17 +15,17 @@ class BlockRun:
         self.thread_id = thread_id
         self.timeout = timeout
         self.started = time.monotonic()
-        self.statements: list[dict] = []
+        self.statements: list[StatementRecord] = []
         self.statements_total: int | None = None
         self.current: dict | None = None  # the statement that started and has not ended
-        self.error: dict | None = None
+        self.error: BlockError | None = None
         self.timed_out = False
         self.interrupted = False
         self.restarted = False
-        self.restored: dict | None = None
+        self.restored: Restored | None = None
         self.worker_lost = False
         self.finished = False  # the worker said "done", or is gone: nothing more will come
-        self.dropped_bytes: dict = {}
+        self.dropped_bytes: dict[str, int] = {}
         self.pid: int | None = None
 
     def statement_started(self, event: dict) -> None:
@@ -46,6 +48,20 @@ class BlockRun:
         self.statements.append(info)
         if error is not None:
             self.error = error
+
+    def block_done(self, event: dict) -> None:
+        """The worker's "done": the block is over, and the snapshot is being written."""
+        self.finished = True
+        if event.get("error") is not None and self.error is None:
+            self.error = event["error"]  # a syntax error or a refused memory limit
+        if event.get("statements_total") is not None:
+            self.statements_total = event["statements_total"]
+        self.dropped_bytes = event.get("dropped_bytes") or {}
+
+    def worker_failed(self, message: str | None) -> None:
+        """The worker's "fatal": the worker itself could not run the request."""
+        self.finished = True
+        self.error = block_error("RuntimeError", f"runtime failure: {message}")
 
     def worker_gone(self, how: str, reason: str | None, timeout_or_cancel: str | None) -> None:
         """The worker died or was killed; the statement it was running ends here."""
@@ -70,11 +86,11 @@ class BlockRun:
             self.statements.append({**statement, "status": status, "duration_s": None, "value": None,
                                     "stdout": "", "stderr": "", "results": []})
         self.current = None
-        self.error = {"type": kind, "message": message, "statement": statement["source"],
-                      "index": statement["index"], "line": statement["line"], "traceback": "",
-                      "locals": []}
+        self.error = block_error(kind, message, statement=statement["source"],
+                                 index=statement["index"], line=statement["line"])
 
-    def result(self) -> dict:
+    def result(self) -> ExecuteResult:
+        """The one place an ExecuteResult is made."""
         statements = self.statements
         return {
             "ok": self.error is None,

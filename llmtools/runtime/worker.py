@@ -34,6 +34,7 @@ import traceback
 from pathlib import Path
 
 from llmtools.runtime import execution, helpers, snapshot
+from llmtools.runtime.results import HelperContext, block_error
 
 # Sources of this many recent blocks are kept (in the snapshot too) so that tracebacks
 # and inspect.getsource() can show functions defined in them.
@@ -101,8 +102,7 @@ class Worker:
         self.protocol_out.flush()
 
     def serve(self) -> None:
-        handlers = {"init": self.init, "execute": self.execute, "evaluate": self.evaluate,
-                    "ping": lambda request: self.emit({"event": "pong"})}
+        handlers = {"init": self.init, "execute": self.execute, "evaluate": self.evaluate}
         while True:
             line = self.protocol_in.readline()
             if not line:
@@ -197,7 +197,7 @@ class Worker:
         return None
 
     def execute(self, request: dict, *, for_eval: bool = False) -> None:
-        context = request.get("context") or {}
+        context: HelperContext = request.get("context") or {}
         if context or not for_eval:
             # `--eval` sends no context: helpers it calls use the model (and directory)
             # of the thread's last block.
@@ -207,9 +207,8 @@ class Worker:
             os.chdir(cwd)
         problem = self.memory_problem(request.get("memory_mb"))
         if problem:
-            self.emit({"event": "done", "statements_total": 0, "error": {
-                "type": "MemoryLimit", "message": problem, "statement": "", "index": None,
-                "line": None, "traceback": "", "locals": []}})
+            self.emit({"event": "done", "statements_total": 0,
+                       "error": block_error("MemoryLimit", problem)})
             return
         if for_eval:
             self.eval_number += 1

@@ -1,0 +1,202 @@
+"""One page in the browser: loading it, letting it settle, what came back, a screenshot,
+a download; and Chromium's navigation errors as ours. Called by `Browser` on its own
+thread, with a Playwright page it owns."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import time
+from collections.abc import Callable
+from typing import Any
+
+from llmtools.errors import LlmtoolsError, ServiceUnavailable, TemporaryFailure, UsageError
+
+VIEWPORT = {"width": 1280, "height": 800}
+# Pages that fetch data after "load" get this long at most to go quiet.
+SETTLE_CAP_S = 3.0
+MAX_SCREENSHOT_HEIGHT = 8000  # pixels; what model providers accept on an image's long side
+HTML_TYPES = ("text/html", "application/xhtml+xml")
+
+
+@dataclasses.dataclass
+class RenderedPage:
+    url: str  # as asked for
+    final_url: str  # after redirects
+    status: int | None  # HTTP status of the final response (None if there was none)
+    status_text: str
+    content_type: str  # media type without parameters, lower case ("" if unknown)
+    headers: dict[str, str]
+    html: str | None  # the rendered DOM, for HTML pages
+    body: bytes | None  # the raw bytes, for everything else (PDFs, text, images)
+    redirects: list[str]  # the URLs that redirected, in order
+    screenshot_png: bytes | None = None
+
+
+class Deadline:
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.end = time.monotonic() + seconds
+
+    def ms(self, cap_s: float | None = None) -> float:
+        """Milliseconds left (at least 1: Playwright reads 0 as "no timeout")."""
+        left = self.end - time.monotonic()
+        if cap_s is not None:
+            left = min(left, cap_s)
+        return max(1.0, left * 1000)
+
+
+# Chromium's net::ERR_* codes by what the user can do about them.
+_UNREACHABLE = re.compile(r"ERR_(NAME_NOT_RESOLVED|NAME_RESOLUTION_FAILED|CONNECTION_REFUSED|"
+                          r"ADDRESS_UNREACHABLE|ADDRESS_INVALID|INTERNET_DISCONNECTED|CERT_\w+|SSL_\w+|"
+                          r"BAD_SSL_CLIENT_AUTH_CERT|PROXY_\w+|TUNNEL_CONNECTION_FAILED|BLOCKED_\w+|"
+                          r"UNSAFE_PORT)")
+_TEMPORARY = re.compile(r"ERR_(TIMED_OUT|CONNECTION_TIMED_OUT|CONNECTION_RESET|CONNECTION_CLOSED|"
+                        r"CONNECTION_ABORTED|CONNECTION_FAILED|EMPTY_RESPONSE|NETWORK_CHANGED|"
+                        r"HTTP2_\w+|QUIC_\w+|INCOMPLETE_CHUNKED_ENCODING|CONTENT_LENGTH_MISMATCH)")
+
+
+def navigation_error(message: str) -> LlmtoolsError:
+    """A Playwright navigation error as one of ours, with a short reason."""
+    code_match = re.search(r"net::(ERR_[A-Z0-9_]+)", message)
+    code = code_match.group(1) if code_match else None
+    if code is None:
+        return LlmtoolsError(first_line(message) if message.strip() else "navigation failed")
+    if code.startswith(("ERR_CERT_", "ERR_SSL_", "ERR_BAD_SSL")):
+        return ServiceUnavailable(f"TLS error ({code})")
+    if code == "ERR_TOO_MANY_REDIRECTS":
+        return LlmtoolsError("too many redirects")
+    if _UNREACHABLE.search(code):
+        return ServiceUnavailable(f"cannot connect ({code})")
+    if _TEMPORARY.search(code):
+        return TemporaryFailure(f"connection failed ({code})")
+    if code in ("ERR_INVALID_URL", "ERR_DISALLOWED_URL_SCHEME"):
+        return UsageError(f"not a URL the browser can load ({code})")
+    return LlmtoolsError(f"navigation failed ({code})")
+
+
+def first_line(text: str) -> str:
+    """The gist of a Playwright message: its first line, without the "Page.goto: " prefix."""
+    lines = text.strip().splitlines()
+    return re.sub(r"^\w+\.\w+: ", "", lines[0]) if lines else "no details"
+
+
+def load(page: Any, url: str, deadline: Deadline, *, wait_for: str | None, screenshot: bool,
+         pending_requests: Callable[[], int], downloads: list) -> RenderedPage:
+    """Navigate `page` to `url` and return what the browser has once the page is ready.
+
+    `pending_requests` counts the page's fetch/XHR requests still open; `downloads`
+    collects what the page started downloading (both kept by the caller's listeners).
+    """
+    from playwright.sync_api import Error as PlaywrightError
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        response = page.goto(url, wait_until="load", timeout=deadline.ms())
+    except PlaywrightTimeout:
+        raise TemporaryFailure(f"timed out after {deadline.seconds:g} s") from None
+    except PlaywrightError as error:
+        if "Download is starting" in error.message:
+            return downloaded(page, url, deadline, downloads)
+        raise
+    result = _response_facts(page, url, response)
+    is_html = result.content_type in HTML_TYPES or not result.content_type
+    if result.status is not None and result.status >= 400:
+        # An error page: no point waiting for selectors that will never come.
+        result.html = page.content() if is_html else None
+        return result
+    if not is_html:
+        result.body = _body(page, response, result, deadline)
+        return result
+    if pending_requests() > 0:
+        # Data still loading after "load" (a script fetching JSON to render): give the
+        # page a bounded while to go quiet, then take what is there.
+        try:
+            page.wait_for_load_state("networkidle", timeout=deadline.ms(SETTLE_CAP_S))
+        except PlaywrightTimeout:
+            pass
+    if wait_for:
+        _wait_for_selector(page, wait_for, deadline)
+    result.html = page.content()
+    if screenshot:
+        result.screenshot_png = take_screenshot(page, deadline)
+    return result
+
+
+def _response_facts(page: Any, url: str, response: Any) -> RenderedPage:
+    """Status, headers and redirects of the navigation, before any content is read."""
+    # .headers needs no round trip to the browser, unlike .all_headers(), and has Content-Type.
+    headers = dict(response.headers) if response is not None else {}
+    redirects: list[str] = []
+    if response is not None:
+        request = response.request.redirected_from
+        while request is not None:
+            redirects.insert(0, request.url)
+            request = request.redirected_from
+    return RenderedPage(
+        url=url, final_url=page.url, status=response.status if response is not None else None,
+        status_text=response.status_text if response is not None else "",
+        content_type=headers.get("content-type", "").split(";")[0].strip().lower(),
+        headers=headers, html=None, body=None, redirects=redirects)
+
+
+def _body(page: Any, response: Any, result: RenderedPage, deadline: Deadline) -> bytes:
+    """The raw bytes of a response that is not HTML."""
+    if result.content_type == "application/pdf":
+        # Chromium shows PDFs in its viewer, and the navigation's body is then the
+        # viewer's page: ask again through the context (same cookies) for the bytes.
+        fetched = page.context.request.get(result.final_url, timeout=deadline.ms())
+        try:
+            return fetched.body()
+        finally:
+            fetched.dispose()
+    return response.body() if response is not None else b""
+
+
+def _wait_for_selector(page: Any, selector: str, deadline: Deadline) -> None:
+    from playwright.sync_api import Error as PlaywrightError
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        page.wait_for_selector(selector, state="attached", timeout=deadline.ms())
+    except PlaywrightTimeout:
+        raise TemporaryFailure(f"timed out after {deadline.seconds:g} s waiting for {selector!r}") from None
+    except PlaywrightError as error:
+        if re.search(r"(pars\w+|not a valid|unknown engine).*selector|selector.*(pars|not valid)",
+                     error.message, re.I):
+            raise UsageError(f"--wait-for {selector!r} is not a valid selector") from None
+        raise
+
+
+def take_screenshot(page: Any, deadline: Deadline) -> bytes:
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    height = page.evaluate("() => document.documentElement.scrollHeight") or VIEWPORT["height"]
+    clip = None
+    if height > MAX_SCREENSHOT_HEIGHT:
+        clip = {"x": 0, "y": 0, "width": VIEWPORT["width"], "height": MAX_SCREENSHOT_HEIGHT}
+    try:
+        return page.screenshot(full_page=True, clip=clip, type="png", timeout=deadline.ms())
+    except PlaywrightTimeout:
+        raise TemporaryFailure(f"timed out after {deadline.seconds:g} s taking the screenshot") from None
+
+
+def downloaded(page: Any, url: str, deadline: Deadline, downloads: list) -> RenderedPage:
+    """A URL the browser saves rather than shows (Content-Disposition: attachment)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    if not downloads:
+        try:
+            downloads.append(page.wait_for_event("download", timeout=deadline.ms()))
+        except PlaywrightTimeout:
+            raise TemporaryFailure(f"timed out after {deadline.seconds:g} s") from None
+    download = downloads[0]
+    path = download.path()  # waits for the download to finish
+    failure = download.failure()
+    if failure or path is None:
+        raise TemporaryFailure(f"download failed: {failure or 'no file'}")
+    with open(path, "rb") as handle:
+        body = handle.read()
+    download.delete()
+    return RenderedPage(url=url, final_url=download.url, status=200, status_text="OK",
+                        content_type="", headers={}, html=None, body=body, redirects=[])

@@ -1,0 +1,35 @@
+"""Local model files: the catalogue of models `llm models pull` knows, finding them, reading
+a GGUF file's header, and pulling them.
+
+Model files live in `config.paths().models_dir` (`$XDG_DATA_HOME/llmtools/models`, or
+`$LLMTOOLS_HOME/data/models`).
+
+    catalog.py  the catalogue, and which file a `-m local:NAME` or path means
+    gguf.py     the GGUF header: refusing non-GGUF files, the trained context length
+    pull.py     downloading a catalogue model from its sources, verified, atomically
+
+The names other code uses are importable from `llmtools.localmodels` itself. Nothing
+here imports httpx or llama_cpp at module import: `llm --help` must stay fast.
+"""
+
+from llmtools.localmodels.catalog import (
+    CATALOG,
+    SMOLLM2,
+    CatalogModel,
+    LocalFile,
+    Source,
+    WheelSource,
+    catalog_model,
+    is_present,
+    local_files,
+    locate,
+    models_dir,
+)
+from llmtools.localmodels.gguf import check_gguf, context_length, gguf_metadata
+from llmtools.localmodels.pull import Progress, PullResult, is_verified, pull, sha256_of
+
+__all__ = [
+    "CATALOG", "SMOLLM2", "CatalogModel", "LocalFile", "Progress", "PullResult", "Source",
+    "WheelSource", "catalog_model", "check_gguf", "context_length", "gguf_metadata",
+    "is_present", "is_verified", "local_files", "locate", "models_dir", "pull", "sha256_of",
+]
