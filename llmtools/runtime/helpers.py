@@ -31,7 +31,7 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-from llmtools import stack
+from llmtools import detect, stack
 from llmtools.errors import LlmtoolsError, UsageError
 
 
@@ -118,7 +118,7 @@ def as_messages(values: Any) -> list[dict]:
         elif isinstance(item, str):
             messages.append(stack.message("user", item))
         elif isinstance(item, (bytes, bytearray)):
-            media_type = stack.image_media_type(bytes(item))
+            media_type = detect.image_media_type(bytes(item))
             if media_type:
                 messages.append(stack.image_message(bytes(item), media_type))
             else:
@@ -254,7 +254,7 @@ def download(url: str) -> Document:
         message = fetch_message(url, tool="llm-exec")
         return Document(stack.text_of(message), source=url, message=message)
     data, content_type = _plain_get(url)
-    if data.startswith(stack.PDF_SIGNATURE) or "pdf" in content_type:
+    if detect.is_pdf(data) or "pdf" in content_type:
         return _pdf_document(data, url)
     text = data.decode("utf-8", "replace")
     if "html" in content_type or text.lstrip()[:15].lower().startswith(("<!doctype", "<html")):
