@@ -8,6 +8,7 @@ numbers follow sysexits(3) where one fits; they are documented in every man page
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 
 
 class ExitStatus(enum.IntEnum):
@@ -20,6 +21,23 @@ class ExitStatus(enum.IntEnum):
     INTERRUPTED = 130  # Ctrl-C (128 + SIGINT); partial output and the log row are kept
     BROKEN_PIPE = 141  # the reader went away (128 + SIGPIPE), as `cat` and `yes` report it
     TERMINATED = 143  # SIGTERM (128 + SIGTERM); partial output and the log row are kept
+
+
+# When several inputs of one command fail, the exit status is the most lasting failure's:
+# a command to fix beats bad data, beats a refusal, beats an unreachable host, beats
+# "try again later". Statuses not listed rank below all of these.
+SEVERITY = (ExitStatus.USAGE, ExitStatus.DATA_ERROR, ExitStatus.FAILURE,
+            ExitStatus.UNAVAILABLE, ExitStatus.TEMPORARY_FAILURE)
+
+
+def worst_status(statuses: Iterable[int]) -> ExitStatus:
+    """The status to exit with after several inputs ended with `statuses`: OK if all
+    succeeded, else the most lasting failure among them (see SEVERITY)."""
+    found = [ExitStatus(status) for status in statuses if status != ExitStatus.OK]
+    if not found:
+        return ExitStatus.OK
+    rank = {status: index for index, status in enumerate(SEVERITY)}
+    return min(found, key=lambda status: rank.get(status, len(SEVERITY)))
 
 
 class LlmtoolsError(Exception):

@@ -77,14 +77,7 @@ class Exchange:
         Use inside `contextlib.closing(...)` so that a consumer that stops early (broken
         pipe, Ctrl-C) closes the generator at once and the log row is completed then.
         """
-        store = None
-        if self.log:
-            from llmtools.logs import open_log
-
-            store = open_log()
-            self.response_id = store.start(
-                conversation_id=self.conversation_id, tool=self.tool, model=self.spec.name,
-                messages=self.request.messages, prompt=_last_user_text(self.request.messages))
+        store = self._start_log() if self.log else None
         outcome = self.outcome
         started = time.perf_counter()
         text_parts: list[str] = []
@@ -104,28 +97,8 @@ class Exchange:
                 elif isinstance(event, Finished):
                     outcome.stop_reason = event.stop_reason
             outcome.status = "ok"
-        except GeneratorExit as closed:
-            # The consumer stopped early; what stopped it is the exception it was handling
-            # when it closed us (a signal often lands in its code, not in our network read).
-            cause = closed.__context__
-            if isinstance(cause, KeyboardInterrupt):
-                outcome.status, outcome.error = "interrupted", "interrupted by Ctrl-C"
-            elif isinstance(cause, Terminated):
-                outcome.status, outcome.error = "interrupted", "terminated by SIGTERM"
-            else:  # the reader went away, or the caller had all it wanted (llm-exec at </helpers>)
-                outcome.status = "partial"
-            raise
-        except KeyboardInterrupt:
-            outcome.status, outcome.error = "interrupted", "interrupted by Ctrl-C"
-            raise
-        except Terminated:
-            outcome.status, outcome.error = "interrupted", "terminated by SIGTERM"
-            raise
-        except LlmtoolsError as error:
-            outcome.status, outcome.error = "error", str(error)
-            raise
-        except Exception as error:
-            outcome.status, outcome.error = "error", f"{type(error).__name__}: {error}"
+        except BaseException as error:
+            outcome.status, outcome.error = _ending(error)
             raise
         finally:
             outcome.total_s = time.perf_counter() - started
@@ -133,13 +106,26 @@ class Exchange:
             outcome.thinking = "".join(thinking_parts)
             outcome.cost_usd = cost_usd(self.spec.price_input, self.spec.price_output,
                                         outcome.input_tokens, outcome.output_tokens)
-            if store is not None and self.response_id is not None:
-                store.finish(
-                    self.response_id, response=outcome.text, status=outcome.status,
-                    error=outcome.error, meta=self.assistant_meta(),
-                    input_tokens=outcome.input_tokens, output_tokens=outcome.output_tokens,
-                    cost_usd=outcome.cost_usd, ttft_s=outcome.ttft_s, total_s=outcome.total_s)
-                store.close()
+            if store is not None:
+                self._finish_log(store)
+
+    def _start_log(self):
+        from llmtools.logs import open_log
+
+        store = open_log()
+        self.response_id = store.start(
+            conversation_id=self.conversation_id, tool=self.tool, model=self.spec.name,
+            messages=self.request.messages, prompt=_last_user_text(self.request.messages))
+        return store
+
+    def _finish_log(self, store) -> None:
+        outcome = self.outcome
+        store.finish(
+            self.response_id, response=outcome.text, status=outcome.status,
+            error=outcome.error, meta=self.assistant_meta(),
+            input_tokens=outcome.input_tokens, output_tokens=outcome.output_tokens,
+            cost_usd=outcome.cost_usd, ttft_s=outcome.ttft_s, total_s=outcome.total_s)
+        store.close()
 
     def run(self) -> Outcome:
         """Consume the whole stream without showing it (for core callers such as llm-map)."""
@@ -172,6 +158,24 @@ class Exchange:
 
     def assistant_message(self) -> dict:
         return {"role": "assistant", "content": self.outcome.text, "meta": self.assistant_meta()}
+
+
+def _ending(error: BaseException) -> tuple[str, str | None]:
+    """(log status, error text) for a call that ended by `error` instead of finishing."""
+    if isinstance(error, GeneratorExit):
+        # The consumer stopped early; what stopped it is the exception it was handling when
+        # it closed us (a signal often lands in its code, not in our network read).
+        cause = error.__context__
+        if isinstance(cause, (KeyboardInterrupt, Terminated)):
+            return _ending(cause)
+        return "partial", None  # the reader went away, or the caller had all it wanted
+    if isinstance(error, KeyboardInterrupt):
+        return "interrupted", "interrupted by Ctrl-C"
+    if isinstance(error, Terminated):
+        return "interrupted", "terminated by SIGTERM"
+    if isinstance(error, LlmtoolsError):
+        return "error", str(error)
+    return "error", f"{type(error).__name__}: {error}"
 
 
 def _last_user_text(messages: list[dict]) -> str | None:

@@ -1,4 +1,8 @@
-"""`-p/--path` values to messages: files, directories, globs with `!` exclusions, URLs.
+"""What a command is given, as messages: stdin's bytes, and `-p/--path` values (files,
+directories, globs with `!` exclusions, URLs).
+
+stdin may carry a stack, plain text (one user message), an image (one image message) or
+a PDF (its text); which one is told by content (`llmtools.detect`), never by a flag.
 
     -p notes.md              one file
     -p src/                  every text file below src/ (hidden and build dirs skipped)
@@ -19,7 +23,7 @@ import re
 from collections.abc import Callable, Iterable
 from functools import cache
 
-from llmtools import stack
+from llmtools import detect, stack
 from llmtools.errors import InputError, UsageError
 from llmtools.notices import warn
 
@@ -98,6 +102,33 @@ def _expand(value: str) -> list[tuple[str, bool]]:
     raise UsageError(f"-p {value}: no such file or directory")
 
 
+def read_messages(data: bytes, source: str = "stdin") -> list[dict]:
+    """Bytes that arrived on stdin (or a stack file) as messages; none for empty input.
+
+    Unlike a `-p` file, this may be a stack: that is how commands pass stacks along.
+    `source` names the input in errors, and in `meta.source` unless it is "stdin".
+    """
+    kind = detect.sniff(data)
+    if kind == detect.EMPTY:
+        return []
+    named = None if source == "stdin" else source
+    if detect.is_image(kind):
+        return [stack.image_message(data, kind, source=named)]
+    if kind == detect.PDF:
+        return [_pdf_message(data, named)]
+    # BINARY too: a NUL byte is valid UTF-8, and what was piped in is the user's to judge.
+    text = stack.decode_text(data, source)
+    if detect.looks_like_stack(text):
+        return stack.parse_stack(text, source)
+    return [stack.message("user", text)]
+
+
+def _pdf_message(data: bytes, source: str | None) -> dict:
+    from llmtools.content import pdf  # poppler bindings load only for PDFs
+
+    return pdf.pdf_message(data, source=source)
+
+
 def file_message(path: str, *, explicit: bool = True) -> dict | None:
     """The message for one file, or None (with a warning) for a binary swept up by a glob."""
     try:
@@ -108,14 +139,12 @@ def file_message(path: str, *, explicit: bool = True) -> dict | None:
             raise UsageError(f"-p {path}: {error.strerror}") from None
         warn(f"skipping {path}: {error.strerror}")
         return None
-    media_type = stack.image_media_type(data)
-    if media_type:
-        return stack.image_message(data, media_type, source=path)
-    if data.startswith(stack.PDF_SIGNATURE):
-        from llmtools.content import pdf
-
-        return pdf.pdf_message(data, source=path)
-    if b"\x00" in data[:8192]:
+    kind = detect.sniff(data)
+    if detect.is_image(kind):
+        return stack.image_message(data, kind, source=path)
+    if kind == detect.PDF:
+        return _pdf_message(data, path)
+    if kind == detect.BINARY:
         if explicit:
             raise InputError(f"-p {path}: binary file (text, images and PDFs can be read)")
         warn(f"skipping binary file {path}")

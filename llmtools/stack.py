@@ -7,9 +7,10 @@ A stack is JSON Lines, one message per line:
 with parts `{"type": "text", "text": ...}` and
 `{"type": "image", "media_type": "image/png", "data": <base64>}`.
 
-Readers are forgiving about what arrives: a stack, plain text (one user message),
-image bytes (one image message) or PDF bytes (the extracted text). Detection is by
-content. A stack that goes wrong part-way is an error naming the line (exit 65).
+This module is the format only: building, validating, parsing and writing messages.
+Telling a stack from plain text, an image or a PDF is `llmtools.detect`'s job, and
+turning whatever arrived into messages is `llmtools.inputs`'s. A stack that goes wrong
+part-way is an error naming the line (exit 65).
 """
 
 from __future__ import annotations
@@ -25,15 +26,6 @@ from llmtools.errors import InputError
 
 ROLES = ("system", "user", "assistant")
 
-# Magic numbers of the image formats every provider here accepts.
-IMAGE_SIGNATURES: tuple[tuple[bytes, str], ...] = (
-    (b"\x89PNG\r\n\x1a\n", "image/png"),
-    (b"\xff\xd8\xff", "image/jpeg"),
-    (b"GIF87a", "image/gif"),
-    (b"GIF89a", "image/gif"),
-)
-PDF_SIGNATURE = b"%PDF-"
-
 
 def message(role: str, content: str | list, **meta: object) -> dict:
     """Build a message; meta keys with None values are left out."""
@@ -48,26 +40,21 @@ def now_iso() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
-def image_media_type(data: bytes) -> str | None:
-    for signature, media_type in IMAGE_SIGNATURES:
-        if data.startswith(signature):
-            return media_type
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "image/webp"
-    return None
-
-
 def image_message(data: bytes, media_type: str, source: str | None = None) -> dict:
     part = {"type": "image", "media_type": media_type, "data": base64.b64encode(data).decode("ascii")}
     return message("user", [part], source=source)
 
 
-def text_of(msg: dict) -> str:
-    """The text of a message, image parts left out."""
-    content = msg["content"]
+def content_text(content: str | list) -> str:
+    """The text of a message's content, image parts left out (text parts joined by newlines)."""
     if isinstance(content, str):
         return content
-    return "\n".join(part["text"] for part in content if part.get("type") == "text")
+    return "\n".join(part.get("text", "") for part in content if part.get("type") == "text")
+
+
+def text_of(msg: dict) -> str:
+    """The text of a message, image parts left out."""
+    return content_text(msg["content"])
 
 
 # --- validation ---------------------------------------------------------------
@@ -127,35 +114,16 @@ def validate(msg: object, where: str) -> dict:
 # --- reading ------------------------------------------------------------------
 
 
-def _lines(text: str) -> list[str]:
-    # Only "\n" ends a line: str.splitlines() would also split on U+2028 and friends,
-    # which json.dumps(ensure_ascii=False) leaves raw inside strings.
+def split_lines(text: str) -> list[str]:
+    """The lines of a stack. Only "\\n" ends a line: str.splitlines() would also split on
+    U+2028 and friends, which json.dumps(ensure_ascii=False) leaves raw inside strings."""
     return [line.removesuffix("\r") for line in text.split("\n")]
-
-
-def _looks_like_stack(text: str) -> bool:
-    """A stack starts with a line that parses as a JSON object with a valid "role".
-
-    Anything else (prose, code, JSON that is not a message) is plain text: a user
-    piping `jq` output into `llm` means it as content, not as a stack.
-    """
-    for line in _lines(text):
-        if not line.strip():
-            continue
-        if not line.lstrip().startswith("{"):
-            return False
-        try:
-            first = json.loads(line)
-        except ValueError:
-            return False
-        return isinstance(first, dict) and first.get("role") in ROLES and "content" in first
-    return False
 
 
 def parse_stack(text: str, source: str = "stdin") -> list[dict]:
     """Parse JSONL text that is known to be a stack; errors name the line."""
     messages = []
-    for number, line in enumerate(_lines(text), start=1):
+    for number, line in enumerate(split_lines(text), start=1):
         if not line.strip():
             continue
         try:
@@ -177,33 +145,12 @@ def decode_text(data: bytes, source: str) -> str:
     return text.removeprefix("\ufeff")
 
 
-def read_stack_bytes(data: bytes, source: str = "stdin") -> list[dict]:
-    """Detect what `data` is and return it as messages (maybe none, for empty input)."""
-    if not data.strip():
-        return []
-    media_type = image_media_type(data)
-    if media_type:
-        return [image_message(data, media_type, source=None if source == "stdin" else source)]
-    if data.startswith(PDF_SIGNATURE):
-        from llmtools.content import pdf  # poppler bindings load only for PDFs
-
-        return [pdf.pdf_message(data, source=None if source == "stdin" else source)]
-    text = decode_text(data, source)
-    if _looks_like_stack(text):
-        return parse_stack(text, source)
-    return [message("user", text)]
-
-
 def read_stack(stream: IO[bytes], source: str = "stdin") -> list[dict]:
-    return read_stack_bytes(stream.read(), source)
+    """Deprecated: use `llmtools.inputs.read_messages`. Kept only while cli/output.py
+    still reads stdin through here; it goes when that module calls inputs directly."""
+    from llmtools.inputs import read_messages
 
-
-def read_stack_file(path: str) -> list[dict]:
-    try:
-        with open(path, "rb") as handle:
-            return read_stack_bytes(handle.read(), source=path)
-    except OSError as error:
-        raise InputError(f"{path}: {error.strerror}") from None
+    return read_messages(stream.read(), source)
 
 
 # --- writing ------------------------------------------------------------------

@@ -21,9 +21,10 @@ from llmtools.cli import fetch as fetch_cli
 from llmtools.cli.main import run
 from llmtools.content import cookies as cookies_module
 from llmtools.content.browser import Browser, BrowserUnavailable
-from llmtools.content.fetch import fetch_each, fetch_message, worst_status
+from llmtools.content.fetch import fetch_each, fetch_message
 from llmtools.content.html import html_to_markdown
-from llmtools.errors import ExitStatus, InputError, LlmtoolsError
+from llmtools.errors import ExitStatus, InputError, LlmtoolsError, worst_status
+from llmtools.notices import notices_to
 from tests.conftest import REPO, command_path
 from tests.pages import FORECAST, LocalSite, cookies_txt
 from tests.pdfs import TEXT_LINES, TextPage, write_pdf
@@ -50,11 +51,12 @@ def browser():
 def fetch(browser):
     """fetch(url, renderer, **options) -> FetchResult, through the warm browser or httpx."""
     def run_fetch(url: str, renderer: str = "chromium", **options):
-        warnings: list[str] = []
+        told: list[tuple[str, str]] = []
         options.setdefault("timeout", 10)
-        [result] = fetch_each([url], browser=browser if renderer == "chromium" else None,
-                              use_browser=renderer == "chromium", warn=warnings.append, **options)
-        assert warnings == [], warnings
+        with notices_to(lambda level, message: told.append((level, message))):
+            [result] = fetch_each([url], browser=browser if renderer == "chromium" else None,
+                                  use_browser=renderer == "chromium", **options)
+        assert told == [], told
         return result
     return run_fetch
 
@@ -316,9 +318,11 @@ def test_a_browser_that_died_is_started_again(site):
 ])
 def test_a_missing_browser_is_reported_once_and_http_takes_over(site, monkeypatch, executable, reason):
     monkeypatch.setenv("LLMTOOLS_BROWSER", executable)
-    warnings: list[str] = []
-    results = list(fetch_each([site.url("/article"), site.url("/notes.txt")], warn=warnings.append,
-                              screenshot=True))
+    told: list[tuple[str, str]] = []
+    with notices_to(lambda level, message: told.append((level, message))):
+        results = list(fetch_each([site.url("/article"), site.url("/notes.txt")], screenshot=True))
+    assert {level for level, _ in told} == {"warning"}
+    warnings = [message for _, message in told]
     assert [r.error for r in results] == [None, None]
     assert [r.message["meta"]["renderer"] for r in results] == ["http", "http"]
     assert len(warnings) == 1

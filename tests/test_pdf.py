@@ -14,6 +14,7 @@ from llmtools.cli import pdf as pdf_cli
 from llmtools.cli.main import run
 from llmtools.content import pdf
 from llmtools.errors import ExitStatus, InputError, ServiceUnavailable, UsageError
+from llmtools.notices import notices_to
 from tests.conftest import command_path
 from tests.pages import LocalSite
 from tests.pdfs import SCAN_LINES, TEXT_LINES, TextPage, encrypt, scanned_page, words, write_pdf
@@ -46,10 +47,12 @@ def files(tmp_path_factory):
 
 
 def extract(path, **options) -> pdf.PdfText:
-    warnings: list[str] = []
-    options.setdefault("warn", warnings.append)
-    result = pdf.extract_pdf(path.read_bytes(), source=str(path), **options)
-    result.warnings = warnings  # type: ignore[attr-defined]
+    """extract_pdf, with the notices it gave collected as `result.warnings` (all warnings)."""
+    told: list[tuple[str, str]] = []
+    with notices_to(lambda level, message: told.append((level, message))):
+        result = pdf.extract_pdf(path.read_bytes(), source=str(path), **options)
+    assert {level for level, _ in told} <= {"warning"}, told
+    result.warnings = [message for _, message in told]  # type: ignore[attr-defined]
     return result
 
 
@@ -208,9 +211,9 @@ def test_pdf_message_meta(files):
 
 
 def test_stdin_and_llm_p_read_pdfs_through_the_same_code(files):
-    from llmtools.inputs import file_message
+    from llmtools.inputs import file_message, read_messages
 
-    [from_stdin] = stack.read_stack_bytes(files["text"].read_bytes())
+    [from_stdin] = read_messages(files["text"].read_bytes())
     assert from_stdin["content"] == "\n".join(TEXT_LINES) + "\f" + "\n".join(SECOND_PAGE)
     assert "source" not in from_stdin["meta"]
     from_path = file_message(str(files["text"]))

@@ -9,6 +9,7 @@ import pytest
 
 from llmtools import stack
 from llmtools.errors import ExitStatus, InputError
+from llmtools.inputs import read_messages
 from llmtools.providers.base import prepare_turns
 
 PNG_1x1 = base64.b64decode(
@@ -16,17 +17,17 @@ PNG_1x1 = base64.b64decode(
 
 
 def test_plain_text_becomes_one_user_message():
-    assert stack.read_stack_bytes(b"hello\nworld\n") == [{"role": "user", "content": "hello\nworld\n"}]
+    assert read_messages(b"hello\nworld\n") == [{"role": "user", "content": "hello\nworld\n"}]
 
 
 def test_empty_input_is_no_messages():
-    assert stack.read_stack_bytes(b"") == []
-    assert stack.read_stack_bytes(b"\n  \n") == []
+    assert read_messages(b"") == []
+    assert read_messages(b"\n  \n") == []
 
 
 def test_stack_lines_are_read_as_messages_and_blank_lines_skipped():
     data = b'{"role": "system", "content": "be brief"}\n\n{"role": "user", "content": "hi", "meta": {"source": "x"}}\n'
-    assert stack.read_stack_bytes(data) == [
+    assert read_messages(data) == [
         {"role": "system", "content": "be brief"},
         {"role": "user", "content": "hi", "meta": {"source": "x"}},
     ]
@@ -34,13 +35,13 @@ def test_stack_lines_are_read_as_messages_and_blank_lines_skipped():
 
 def test_json_that_is_not_a_message_is_plain_text():
     data = b'{"name": "x", "value": 1}\n{"name": "y"}\n'
-    assert stack.read_stack_bytes(data) == [{"role": "user", "content": data.decode()}]
+    assert read_messages(data) == [{"role": "user", "content": data.decode()}]
 
 
 def test_malformed_line_part_way_names_the_line():
     data = b'{"role": "user", "content": "a"}\n{"role": "user", "content": "b"}\n{"role": "user", "content": \n'
     with pytest.raises(InputError) as caught:
-        stack.read_stack_bytes(data)
+        read_messages(data)
     assert "line 3" in str(caught.value)
     assert caught.value.status == ExitStatus.DATA_ERROR == 65
 
@@ -57,17 +58,17 @@ def test_malformed_line_part_way_names_the_line():
 def test_invalid_messages_after_the_first_line_are_rejected(line, problem):
     data = ('{"role": "user", "content": "ok"}\n' + line + "\n").encode()
     with pytest.raises(InputError, match=problem) as caught:
-        stack.read_stack_bytes(data)
+        read_messages(data)
     assert "line 2" in str(caught.value)
 
 
 def test_non_utf8_text_is_a_data_error():
     with pytest.raises(InputError, match="not UTF-8.*0xff at offset 3"):
-        stack.read_stack_bytes(b"abc\xff\xfe")
+        read_messages(b"abc\xff\xfe")
 
 
 def test_image_bytes_become_an_image_part():
-    [msg] = stack.read_stack_bytes(PNG_1x1)
+    [msg] = read_messages(PNG_1x1)
     assert msg["role"] == "user"
     [part] = msg["content"]
     assert part["type"] == "image" and part["media_type"] == "image/png"
@@ -77,7 +78,7 @@ def test_image_bytes_become_an_image_part():
 def test_line_separators_inside_strings_do_not_split_messages():
     msg = {"role": "user", "content": "one\u2028two\x85three"}
     data = (stack.dumps(msg) + "\n").encode()
-    assert stack.read_stack_bytes(data) == [msg]
+    assert read_messages(data) == [msg]
 
 
 def test_written_stack_reads_back_identically(tmp_path):
@@ -87,7 +88,7 @@ def test_written_stack_reads_back_identically(tmp_path):
     with open(path, "w", encoding="utf-8") as handle:
         stack.write_stack(messages, handle)
     assert all(json.loads(line) for line in path.read_text().splitlines())
-    assert stack.read_stack_file(str(path)) == messages
+    assert read_messages(path.read_bytes(), str(path)) == messages
 
 
 def test_prepare_turns_merges_same_role_neighbours_and_collects_system():

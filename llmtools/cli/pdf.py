@@ -104,7 +104,10 @@ def command(inputs: tuple[str, ...], pages: str | None, ocr: str, language: str,
     for name in names:
         label = "stdin" if name == "-" else name
         try:
-            data = fetch_pdf_bytes(name, timeout=timeout, cookies=cookies) if is_url(name) else pdf.read_pdf_file(name)
+            if name == "-":
+                data = sys.stdin.buffer.read()
+            else:
+                data = fetch_pdf_bytes(name, timeout=timeout, cookies=cookies) if is_url(name) else pdf.read_pdf_file(name)
             message = pdf.pdf_message(data, source=None if name == "-" else name, pages=pages, ocr=ocr,
                                       language=language, progress=ProgressReport(prog, label, quiet=quiet))
         except LlmtoolsError as error:

@@ -28,10 +28,11 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from urllib.parse import urlsplit
 
-from llmtools import stack
+from llmtools import detect, notices, stack
 from llmtools.errors import (ExitStatus, InputError, LlmtoolsError, ServiceUnavailable,
                              TemporaryFailure, UsageError)
-from llmtools.notices import warn as default_warn
+# Imported by cli/fetch.py and cli/pdf.py from here, where it used to live.
+from llmtools.errors import worst_status  # noqa: F401
 
 DEFAULT_TIMEOUT_S = 30.0
 MAX_BODY_BYTES = 200 * 1024 * 1024
@@ -41,20 +42,6 @@ HTML_TYPES = ("text/html", "application/xhtml+xml")
 TEXT_TYPES = ("application/json", "application/xml", "application/javascript", "application/x-yaml",
               "application/yaml", "application/toml")
 
-# When several URLs fail, the exit status is the most lasting failure's: a command to
-# fix beats bad data, beats a refusal, beats an unreachable host, beats "try again later".
-SEVERITY = (ExitStatus.USAGE, ExitStatus.DATA_ERROR, ExitStatus.FAILURE,
-            ExitStatus.UNAVAILABLE, ExitStatus.TEMPORARY_FAILURE)
-
-
-def worst_status(statuses: Iterable[int]) -> int:
-    found = [status for status in statuses if status != ExitStatus.OK]
-    if not found:
-        return ExitStatus.OK
-    rank = {status: index for index, status in enumerate(SEVERITY)}
-    return min(found, key=lambda status: rank.get(status, len(SEVERITY)))
-
-
 @dataclasses.dataclass
 class FetchResult:
     url: str
@@ -62,8 +49,8 @@ class FetchResult:
     error: LlmtoolsError | None = None
 
     @property
-    def status(self) -> int:
-        return ExitStatus.OK if self.error is None else int(self.error.status)
+    def status(self) -> ExitStatus:
+        return ExitStatus.OK if self.error is None else self.error.status
 
 
 @dataclasses.dataclass
@@ -237,8 +224,9 @@ def message_from(fetched: Fetched, *, tool: str = "llm-fetch") -> dict:
     final_url = fetched.final_url if fetched.final_url != url else None
     mime = fetched.content_type
     body = fetched.body or b""
+    sniffed = detect.sniff(body)
     meta = {"source": url, "tool": tool, "final_url": final_url}
-    if fetched.html is None and (mime == "application/pdf" or body.startswith(stack.PDF_SIGNATURE)):
+    if fetched.html is None and (mime == detect.PDF or sniffed == detect.PDF):
         msg = pdf.pdf_message(body, source=url, tool=tool)
         if final_url:
             msg["meta"]["final_url"] = final_url
@@ -250,13 +238,12 @@ def message_from(fetched: Fetched, *, tool: str = "llm-fetch") -> dict:
         meta["title"] = document.title
         text = document.markdown
     else:
-        image_type = stack.image_media_type(body)
-        if image_type:
-            msg = stack.image_message(body, image_type, source=url)
+        if detect.is_image(sniffed):
+            msg = stack.image_message(body, sniffed, source=url)
             msg["meta"].update({k: v for k, v in meta.items() if v is not None})
             return msg
         if not (mime.startswith("text/") or mime in TEXT_TYPES or mime.endswith(("+json", "+xml"))
-                or (not mime and b"\x00" not in body[:8192])):
+                or (not mime and sniffed != detect.BINARY)):
             raise InputError(f"cannot read content of type {mime or 'unknown'}")
         text = _decode(body)
     meta["renderer"] = fetched.renderer
@@ -284,7 +271,7 @@ def fetch_each(
     cookies: list | None = None,
     screenshot: bool = False,
     tool: str = "llm-fetch",
-    warn: Callable[[str], None] = default_warn,
+    warn: Callable[[str], None] | None = None,
 ) -> Iterator[FetchResult]:
     """Fetch URLs one after another, yielding a FetchResult for each as it completes.
 
@@ -293,7 +280,11 @@ def fetch_each(
     `use_browser`, one is launched on the first URL and closed at the end. `cookies`
     are `llmtools.content.cookies.Cookie`s; `screenshot` adds the rendered page as a
     PNG image part (browser only).
+
+    Warnings go to the notice channel (`llmtools.notices`). `warn` is only for
+    daemon/server.py, which still passes its own; it goes once the daemon forwards notices.
     """
+    warn = warn or notices.warn
     own_browser = None
     over_http = not use_browser  # also once the browser turns out to be unavailable
     try:
@@ -367,7 +358,7 @@ def fetch_pdf_bytes(url: str, *, timeout: float = DEFAULT_TIMEOUT_S, cookies: li
         error = status_error(response.status, response.reason)
         if error:
             raise error
-        if not response.body.startswith(stack.PDF_SIGNATURE) and stack.PDF_SIGNATURE not in response.body[:1024]:
+        if not detect.is_pdf(response.body, strict=False):
             raise InputError(f"not a PDF (served as {response.content_type or 'unknown type'})")
     except LlmtoolsError as error:
         raise _with_url(url, error) from None

@@ -8,7 +8,9 @@ Unicode mapping come out as control or private-use characters) is rendered with
 
 Pages are joined with a form feed ("\\f"), the separator `pdftotext` itself uses, so
 `text.split("\\f")` gives the pages back. Heavy imports (the bindings, pytesseract and
-with it Pillow) happen inside the functions that need them.
+with it Pillow) happen inside the functions that need them. Pages that are missing or
+left unread are warned about on the notice channel (`llmtools.notices`). This module
+takes bytes and never reads stdin: the command does that.
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ from __future__ import annotations
 import dataclasses
 import io
 import os
-import re
 import shutil
 import subprocess
 import tempfile
@@ -24,9 +25,10 @@ import unicodedata
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 
-from llmtools import stack
+from llmtools import detect, stack
+from llmtools.content.pages import describe_pages, pages_phrase, parse_page_ranges, select_pages
 from llmtools.errors import InputError, ServiceUnavailable, UsageError
-from llmtools.notices import warn as default_warn
+from llmtools.notices import warn
 
 OCR_MODES = ("auto", "always", "never")
 OCR_DPI = 300  # tesseract reads 10-12 pt type reliably from 300 dpi renderings
@@ -62,63 +64,6 @@ class PdfText:
     @property
     def ocr_pages(self) -> list[int]:
         return [page.number for page in self.pages if page.ocr]
-
-
-# --- page selection -------------------------------------------------------------
-
-_RANGE = re.compile(r"^\s*(\d*)\s*(-?)\s*(\d*)\s*$")
-
-
-def parse_page_ranges(spec: str) -> list[tuple[int, int | None]]:
-    """`1-3,7,10-` as [(1, 3), (7, 7), (10, None)]; None means "to the last page"."""
-    ranges: list[tuple[int, int | None]] = []
-    for item in spec.split(","):
-        match = _RANGE.match(item)
-        if not match or not (match.group(1) or match.group(3)) or (not match.group(2) and not match.group(1)):
-            raise UsageError(f"--pages {spec}: {item.strip()!r} is not a page or a range such as 1-3, 7 or 10-")
-        first = int(match.group(1)) if match.group(1) else 1
-        last: int | None
-        if match.group(2):
-            last = int(match.group(3)) if match.group(3) else None
-        else:
-            last = first
-        if first < 1 or (last is not None and last < first):
-            raise UsageError(f"--pages {spec}: {item.strip()!r} is not a valid range (pages count from 1)")
-        ranges.append((first, last))
-    return ranges
-
-
-def select_pages(ranges: Sequence[tuple[int, int | None]] | None, page_count: int) -> tuple[list[int], list[int]]:
-    """(pages that exist, in document order without repeats; requested pages beyond the end)."""
-    if not ranges:
-        return list(range(1, page_count + 1)), []
-    wanted: set[int] = set()
-    missing: set[int] = set()
-    for first, last in ranges:
-        end = page_count if last is None else last
-        for number in range(first, end + 1):
-            (wanted if number <= page_count else missing).add(number)
-        if last is None and first > page_count:
-            missing.add(first)
-    return sorted(wanted), sorted(missing)
-
-
-def describe_pages(numbers: Sequence[int]) -> str:
-    """[1, 2, 3, 7] as "1-3, 7"."""
-    parts: list[str] = []
-    index = 0
-    while index < len(numbers):
-        start = index
-        while index + 1 < len(numbers) and numbers[index + 1] == numbers[index] + 1:
-            index += 1
-        first, last = numbers[start], numbers[index]
-        parts.append(str(first) if first == last else f"{first}-{last}")
-        index += 1
-    return ", ".join(parts)
-
-
-def _pages_phrase(numbers: Sequence[int]) -> str:
-    return ("pages " if len(numbers) > 1 else "page ") + describe_pages(numbers)
 
 
 # --- text layer quality ---------------------------------------------------------
@@ -311,7 +256,6 @@ def extract_pdf(
     ocr: str = "auto",
     language: str = "eng",
     progress: Progress | None = None,
-    warn: Callable[[str], None] = default_warn,
     workers: int | None = None,
 ) -> PdfText:
     """Text of the selected pages of a PDF given as bytes.
@@ -326,7 +270,7 @@ def extract_pdf(
     if ocr not in OCR_MODES:
         raise UsageError(f"--ocr must be one of {', '.join(OCR_MODES)} (got {ocr!r})")
     label = source or "stdin"
-    if not data.startswith(stack.PDF_SIGNATURE) and stack.PDF_SIGNATURE not in data[:1024]:
+    if not detect.is_pdf(data, strict=False):
         raise InputError(f"{label}: not a PDF (it does not start with %PDF-)")
     ranges = parse_page_ranges(pages) if isinstance(pages, str) else pages
 
@@ -336,57 +280,77 @@ def extract_pdf(
         with open(path, "wb") as handle:
             handle.write(data)
         layer = _TextLayer(data, path, label)
-        if layer.page_count == 0:
-            raise InputError(f"{label}: the PDF has no pages")
-        numbers, missing = select_pages(ranges, layer.page_count)
-        if missing:
-            if not numbers:
-                raise UsageError(f"{label}: --pages: no page {describe_pages(missing)} in a PDF of "
-                                 f"{layer.page_count} page{'s' if layer.page_count != 1 else ''}")
-            warn(f"{label}: no page {describe_pages(missing)} (the PDF has {layer.page_count})")
-
-        texts: dict[int, PageText] = {}
-        needs_ocr: list[int] = []
-        short: list[int] = []
-        for done, number in enumerate(numbers, start=1):
-            text = layer.page(number)
-            texts[number] = PageText(number, text)
-            problem = text_layer_problem(text)
-            if ocr == "always" or (ocr == "auto" and problem in ("missing", "garbage")):
-                needs_ocr.append(number)
-            elif ocr == "auto" and problem == "short":
-                short.append(number)
-            if progress:
-                progress("text", done, len(numbers))
-        if short:
-            scans = _pages_with_large_images(path)
-            needs_ocr = sorted(needs_ocr + [number for number in short if number in scans])
-
+        numbers = _pages_to_read(layer, ranges)
+        texts, needs_ocr = _read_text_layer(layer, numbers, ocr, progress)
         if needs_ocr:
-            try:
-                _check_ocr_tools()
-                ocr_texts = _ocr_pages(path, needs_ocr, language, workers, progress,
-                                       lambda error: warn(f"{label}: {error}"))
-            except OcrUnavailable as error:
-                if ocr == "always":
-                    raise
-                unreadable = [n for n in needs_ocr if text_layer_problem(texts[n].text) in ("missing", "garbage")]
-                if unreadable:
-                    warn(f"{label}: {error}; {_pages_phrase(unreadable)} left as the text layer has it")
-                ocr_texts = {}
-            for number, ocr_text in ocr_texts.items():
-                layer_text = texts[number].text
-                problem = text_layer_problem(layer_text)
-                # A short text layer may be the whole page (a title page): keep it unless
-                # OCR found more. Missing or garbage layers always give way to OCR.
-                if ocr == "always" or problem in ("missing", "garbage") or len(ocr_text) > len(layer_text):
-                    texts[number] = PageText(number, ocr_text, ocr=True)
+            _read_by_ocr(texts, needs_ocr, path, label, ocr, language, workers, progress)
         elif ocr == "never":
             empty = [n for n in numbers if text_layer_problem(texts[n].text) == "missing"]
             if empty:
-                warn(f"{label}: no text layer on {_pages_phrase(empty)} (--ocr auto would read them)")
-
+                warn(f"{label}: no text layer on {pages_phrase(empty)} (--ocr auto would read them)")
     return PdfText(page_count=layer.page_count, pages=[texts[n] for n in numbers])
+
+
+def _pages_to_read(layer: _TextLayer, ranges: Sequence[tuple[int, int | None]] | None) -> list[int]:
+    """The selected pages that exist; a warning for those that do not, an error if none do."""
+    label = layer.label
+    if layer.page_count == 0:
+        raise InputError(f"{label}: the PDF has no pages")
+    numbers, missing = select_pages(ranges, layer.page_count)
+    if missing:
+        if not numbers:
+            raise UsageError(f"{label}: --pages: no page {describe_pages(missing)} in a PDF of "
+                             f"{layer.page_count} page{'s' if layer.page_count != 1 else ''}")
+        warn(f"{label}: no page {describe_pages(missing)} (the PDF has {layer.page_count})")
+    return numbers
+
+
+def _read_text_layer(layer: _TextLayer, numbers: list[int], ocr: str,
+                     progress: Progress | None) -> tuple[dict[int, PageText], list[int]]:
+    """Each page's text layer, and the pages to OCR (in order) under the `ocr` mode."""
+    texts: dict[int, PageText] = {}
+    needs_ocr: list[int] = []
+    short: list[int] = []
+    for done, number in enumerate(numbers, start=1):
+        text = layer.page(number)
+        texts[number] = PageText(number, text)
+        problem = text_layer_problem(text)
+        if ocr == "always" or (ocr == "auto" and problem in ("missing", "garbage")):
+            needs_ocr.append(number)
+        elif ocr == "auto" and problem == "short":
+            short.append(number)
+        if progress:
+            progress("text", done, len(numbers))
+    if short:
+        scans = _pages_with_large_images(layer.path)
+        needs_ocr = sorted(needs_ocr + [number for number in short if number in scans])
+    return texts, needs_ocr
+
+
+def _read_by_ocr(texts: dict[int, PageText], numbers: list[int], path: str, label: str, ocr: str,
+                 language: str, workers: int | None, progress: Progress | None) -> None:
+    """Replace the text layer of `numbers` in `texts` by what OCR reads, where it reads better.
+
+    Without OCR tools, `ocr="always"` fails; "auto" warns about the pages left unread.
+    """
+    try:
+        _check_ocr_tools()
+        ocr_texts = _ocr_pages(path, numbers, language, workers, progress,
+                               lambda error: warn(f"{label}: {error}"))
+    except OcrUnavailable as error:
+        if ocr == "always":
+            raise
+        unreadable = [n for n in numbers if text_layer_problem(texts[n].text) in ("missing", "garbage")]
+        if unreadable:
+            warn(f"{label}: {error}; {pages_phrase(unreadable)} left as the text layer has it")
+        return
+    for number, ocr_text in ocr_texts.items():
+        layer_text = texts[number].text
+        problem = text_layer_problem(layer_text)
+        # A short text layer may be the whole page (a title page): keep it unless OCR
+        # found more. Missing or garbage layers always give way to OCR.
+        if ocr == "always" or problem in ("missing", "garbage") or len(ocr_text) > len(layer_text):
+            texts[number] = PageText(number, ocr_text, ocr=True)
 
 
 def pdf_message(
@@ -397,7 +361,6 @@ def pdf_message(
     ocr: str = "auto",
     language: str = "eng",
     progress: Progress | None = None,
-    warn: Callable[[str], None] = default_warn,
     tool: str = "llm-pdf",
 ) -> dict:
     """One user message with the PDF's text (pages joined by form feeds).
@@ -406,7 +369,7 @@ def pdf_message(
     `ocr_pages` (the pages read by OCR, when there are any).
     """
     result = extract_pdf(data, source=source, pages=pages, ocr=ocr, language=language,
-                         progress=progress, warn=warn)
+                         progress=progress)
     selected = [page.number for page in result.pages]
     return stack.message(
         "user", result.text,
@@ -419,11 +382,8 @@ def pdf_message(
 
 
 def read_pdf_file(path: str) -> bytes:
-    """A PDF file's bytes; "-" reads stdin. A missing or unreadable file is a usage error."""
-    import sys
-
-    if path == "-":
-        return sys.stdin.buffer.read()
+    """A PDF file's bytes; a missing or unreadable file is a usage error. (stdin, "-", is the
+    command's to read: core code does not touch it.)"""
     try:
         with open(path, "rb") as handle:
             return handle.read()

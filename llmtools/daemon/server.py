@@ -194,7 +194,7 @@ class Daemon:
 
     def cmd_chat(self, args: dict, emit: Emit) -> None:
         from llmtools.providers.base import Request, event_to_json
-        from llmtools.providers.context import notices_to
+        from llmtools.notices import notices_to
         from llmtools.providers.retry import stream_with_retries
 
         provider = self.provider_for(args["spec"])

@@ -106,7 +106,7 @@ def pull(model: CatalogModel | str, directory: Path | None = None, *, force: boo
             except (_Unreachable, _BadData) as error:
                 failures.append((source, error))
                 if number < len(candidates):
-                    from llmtools.providers.context import tell
+                    from llmtools.notices import tell
 
                     tell("note", f"{source.label}: {error}; trying {candidates[number].label}")
                 continue

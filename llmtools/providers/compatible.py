@@ -31,6 +31,7 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from llmtools.notices import tell
 from llmtools.providers.base import (
     Event,
     Finished,
@@ -40,7 +41,7 @@ from llmtools.providers.base import (
     Usage,
     prepare_turns,
 )
-from llmtools.providers.context import answer_room, fit_messages, tell
+from llmtools.providers.context import answer_room, fit_messages
 from llmtools.providers.openai import OpenAIProvider
 
 # (path under the server root, request body for `text`, given the model id). `/tokenize`

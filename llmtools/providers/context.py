@@ -16,53 +16,35 @@ never silent:
    cut; if not even a few tokens of the last turn fit, it is an error (exit 65) instead.
 
 Token counts come from the caller: the model's own tokenizer for a local model, a
-server's tokenize endpoint or a conservative estimate for a server.
+server's tokenize endpoint, or `estimate_tokens`, which errs high, for a server without one.
 
-Warnings and notices from providers (a prompt cut, a model being pulled) go through
-`tell`: to stderr by default, or, inside `with notices_to(callback):` in the same thread,
-to `callback(level, message)` (level "warning" or "note"), which is how a daemon hands
-them to the client whose request caused them.
+Warnings go through `llmtools.notices` (`tell`, `notices_to` live there; the names are
+imported here too only for callers that predate the move).
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 from llmtools.errors import InputError
+from llmtools.notices import notices_to, tell  # noqa: F401 - the old import path, see above
+from llmtools.stack import content_text
 
 DEFAULT_ANSWER_ROOM = 512
 MIN_USEFUL_TOKENS = 16  # less than this of the last turn left is not worth sending
 CUT_MARKER = "\n\n[... {chars} characters cut here to fit the model's context ...]\n\n"
+# Passes of cutting before giving up: each pass cuts at least the excess, so a handful
+# suffice; the bound only guards against a tokenizer that counts a cut text as longer.
+MAX_CUT_PASSES = 64
 
 CountMessages = Callable[[list[dict]], int]
 CountText = Callable[[str], int]
 
 
-_sink = threading.local()
-
-
-@contextlib.contextmanager
-def notices_to(callback: Callable[[str, str], None]) -> Iterator[None]:
-    """Send this thread's provider warnings and notices to `callback(level, message)`."""
-    previous = getattr(_sink, "callback", None)
-    _sink.callback = callback
-    try:
-        yield
-    finally:
-        _sink.callback = previous
-
-
-def tell(level: str, message: str) -> None:
-    callback = getattr(_sink, "callback", None)
-    if callback is not None:
-        callback(level, message)
-        return
-    from llmtools import notices
-
-    (notices.warn if level == "warning" else notices.note)(message)
+def estimate_tokens(text: str) -> int:
+    """A token count that errs high: ~4 bytes a token is usual for English, 3 leaves a margin."""
+    return -(-len(text.encode("utf-8")) // 3)
 
 
 @dataclasses.dataclass
@@ -76,12 +58,6 @@ def answer_room(context_size: int, max_tokens: int | None) -> int:
     return max(1, min(max_tokens or DEFAULT_ANSWER_ROOM, context_size // 2))
 
 
-def _text(content: str | list) -> str:
-    if isinstance(content, str):
-        return content
-    return "\n".join(part.get("text", "") for part in content if part.get("type") == "text")
-
-
 def _with_text(message: dict, text: str) -> dict:
     content = message["content"]
     if isinstance(content, str):
@@ -89,6 +65,81 @@ def _with_text(message: dict, text: str) -> dict:
     # A message with parts: keep the images, replace the text by one text part.
     others = [part for part in content if part.get("type") != "text"]
     return {**message, "content": [{"type": "text", "text": text}, *others]}
+
+
+@dataclasses.dataclass
+class _Dropped:
+    turns: list[dict]  # what is left
+    messages: int  # how many were dropped
+    tokens: int  # what they cost
+    total: int  # the prompt's tokens without them
+
+
+def _drop_oldest_turns(system: list[dict], turns: list[dict], total: int, budget: int,
+                       count_messages: CountMessages) -> _Dropped:
+    """Drop the oldest turns (a user turn with the assistant turn after it) until the prompt
+    fits or only the last turn is left."""
+    dropped = _Dropped(turns, 0, 0, total)
+    while dropped.total > budget and len(dropped.turns) > 1:
+        take = 2 if len(dropped.turns) > 2 and dropped.turns[1]["role"] == "assistant" else 1
+        dropped.turns = dropped.turns[take:]
+        dropped.messages += take
+        now = count_messages(system + dropped.turns)
+        dropped.tokens += dropped.total - now
+        dropped.total = now
+    return dropped
+
+
+class _MiddleCuts:
+    """Cutting the middle out of the longest texts (the system text, the last turn).
+
+    Each cut starts from the original text, so a message carries one marker however many
+    passes it took, and keeps the head (a document's title and opening) and the tail
+    (where the question usually is) in equal measure.
+    """
+
+    def __init__(self, items: list[dict], candidates: list[int], count_text: CountText) -> None:
+        self.items = items
+        self.originals = {index: content_text(items[index]["content"]) for index in candidates}
+        self.candidates = [index for index in candidates if self.originals[index]]
+        self.sizes = {index: count_text(self.originals[index]) for index in self.candidates}
+        self.keep = dict(self.sizes)  # tokens of each original to keep
+        self.kept_chars = {index: len(self.originals[index]) for index in self.candidates}
+        self.marker_cost = count_text(CUT_MARKER.format(chars=10**6))
+
+    def shrink(self, total: int, budget: int, count_messages: CountMessages) -> int:
+        """Cut until the prompt fits or nothing is left to cut; the prompt's tokens after."""
+        for _ in range(MAX_CUT_PASSES):
+            if total <= budget:
+                break
+            shrinkable = [index for index in self.candidates if self.keep[index] > MIN_USEFUL_TOKENS]
+            if not shrinkable:
+                break
+            self._cut(max(shrinkable, key=lambda index: self.keep[index]), total - budget)
+            total = count_messages(self.items)
+        return total
+
+    def _cut(self, target: int, over: int) -> None:
+        first_cut = self.keep[target] == self.sizes[target]
+        self.keep[target] = max(MIN_USEFUL_TOKENS,
+                                self.keep[target] - over - (self.marker_cost if first_cut else 0))
+        text = self.originals[target]
+        kept = int(len(text) * self.keep[target] / max(self.sizes[target], 1))
+        self.kept_chars[target] = kept
+        head = text[: (kept + 1) // 2]
+        tail = text[len(text) - kept // 2:] if kept // 2 else ""
+        self.items[target] = _with_text(self.items[target],
+                                        head + CUT_MARKER.format(chars=len(text) - kept) + tail)
+
+    def summary(self) -> str | None:
+        """What was cut, as the warning says it; None if nothing was."""
+        chars = sum(len(self.originals[index]) - self.kept_chars[index] for index in self.candidates)
+        if not chars:
+            return None
+        tokens = sum(self.sizes[index] - self.keep[index] for index in self.candidates)
+        several = sum(self.keep[index] < self.sizes[index] for index in self.candidates) > 1
+        return (f"cut {chars} characters (about {tokens} tokens) from the middle of the longest "
+                f"message{'s' if several else ''}")
 
 
 def fit_messages(
@@ -107,68 +158,29 @@ def fit_messages(
     """
     about = "about " if estimated else ""
     budget = context_size - room
-    total = count_messages(messages)
-    if total <= budget:
-        return Fitted(messages, total)
-    original = total
+    original = count_messages(messages)
+    if original <= budget:
+        return Fitted(messages, original)
     system = [dict(messages[0])] if messages and messages[0]["role"] == "system" else []
-    turns = [dict(message) for message in messages[len(system):]]
-
-    dropped = dropped_tokens = 0
-    while total > budget and len(turns) > 1:
-        take = 2 if len(turns) > 2 and turns[1]["role"] == "assistant" else 1
-        turns = turns[take:]
-        dropped += take
-        now = count_messages(system + turns)
-        dropped_tokens += total - now
-        total = now
-
-    # Cut the middle of the longest text (the system text or the last turn), from its
-    # original each time so there is one marker, shrinking until the prompt fits.
-    items = system + turns
-    candidates = [index for index in ({0, len(items) - 1} if system else {len(items) - 1})
-                  if _text(items[index]["content"])]
-    originals = {index: _text(items[index]["content"]) for index in candidates}
-    sizes = {index: count_text(text) for index, text in originals.items()}
-    keep = dict(sizes)  # tokens of each original to keep
-    kept_chars = {index: len(text) for index, text in originals.items()}
-    marker_cost = count_text(CUT_MARKER.format(chars=10**6))
-    for _ in range(64):
-        if total <= budget:
-            break
-        over = total - budget
-        shrinkable = [index for index in candidates if keep[index] > MIN_USEFUL_TOKENS]
-        if not shrinkable:
-            break
-        target = max(shrinkable, key=lambda index: keep[index])
-        first_cut = keep[target] == sizes[target]
-        keep[target] = max(MIN_USEFUL_TOKENS, keep[target] - over - (marker_cost if first_cut else 0))
-        text = originals[target]
-        kept = int(len(text) * keep[target] / max(sizes[target], 1))
-        kept_chars[target] = kept
-        head = text[: (kept + 1) // 2]
-        tail = text[len(text) - kept // 2:] if kept // 2 else ""
-        items[target] = _with_text(items[target], head + CUT_MARKER.format(chars=len(text) - kept) + tail)
-        total = count_messages(items)
+    dropped = _drop_oldest_turns(system, [dict(message) for message in messages[len(system):]],
+                                 original, budget, count_messages)
+    items = system + dropped.turns
+    cuts = _MiddleCuts(items, sorted({0, len(items) - 1} if system else {len(items) - 1}), count_text)
+    total = cuts.shrink(dropped.total, budget, count_messages)
     if total > budget:
         raise InputError(
             f"the prompt does not fit model {model_name}'s {context_size}-token context: it is "
             f"{about}{original} tokens and {room} are kept for the answer; even with earlier "
             f"messages dropped and the longest texts cut to {MIN_USEFUL_TOKENS} tokens, {about}"
             f"{total} remain (use a model with a larger context, a smaller --max-tokens, or send less)")
-    system, turns = items[: len(system)], items[len(system):]
-    cut_chars = sum(len(originals[index]) - kept_chars[index] for index in candidates)
-    cut_tokens = sum(sizes[index] - keep[index] for index in candidates)
-
     what = []
-    if dropped:
-        what.append(f"dropped the {dropped} oldest message{'s' if dropped != 1 else ''} "
-                    f"({about}{dropped_tokens} tokens)")
-    if cut_chars:
-        what.append(f"cut {cut_chars} characters (about {cut_tokens} tokens) from the middle of "
-                    f"the longest message" + ("s" if sum(keep[i] < sizes[i] for i in candidates) > 1
-                                              else ""))
+    if dropped.messages:
+        what.append(f"dropped the {dropped.messages} oldest message{'s' if dropped.messages != 1 else ''} "
+                    f"({about}{dropped.tokens} tokens)")
+    cut = cuts.summary()
+    if cut:
+        what.append(cut)
     warning = (f"the prompt ({about}{original} tokens) does not fit model {model_name}'s "
                f"{context_size}-token context with {room} tokens kept for the answer: "
                + " and ".join(what) + f"; {about}{total} tokens sent")
-    return Fitted(system + turns, total, warning)
+    return Fitted(cuts.items, total, warning)

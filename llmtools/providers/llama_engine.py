@@ -31,7 +31,8 @@ from llmtools.providers.base import (
     Usage,
     prepare_turns,
 )
-from llmtools.providers.context import answer_room, fit_messages, tell
+from llmtools.notices import tell
+from llmtools.providers.context import answer_room, fit_messages
 
 MAX_DEFAULT_CONTEXT = 8192
 DEFAULT_TEMPERATURE = 0.2  # llama-cpp-python's chat default; small models ramble when hotter

@@ -29,8 +29,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from llmtools.errors import ModelCrashed, ServiceUnavailable, error_from_json
+from llmtools.notices import tell
 from llmtools.providers.base import Event, ModelSpec, Provider, Request, event_from_json
-from llmtools.providers.context import tell
 
 CANCEL_GRACE_S = 10.0  # a worker that does not stop this long after a cancel is killed
 REBUILD_HINT = ("rebuild it for this machine: `scripts/install-llama-cpp .venv/bin/python` in an "

@@ -66,7 +66,7 @@ def _error_event(error: BaseException) -> dict:
 
 def _serve(channel: _Channel, engine) -> None:
     from llmtools.providers.base import Request, event_to_json
-    from llmtools.providers.context import notices_to
+    from llmtools.notices import notices_to
 
     forward = lambda level, text: channel.send({"event": "notice", "level": level, "text": text})  # noqa: E731
     while (op := channel.ops.get()) is not None:

@@ -3,15 +3,19 @@
 A request is resent only while nothing of the answer has been yielded: once text has
 reached the user, resending would duplicate it, so a failure after that point is a
 `StreamCut` and what arrived is kept by the caller.
+
+Each retry is a warning on the notice channel (`llmtools.notices`), so it reads like every
+other warning (`llm: warning: model sonnet: ...; retrying in 1.3s (attempt 2 of 4)`) and,
+in the daemon, travels to the client that asked.
 """
 
 from __future__ import annotations
 
 import random
-import sys
 import time
 from collections.abc import Callable, Iterator
 
+from llmtools import notices
 from llmtools.errors import ModelCrashed, ProviderError, StreamCut
 from llmtools.providers.base import Event, Provider, Request, TextDelta, ThinkingDelta
 
@@ -30,17 +34,20 @@ def backoff_delay(attempt: int, base: float, retry_after: float | None) -> float
     return random.uniform(ceiling / 2, ceiling)
 
 
-def _say_retry(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
 def stream_with_retries(
     provider: Provider,
     request: Request,
     *,
-    on_retry: Callable[[str], None] = _say_retry,
+    on_retry: Callable[[str], None] | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> Iterator[Event]:
+    """The provider's events, with the request resent after a retryable failure.
+
+    `on_retry(text)` takes the retry warnings instead of the notice channel. Only
+    tests/fakes/streams.py and daemon/server.py pass one; the server's predates notices
+    reaching the client (its `notices_to` would carry these with their level).
+    """
+    say_retry = on_retry or notices.warn
     spec = provider.spec
     attempts = max(1, spec.max_retries + 1)
     for attempt in range(1, attempts + 1):
@@ -70,6 +77,6 @@ def stream_with_retries(
                     status=error.status,
                 ) from error
             delay = backoff_delay(attempt, spec.retry_base_delay, error.retry_after)
-            on_retry(f"model {spec.name}: {error}; retrying in {delay:.1f}s "
+            say_retry(f"model {spec.name}: {error}; retrying in {delay:.1f}s "
                      f"(attempt {attempt + 1} of {attempts})")
             sleep(delay)

@@ -31,7 +31,7 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-from llmtools import stack
+from llmtools import detect, stack
 from llmtools.errors import LlmtoolsError, UsageError
 from llmtools.runtime.results import HelperContext, ResultValue, context_spec
 
@@ -108,7 +108,7 @@ def as_messages(values: Any) -> list[dict]:
         elif isinstance(item, str):
             messages.append(stack.message("user", item))
         elif isinstance(item, (bytes, bytearray)):
-            media_type = stack.image_media_type(bytes(item))
+            media_type = detect.image_media_type(bytes(item))
             if media_type:
                 messages.append(stack.image_message(bytes(item), media_type))
             else:
