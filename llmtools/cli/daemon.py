@@ -8,6 +8,7 @@ import click
 
 from llmtools.cli.main import debug_option
 from llmtools.cli.output import echo
+from llmtools.errors import ExitStatus
 
 
 @click.group("daemon")
@@ -73,10 +74,10 @@ def status_command(as_json: bool) -> int:
             status = event["result"]
     if status is None:
         echo(json.dumps({"running": False}) if as_json else "daemon not running")
-        return 1
+        return ExitStatus.FAILURE  # "false", as a predicate: scripts test `llm daemon status`
     if as_json:
         echo(json.dumps({"running": True, **status}))
-        return 0
+        return ExitStatus.OK
     echo(f"daemon running: pid {status['pid']}, up {status['uptime_s']:.0f}s, "
          f"{status['requests_served']} requests served, idle {status['idle_s']:.0f}s "
          f"of {status['idle_timeout_s']:g}s")
@@ -86,7 +87,7 @@ def status_command(as_json: bool) -> int:
                                       for name in status["warm_models"]) or "none"))
     echo("runtimes: " + (", ".join(r.get("thread", r.get("id", "?")) for r in status["runtimes"]) or "none"))
     echo("browser: " + ("running" if status["browser"] else "not started"))
-    return 0
+    return ExitStatus.OK
 
 
 @daemon_group.command("run")
@@ -104,4 +105,4 @@ def run_command(idle_timeout: float | None) -> int:
         from llmtools.errors import UsageError
 
         raise UsageError("a daemon is already running (`llm daemon stop` first)")
-    return 0
+    return ExitStatus.OK

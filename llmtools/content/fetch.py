@@ -271,7 +271,6 @@ def fetch_each(
     cookies: list | None = None,
     screenshot: bool = False,
     tool: str = "llm-fetch",
-    warn: Callable[[str], None] | None = None,
 ) -> Iterator[FetchResult]:
     """Fetch URLs one after another, yielding a FetchResult for each as it completes.
 
@@ -281,10 +280,9 @@ def fetch_each(
     are `llmtools.content.cookies.Cookie`s; `screenshot` adds the rendered page as a
     PNG image part (browser only).
 
-    Warnings go to the notice channel (`llmtools.notices`). `warn` is only for
-    daemon/server.py, which still passes its own; it goes once the daemon forwards notices.
+    Warnings go to the notice channel (`llmtools.notices`).
     """
-    warn = warn or notices.warn
+    warn = notices.warn
     own_browser = None
     over_http = not use_browser  # also once the browser turns out to be unavailable
     try:

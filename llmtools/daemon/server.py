@@ -33,7 +33,7 @@ from pathlib import Path
 
 from llmtools import __version__
 from llmtools.daemon import protocol
-from llmtools.errors import LlmtoolsError, UsageError
+from llmtools.errors import ExitStatus, LlmtoolsError, UsageError
 
 DEFAULT_IDLE_TIMEOUT = 30 * 60.0
 
@@ -194,17 +194,11 @@ class Daemon:
 
     def cmd_chat(self, args: dict, emit: Emit) -> None:
         from llmtools.providers.base import Request, event_to_json
-        from llmtools.notices import notices_to
         from llmtools.providers.retry import stream_with_retries
 
         provider = self.provider_for(args["spec"])
         request = Request(**args["request"])
-        retrying = lambda text: emit({"event": "notice", "text": text})  # noqa: E731
-        # Warnings the provider raises (a prompt cut to fit the context) are the user's to
-        # see, not the daemon log's: they travel back as notices.
-        forwarded = lambda level, text: emit({"event": "notice", "level": level, "text": text})  # noqa: E731
-        with notices_to(forwarded), \
-                contextlib.closing(stream_with_retries(provider, request, on_retry=retrying)) as events:
+        with contextlib.closing(stream_with_retries(provider, request)) as events:
             for event in events:
                 emit(event_to_json(event))
 
@@ -212,19 +206,19 @@ class Daemon:
         """Fetch URLs in the warm browser; one "result" event per URL, as each completes."""
         from llmtools.content.cookies import load_cookies_txt
         from llmtools.content.fetch import fetch_each
+        from llmtools.errors import error_to_json
 
         cookies = load_cookies_txt(args["cookies_file"]) if args.get("cookies_file") else None
-        warn = lambda text: emit({"event": "notice", "level": "warning", "text": text})  # noqa: E731
         results = fetch_each(args["urls"], browser=self.browser, timeout=args["timeout"],
                              wait_for=args.get("wait_for"), cookies=cookies,
                              screenshot=args.get("screenshot", False),
-                             tool=args.get("tool", "llm-fetch"), warn=warn)
+                             tool=args.get("tool", "llm-fetch"))
         with contextlib.closing(results):
             for result in results:
                 event: dict = {"event": "result", "url": result.url}
                 if result.error is not None:
-                    event["error"] = {"kind": type(result.error).__name__, "message": str(result.error),
-                                      "status": int(result.error.status)}
+                    event["error"] = {key: value for key, value in error_to_json(result.error).items()
+                                      if key != "event"}
                 else:
                     event["message"] = result.message
                 emit(event)
@@ -258,12 +252,13 @@ class _Handler(socketserver.StreamRequestHandler):
         _, uid, _ = protocol.peer_credentials(self.connection)
         if uid != os.getuid():
             log(f"refused a connection from uid {uid}")
-            self._reply(protocol.error("PermissionDenied", f"this daemon serves uid {os.getuid()} only", 69))
+            self._reply(protocol.error("PermissionDenied", f"this daemon serves uid {os.getuid()} only",
+                                       ExitStatus.UNAVAILABLE))
             return
         try:
             message = protocol.receive(self.rfile)
         except protocol.ProtocolError as problem:
-            self._reply(protocol.error("ProtocolError", str(problem), 65))
+            self._reply(protocol.error("ProtocolError", str(problem), ExitStatus.DATA_ERROR))
             return
         if message is None:
             return
@@ -271,11 +266,18 @@ class _Handler(socketserver.StreamRequestHandler):
         method = getattr(daemon, f"cmd_{command}", None) if isinstance(command, str) else None
         if message.get("v") != protocol.PROTOCOL_VERSION or method is None:
             self._reply(protocol.error("ProtocolError", f"unrecognized command {command!r} "
-                                       f"(protocol v{message.get('v')}, daemon v{protocol.PROTOCOL_VERSION})", 69))
+                                       f"(protocol v{message.get('v')}, daemon v{protocol.PROTOCOL_VERSION})",
+                                       ExitStatus.UNAVAILABLE))
             return
-        with daemon.activity():
+        from llmtools.notices import notices_to
+
+        emit = _Emitter(self.connection, self.wfile)
+        # Warnings and notes raised while serving (a prompt cut to fit, a retry, a page that
+        # fell back to plain HTTP) are the client's to see, not the daemon log's.
+        forward = lambda level, text: emit({"event": "notice", "level": level, "text": text})  # noqa: E731
+        with daemon.activity(), notices_to(forward):
             try:
-                result = method(message.get("args") or {}, _Emitter(self.connection, self.wfile))
+                result = method(message.get("args") or {}, emit)
                 self._emit(protocol.end(result))
             except (BrokenPipeError, ConnectionResetError):
                 pass  # the client went away (Ctrl-C, `| head`); nothing to tell it
@@ -285,7 +287,8 @@ class _Handler(socketserver.StreamRequestHandler):
                 details = traceback.format_exc()
                 log(f"crash in {command}: {details}")
                 self._reply(protocol.error("DaemonCrash", f"daemon crashed running {command}: "
-                                           f"{type(problem).__name__}: {problem}", 1, details))
+                                           f"{type(problem).__name__}: {problem}", ExitStatus.FAILURE,
+                                           details))
 
     def _emit(self, event: dict) -> None:
         protocol.send(self.wfile, event)
@@ -376,7 +379,7 @@ def serve(runtime_dir: Path, idle_timeout: float, ready_fd: int | None = None) -
     if lock is None:
         log("another daemon is already running")
         _signal_ready(ready_fd, "busy")
-        return 1
+        return ExitStatus.FAILURE
     daemon = Daemon(runtime_dir, idle_timeout)
     pid_path = runtime_dir / protocol.PID_NAME
     # We hold the lock, so any socket file here belongs to a daemon that died: replace it.
@@ -402,7 +405,7 @@ def serve(runtime_dir: Path, idle_timeout: float, ready_fd: int | None = None) -
         daemon.close_resources()
         lock.close()
         log("stopped")
-    return 0
+    return ExitStatus.OK
 
 
 def _signal_ready(ready_fd: int | None, word: str) -> None:

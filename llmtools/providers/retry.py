@@ -38,16 +38,11 @@ def stream_with_retries(
     provider: Provider,
     request: Request,
     *,
-    on_retry: Callable[[str], None] | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> Iterator[Event]:
-    """The provider's events, with the request resent after a retryable failure.
-
-    `on_retry(text)` takes the retry warnings instead of the notice channel. Only
-    tests/fakes/streams.py and daemon/server.py pass one; the server's predates notices
-    reaching the client (its `notices_to` would carry these with their level).
-    """
-    say_retry = on_retry or notices.warn
+    """The provider's events, with the request resent after a retryable failure; each
+    retry is a warning on the notice channel (the daemon forwards it to its client)."""
+    say_retry = notices.warn
     spec = provider.spec
     attempts = max(1, spec.max_retries + 1)
     for attempt in range(1, attempts + 1):

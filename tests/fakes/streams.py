@@ -17,9 +17,12 @@ class Run:
         self.events: list = []
         self.retries: list[str] = []
         self.error: Exception | None = None
+        from llmtools.notices import notices_to
+
         try:
-            for event in stream_with_retries(provider, request, on_retry=self.retries.append):
-                self.events.append(event)
+            with notices_to(lambda level, text: self.retries.append(text)):
+                for event in stream_with_retries(provider, request):
+                    self.events.append(event)
         except Exception as error:  # noqa: BLE001  (the tests look at it)
             self.error = error
 
