@@ -88,7 +88,7 @@ def test_a_statement_that_never_ends_is_stopped_at_the_timeout_and_variables_sur
                     block("Check.", "kept"),
                     "Still safe.")
     started = time.monotonic()
-    result = run_exec(["-m", script.model, "--timeout", "0.5", "try"])
+    result = run_exec(["-m", script.model, "--statement-timeout", "0.5", "try"])
     assert result.status == 0, result.stderr
     assert time.monotonic() - started < 30
     told = script.result_sent(2)

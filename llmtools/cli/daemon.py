@@ -6,12 +6,13 @@ import json
 
 import click
 
-from llmtools.cli.main import debug_option
+from llmtools.cli.options import debug_option
 from llmtools.cli.output import echo
 from llmtools.errors import ExitStatus
 
 
 @click.group("daemon")
+@debug_option
 def daemon_group() -> None:
     """Manage the daemon that keeps models, runtimes and the browser warm.
 

@@ -16,10 +16,11 @@ import sys
 
 import click
 
-from llmtools import __version__
-from llmtools.cli.main import debug_option, run
-from llmtools.cli.options import model_options
-from llmtools.cli.output import OUTPUT_FORMATS, TextWriter, echo, read_stdin_messages, write_stack
+from llmtools.cli.main import run
+from llmtools.cli.options import SECONDS, answer_output_options, log_option, model_options, prompt_options
+from llmtools.cli.options import command as llmtools_command
+from llmtools.cli.output import AnswerFormat, AnswerWriter, echo, read_stdin_messages, write_raw
+from llmtools.cli.terminal import write_stderr
 
 DEFAULT_TIMEOUT = 120.0
 DEFAULT_MAX_STEPS = 10
@@ -67,15 +68,12 @@ class WorkDisplay:
 
     def __init__(self, quiet: bool) -> None:
         self.quiet = quiet
-        self.styled = sys.stderr.isatty()
         self.in_code = False
         self.code_ends_line = True
 
     def _write(self, text: str) -> None:
-        if self.quiet or not text:
-            return
-        sys.stderr.write(f"\x1b[2m{text}\x1b[0m" if self.styled else text)
-        sys.stderr.flush()
+        if not self.quiet:
+            write_stderr(text, dim=True)
 
     def code(self, text: str) -> None:
         if not self.in_code:
@@ -93,9 +91,6 @@ class WorkDisplay:
 
     def result(self, feedback: str) -> None:
         self._write(f"<helpers_result>\n{feedback}\n</helpers_result>\n")
-
-    def thinking(self, text: str) -> None:
-        self._write(text)
 
     def note(self, text: str) -> None:
         self._write(f"[{text}]\n")
@@ -154,9 +149,7 @@ def _evaluate(runtimes, thread_id: str, expression: str, timeout: float) -> None
 
     answer = runtimes.evaluate(thread_id, expression, timeout=timeout)
     if answer.get("stdout"):
-        with contextlib.suppress(BrokenPipeError):
-            sys.stdout.write(answer["stdout"])
-            sys.stdout.flush()
+        write_raw(answer["stdout"])
     if answer.get("stderr"):
         sys.stderr.write(answer["stderr"])
     if answer.get("restarted"):
@@ -182,23 +175,18 @@ STOP_MESSAGES = {
 }
 
 
-@click.command("llm-exec", context_settings={"help_option_names": ["-h", "--help"]})
+@llmtools_command("llm-exec")
 @click.argument("task", nargs=-1)
-@model_options(timeout_flag="--model-timeout")
-@click.option("-s", "--system", metavar="TEXT", help="Extra system instructions (after llm-exec's own).")
-@click.option("-p", "--path", "paths", multiple=True, metavar="PATH|GLOB|URL",
-              help="File, directory, glob or URL to include; repeatable. '!GLOB' right after "
-                   "excludes matches.")
-@click.option("-t", "--context", multiple=True, metavar="TEXT",
-              help="Extra context message, before the task; repeatable.")
+@model_options
+@prompt_options(system_help="Extra system instructions (after llm-exec's own).", subject="task")
 @click.option("--thread", metavar="ID",
               help="Runtime to use: its variables, functions and imports persist across calls. "
                    "Default: a fresh one, discarded at the end.")
 @click.option("--eval", "expression", metavar="EXPR",
               help="Evaluate EXPR in the thread's runtime and print its value; no model call.")
 @click.option("--reset", is_flag=True, help="Forget the thread's runtime first (alone: just that).")
-@click.option("--timeout", "statement_timeout", type=click.FloatRange(0, min_open=True),
-              metavar="SECONDS", help=f"Longest a statement may run [default {DEFAULT_TIMEOUT:g}].")
+@click.option("--statement-timeout", type=SECONDS, metavar="SECONDS",
+              help=f"Longest a statement may run [default {DEFAULT_TIMEOUT:g}].")
 @click.option("--max-steps", type=click.IntRange(1), metavar="N",
               help=f"Most code blocks to run [default {DEFAULT_MAX_STEPS}].")
 @click.option("--max-errors", type=click.IntRange(1), metavar="N",
@@ -209,16 +197,11 @@ STOP_MESSAGES = {
               help=f"Most output characters per block shown to the model [default {DEFAULT_MAX_OUTPUT}].")
 @click.option("--confirm", is_flag=True, help="Show each block and ask on the terminal before running it.")
 @click.option("-q", "--quiet", is_flag=True, help="Do not show code and results on stderr.")
-@click.option("-S", "--stack", "as_stack", is_flag=True,
-              help="Write the whole exchange as a message stack (JSON lines) instead of the prose.")
-@click.option("-o", "--output", "output_format", type=click.Choice(OUTPUT_FORMATS),
-              help="text (default) or jsonl (same as -S).")
-@click.option("-n", "--no-log", is_flag=True, help="Do not log the model calls.")
-@click.version_option(__version__, "--version", prog_name="llmtools", message="%(prog)s %(version)s")
-@debug_option
+@answer_output_options(stack_help="Write the whole exchange as a message stack (JSON lines) instead of the prose.")
+@log_option("Do not log the model calls.")
 def exec_command(task, model, temperature, max_tokens, thinking, model_timeout, system, paths, context,
                  thread, expression, reset, statement_timeout, max_steps, max_errors, memory_mb,
-                 max_output, confirm, quiet, as_stack, output_format, no_log):
+                 max_output, confirm, quiet, answer_format, no_log):
     """Do TASK by letting the model write and run Python, step by step.
 
     \b
@@ -231,110 +214,133 @@ def exec_command(task, model, temperature, max_tokens, thinking, model_timeout, 
     persistent Python runtime (one per --thread, kept by the daemon) and the output goes
     back to the model, until it answers. See llm-exec(1) for the helpers it can call.
     """
-    from llmtools import ask, codeact
-    from llmtools.errors import LlmtoolsError, ServiceUnavailable, UsageError
+    from llmtools import ask
+    from llmtools.errors import UsageError
     from llmtools.notices import warn
 
-    timeout = _setting(statement_timeout, "timeout", DEFAULT_TIMEOUT, float)
-    thread_id = thread or f"exec-{secrets.token_hex(6)}"
     if expression is not None and (task or paths or context):
         raise UsageError("--eval takes an expression and no task")
     if reset and not thread:
         raise UsageError("--reset needs --thread ID")
+    timeout = _setting(statement_timeout, "timeout", DEFAULT_TIMEOUT, float)
+    thread_id = thread or f"exec-{secrets.token_hex(6)}"
     stdin_messages = [] if expression is not None else read_stdin_messages()
-    only_reset = reset and not (task or paths or context or stdin_messages) and expression is None
-
-    runtimes, owned = connect_runtimes(thread)
-    stack_output = as_stack or output_format == "jsonl"
-    loop = None
-    messages: list[dict] = []
-    tty = None
-    try:
+    asked = bool(task or paths or context or stdin_messages)
+    with _runtimes_for(thread, thread_id) as runtimes:
         if reset:
             runtimes.reset(thread_id)
-        if only_reset:
-            return
         if expression is not None:
             _evaluate(runtimes, thread_id, expression, timeout)
-            return
+        elif asked or not reset:  # nothing asked and no --reset: prepare() says so
+            prepared = ask.prepare(
+                ask.PromptParts(prompt=" ".join(task) or None, system=system, paths=list(paths),
+                                context=list(context), stdin_messages=stdin_messages),
+                model=model, timeout=model_timeout, thinking=thinking)
+            for warning in prepared.warnings:
+                warn(warning)
+            settings = _loop_settings(thread_id, timeout, max_steps=max_steps, max_errors=max_errors,
+                                      memory_mb=memory_mb, max_output=max_output, log=not no_log,
+                                      temperature=temperature, max_tokens=max_tokens,
+                                      thinking=prepared.request.thinking)
+            _run_task(runtimes, prepared, settings, thread=thread, confirm=confirm, quiet=quiet,
+                      answer_format=answer_format)
 
-        prepared = ask.prepare(
-            ask.PromptParts(prompt=" ".join(task) or None, system=system, paths=list(paths),
-                            context=list(context), stdin_messages=stdin_messages),
-            model=model, timeout=model_timeout, thinking=thinking)
-        for warning in prepared.warnings:
-            warn(warning)
-        spec, messages, conversation_id = prepared.spec, prepared.request.messages, prepared.conversation_id
-        settings = codeact.Settings(
-            thread_id=thread_id,
-            max_steps=int(_setting(max_steps, "max_steps", DEFAULT_MAX_STEPS, int)),
-            max_errors=int(_setting(max_errors, "max_errors", DEFAULT_MAX_ERRORS, int)),
-            statement_timeout=timeout,
-            memory_mb=_setting(memory_mb, "memory_mb", None, int),
-            max_output_chars=int(_setting(max_output, "max_output", DEFAULT_MAX_OUTPUT, int)),
-            log=not no_log, temperature=temperature, max_tokens=max_tokens,
-            thinking=prepared.request.thinking)
 
-        display = WorkDisplay(quiet)
-        confirm_function = None
-        if confirm:
-            confirm_function, tty = tty_confirm(show_code=quiet or not sys.stderr.isatty())
-        helpers_doc, helper_errors, first = codeact.fetch_helpers_doc(runtimes, thread_id, timeout)
-        if (first.get("error") or {}).get("type") == "RuntimeUnavailable":
-            raise ServiceUnavailable(first["error"]["message"])  # nothing could run the code
-        for problem in helper_errors:
-            warn(problem)
-        restored = first.get("restored") or {}
-        if restored.get("names") and thread:
-            display.note(f"thread {thread}: restored {', '.join(restored['names'])} from its snapshot")
-
-        loop = codeact.CodeActLoop(spec, messages, runtimes, settings, helpers_doc=helpers_doc,
-                                   confirm=confirm_function, conversation_id=conversation_id)
-        writer = None if stack_output else TextWriter()
-        thinking_open = False
-        try:
-            for event in loop.run():
-                if isinstance(event, codeact.Thinking):
-                    display.thinking(event.text)
-                    thinking_open = True
-                    continue
-                if thinking_open:
-                    display.thinking("\n")
-                    thinking_open = False
-                if isinstance(event, codeact.Prose):
-                    if writer is not None:
-                        writer.write(event.text)
-                elif isinstance(event, codeact.CodeText):
-                    if writer is not None and writer.wrote and writer.last_char != "\n":
-                        writer.write("\n")  # the prose line ends where the code begins
-                    display.code(event.text)
-                elif isinstance(event, codeact.BlockReady):
-                    display.end_code(event.code)
-                elif isinstance(event, codeact.BlockFinished):
-                    display.result(event.feedback)
-                elif isinstance(event, codeact.BlockSkipped):
-                    if event.feedback is not None:
-                        display.result(event.feedback)
-                    else:
-                        display.note(f"block {event.step} not run ({event.reason.replace('_', ' ')})")
-        finally:
-            if writer is not None:
-                writer.close()
-        if loop.stop_reason in STOP_MESSAGES:
-            raise LlmtoolsError(STOP_MESSAGES[loop.stop_reason].format(
-                max_steps=settings.max_steps, max_errors=settings.max_errors))
+@contextlib.contextmanager
+def _runtimes_for(thread: str | None, thread_id: str):
+    """The runtimes to use; a throwaway thread's runtime (no --thread) goes at the end."""
+    runtimes, owned = connect_runtimes(thread)
+    try:
+        yield runtimes
     finally:
+        if not thread:
+            with contextlib.suppress(Exception):
+                runtimes.reset(thread_id)  # its worker and snapshot go
+        if owned:
+            runtimes.close()
+
+
+def _loop_settings(thread_id: str, statement_timeout: float, *, max_steps, max_errors, memory_mb,
+                   max_output, **model_call):
+    """The loop's limits: each flag, else its [exec] key in config.toml, else the default."""
+    from llmtools import codeact
+
+    return codeact.Settings(
+        thread_id=thread_id,
+        max_steps=int(_setting(max_steps, "max_steps", DEFAULT_MAX_STEPS, int)),
+        max_errors=int(_setting(max_errors, "max_errors", DEFAULT_MAX_ERRORS, int)),
+        statement_timeout=statement_timeout,
+        memory_mb=_setting(memory_mb, "memory_mb", None, int),
+        max_output_chars=int(_setting(max_output, "max_output", DEFAULT_MAX_OUTPUT, int)),
+        **model_call)
+
+
+def _run_task(runtimes, prepared, settings, *, thread: str | None, confirm: bool, quiet: bool,
+              answer_format: AnswerFormat) -> None:
+    """The loop, shown as it runs: prose to stdout, code and results to stderr."""
+    from llmtools import codeact
+    from llmtools.errors import LlmtoolsError
+
+    display = WorkDisplay(quiet)
+    confirm_function, tty = tty_confirm(show_code=quiet or not sys.stderr.isatty()) if confirm else (None, None)
+    try:
+        helpers_doc = _helpers_doc(runtimes, settings, display, thread)
+        messages = prepared.request.messages
+        loop = codeact.CodeActLoop(prepared.spec, messages, runtimes, settings, helpers_doc=helpers_doc,
+                                   confirm=confirm_function, conversation_id=prepared.conversation_id)
+        answer = AnswerWriter(answer_format, show_thinking=not quiet)
         try:
-            if stack_output and loop is not None and (loop.transcript or messages):
-                write_stack([*messages, *loop.transcript])
+            _show_events(loop.run(), answer, display)
         finally:
-            if tty is not None:
-                tty.close()
-            if not thread:
-                with contextlib.suppress(Exception):
-                    runtimes.reset(thread_id)  # a throwaway runtime: its worker and snapshot go
-            if owned:
-                runtimes.close()
+            answer.close([*messages, *loop.transcript])
+    finally:
+        if tty is not None:
+            tty.close()
+    if loop.stop_reason in STOP_MESSAGES:
+        raise LlmtoolsError(STOP_MESSAGES[loop.stop_reason].format(
+            max_steps=settings.max_steps, max_errors=settings.max_errors))
+
+
+def _helpers_doc(runtimes, settings, display: WorkDisplay, thread: str | None) -> str:
+    """What the model is told about the helpers; starting the runtime on the way."""
+    from llmtools import codeact
+    from llmtools.errors import ServiceUnavailable
+    from llmtools.notices import warn
+
+    helpers_doc, helper_errors, first = codeact.fetch_helpers_doc(runtimes, settings.thread_id,
+                                                                   settings.statement_timeout)
+    if (first.get("error") or {}).get("type") == "RuntimeUnavailable":
+        raise ServiceUnavailable(first["error"]["message"])  # nothing could run the code
+    for problem in helper_errors:
+        warn(problem)
+    restored = first.get("restored") or {}
+    if restored.get("names") and thread:
+        display.note(f"thread {thread}: restored {', '.join(restored['names'])} from its snapshot")
+    return helpers_doc
+
+
+def _show_events(events, answer: AnswerWriter, display: WorkDisplay) -> None:
+    from llmtools import codeact
+
+    for event in events:
+        if isinstance(event, codeact.Thinking):
+            answer.thinking(event.text)
+            continue
+        answer.end_thinking()
+        if isinstance(event, codeact.Prose):
+            answer.text(event.text)
+        elif isinstance(event, codeact.CodeText):
+            answer.end_line()  # the prose line ends where the code begins
+            display.code(event.text)
+        elif isinstance(event, codeact.BlockReady):
+            display.end_code(event.code)
+        elif isinstance(event, codeact.BlockFinished):
+            display.result(event.feedback)
+        elif isinstance(event, codeact.BlockSkipped):
+            if event.feedback is not None:
+                display.result(event.feedback)
+            else:
+                display.note(f"block {event.step} not run ({event.reason.replace('_', ' ')})")
 
 
 command = exec_command  # the name every cli module gives its click command

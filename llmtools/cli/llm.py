@@ -8,10 +8,17 @@ import sys
 
 import click
 
-from llmtools import __version__
-from llmtools.cli.main import debug_option, run
-from llmtools.cli.options import model_options
-from llmtools.cli.output import OUTPUT_FORMATS, TextWriter, read_stdin_messages, write_stack
+from llmtools.cli.main import run
+from llmtools.cli.options import (
+    CONTEXT_SETTINGS,
+    answer_output_options,
+    debug_option,
+    log_option,
+    model_options,
+    prompt_options,
+    version_option,
+)
+from llmtools.cli.output import AnswerWriter, read_stdin_messages
 
 
 class DefaultGroup(click.Group):
@@ -23,10 +30,12 @@ class DefaultGroup(click.Group):
     """
 
     default_command = "prompt"
+    group_only = {"--help", "-h", "--version"}
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        group_only = {"--help", "-h", "--version"}
-        if not args or (args[0] not in self.commands and args[0] not in group_only):
+        # --debug belongs to whatever follows it: `llm --debug models` is the models command.
+        first = next((arg for arg in args if arg != "--debug"), None)
+        if first is None or (first not in self.commands and first not in self.group_only):
             args = [self.default_command, *args]
         return super().parse_args(ctx, args)
 
@@ -34,8 +43,9 @@ class DefaultGroup(click.Group):
         formatter.write_usage(ctx.command_path, "[OPTIONS] [PROMPT]... | COMMAND [ARGS]...")
 
 
-@click.group(cls=DefaultGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, "--version", prog_name="llmtools", message="%(prog)s %(version)s")
+@click.group(cls=DefaultGroup, context_settings=CONTEXT_SETTINGS)
+@version_option
+@debug_option
 def cli() -> None:
     """Ask a model: the prompt, stdin and -p paths in; the answer streams out.
 
@@ -50,10 +60,7 @@ def cli() -> None:
     """
 
 
-def _show_thinking(text: str) -> None:
-    styled = f"\x1b[2m{text}\x1b[0m" if sys.stderr.isatty() else text
-    sys.stderr.write(styled)
-    sys.stderr.flush()
+command = cli  # the name every cli module gives its click command
 
 
 def _profile_line(exchange) -> str:
@@ -74,65 +81,54 @@ def _profile_line(exchange) -> str:
 
 @cli.command("prompt")
 @click.argument("prompt", nargs=-1)
-@model_options
-@click.option("-s", "--system", metavar="TEXT", help="System prompt (replaces a leading one from stdin).")
-@click.option("-p", "--path", "paths", multiple=True, metavar="PATH|GLOB|URL",
-              help="File, directory, glob or URL to include; repeatable. '!GLOB' right after "
-                   "excludes matches.")
-@click.option("-t", "--context", multiple=True, metavar="TEXT",
-              help="Extra context message, before the prompt; repeatable.")
-@click.option("-S", "--stack", "as_stack", is_flag=True,
-              help="Write the whole message stack (JSON lines) instead of the answer text.")
-@click.option("-o", "--output", "output_format", type=click.Choice(OUTPUT_FORMATS),
-              help="text (default) or jsonl (same as -S).")
+@model_options(timeout_aliases=("--timeout",))
+@prompt_options(system_help="System prompt (replaces a leading one from stdin).")
+@answer_output_options(stack_help="Write the whole message stack (JSON lines) instead of the answer text.")
 @click.option("-c", "--continue", "continue_last", is_flag=True, help="Continue the last conversation.")
 @click.option("--cid", metavar="ID", help="Continue the conversation with this id (or id prefix).")
-@click.option("-n", "--no-log", is_flag=True, help="Do not log this exchange.")
+@log_option()
 @click.option("--profile", is_flag=True,
               help="Print time to first token, total time, tokens/s and cost on stderr.")
+@version_option
 @debug_option
-def prompt_command(prompt, model, temperature, max_tokens, thinking, timeout, system, paths, context,
-                   as_stack, output_format, continue_last, cid, no_log, profile) -> None:
+def prompt_command(prompt, model, temperature, max_tokens, thinking, model_timeout, system, paths, context,
+                   answer_format, continue_last, cid, no_log, profile) -> None:
     """Ask MODEL: PROMPT words, stdin, -p paths and -t context in; the answer out."""
     from llmtools import ask
     from llmtools.exchange import Exchange
     from llmtools.notices import warn
-    from llmtools.providers.base import TextDelta, ThinkingDelta
 
     prepared = ask.prepare(
         ask.PromptParts(prompt=" ".join(prompt) or None, system=system, paths=list(paths),
                         context=list(context), stdin_messages=read_stdin_messages()),
-        model=model, timeout=timeout, temperature=temperature, max_tokens=max_tokens,
+        model=model, timeout=model_timeout, temperature=temperature, max_tokens=max_tokens,
         thinking=thinking, continue_last=continue_last, conversation=cid)
     for warning in prepared.warnings:
         warn(warning)
-    spec, request, messages = prepared.spec, prepared.request, prepared.request.messages
-    exchange = Exchange(spec, request, tool="llm", conversation_id=prepared.conversation_id,
-                        log=not no_log)
-    stack_output = as_stack or output_format == "jsonl"
-    writer = None if stack_output else TextWriter()
-    thinking_open = False
+    exchange = Exchange(prepared.spec, prepared.request, tool="llm",
+                        conversation_id=prepared.conversation_id, log=not no_log)
+    answer = AnswerWriter(answer_format)
     try:
-        with contextlib.closing(exchange.events()) as events:
-            for event in events:
-                if isinstance(event, ThinkingDelta):
-                    _show_thinking(event.text)
-                    thinking_open = True
-                elif isinstance(event, TextDelta):
-                    if thinking_open:
-                        _show_thinking("\n")
-                        thinking_open = False
-                    if writer is not None:
-                        writer.write(event.text)
+        _stream_answer(exchange, answer)
     finally:
         # Whatever ends the stream (done, Ctrl-C, a cut connection), what arrived is kept:
         # the text is already out; a stack is written with the partial answer marked.
-        if writer is not None:
-            writer.close()
-        elif exchange.outcome.text or exchange.outcome.status == "ok":
-            write_stack([*messages, exchange.assistant_message()])
+        outcome = exchange.outcome
+        worth_a_stack = outcome.text or outcome.status == "ok"
+        answer.close([*prepared.request.messages, exchange.assistant_message()] if worth_a_stack else None)
         if profile:
             print(_profile_line(exchange), file=sys.stderr, flush=True)
+
+
+def _stream_answer(exchange, answer: AnswerWriter) -> None:
+    from llmtools.providers.base import TextDelta, ThinkingDelta
+
+    with contextlib.closing(exchange.events()) as events:
+        for event in events:
+            if isinstance(event, ThinkingDelta):
+                answer.thinking(event.text)
+            elif isinstance(event, TextDelta):
+                answer.text(event.text)
 
 
 def _register_subcommands() -> None:

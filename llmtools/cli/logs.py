@@ -6,7 +6,7 @@ import json
 
 import click
 
-from llmtools.cli.main import debug_option
+from llmtools.cli.options import debug_option
 from llmtools.cli.output import echo
 
 

@@ -3,10 +3,15 @@
 It owns what no command should repeat: Ctrl-C (exit 130), SIGTERM (exit 143), a reader
 that went away (exit 141, no BrokenPipeError noise), one-line error messages with the
 documented exit status (see `llmtools.errors.ExitStatus`), and `--debug` for tracebacks.
+
+`--debug` is read here, before click parses anything, and exported as LLMTOOLS_DEBUG for
+the rest of the process: the daemon client prints a forwarded traceback when that is set,
+and every request carries the caller's environment to the daemon and its workers.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
@@ -52,44 +57,8 @@ def run(command: click.Command, argv: list[str] | None = None, prog_name: str | 
     set_program_name(prog)
     debug = _debug_requested(argv)
     signal.signal(signal.SIGTERM, _raise_terminated)
-    status: int = ExitStatus.OK
-    try:
-        result = command.main(args=argv, prog_name=prog, standalone_mode=False)
-        status = result if isinstance(result, int) else ExitStatus.OK
-        sys.stdout.flush()
-    except click.exceptions.Exit as exit_:
-        status = exit_.exit_code
-    except click.exceptions.Abort:
-        # click turns KeyboardInterrupt into Abort (and has already ended the line).
-        status = ExitStatus.INTERRUPTED
-    except KeyboardInterrupt:
-        print(file=sys.stderr)
-        status = ExitStatus.INTERRUPTED
-    except Terminated:
-        status = ExitStatus.TERMINATED
-    except click.ClickException as error:
-        if isinstance(error, click.UsageError) and error.ctx is not None:
-            click.echo(error.ctx.get_usage(), err=True)
-        click.echo(error_line(prog, error.format_message()), err=True)
-        status = error.exit_code
-    except (ReaderGone, BrokenPipeError):
-        _silence_stdout()
-        status = ExitStatus.BROKEN_PIPE
-    except LlmtoolsError as error:
-        if debug:
-            traceback.print_exc()
-        click.echo(error_line(prog, str(error)), err=True)
-        status = error.status
-    except Exception as error:  # a bug: say so briefly, keep the traceback for --debug
-        if debug:
-            traceback.print_exc()
-        else:
-            click.echo(
-                error_line(prog, f"internal error: {type(error).__name__}: {error} "
-                                 "(run again with --debug for the traceback)"),
-                err=True,
-            )
-        status = ExitStatus.FAILURE
+    with _debug_environment(debug):
+        status = _invoke(command, argv, prog, debug)
     try:
         sys.stdout.flush()
     except BrokenPipeError:
@@ -100,6 +69,57 @@ def run(command: click.Command, argv: list[str] | None = None, prog_name: str | 
     sys.exit(int(status))
 
 
-debug_option = click.option(
-    "--debug", is_flag=True, expose_value=False, help="Show tracebacks for errors."
-)
+@contextlib.contextmanager
+def _debug_environment(debug: bool):
+    """LLMTOOLS_DEBUG=1 while the command runs with --debug (restored for in-process callers)."""
+    before = os.environ.get("LLMTOOLS_DEBUG")
+    if debug:
+        os.environ["LLMTOOLS_DEBUG"] = "1"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("LLMTOOLS_DEBUG", None)
+        else:
+            os.environ["LLMTOOLS_DEBUG"] = before
+
+
+def _invoke(command: click.Command, argv: list[str], prog: str, debug: bool) -> int:
+    """Run the command; every way it can end, mapped to the documented exit status."""
+    try:
+        result = command.main(args=argv, prog_name=prog, standalone_mode=False)
+        sys.stdout.flush()
+        return result if isinstance(result, int) else ExitStatus.OK
+    except click.exceptions.Exit as exit_:
+        return exit_.exit_code
+    except click.exceptions.Abort:
+        # click turns KeyboardInterrupt into Abort (and has already ended the line).
+        return ExitStatus.INTERRUPTED
+    except KeyboardInterrupt:
+        print(file=sys.stderr)
+        return ExitStatus.INTERRUPTED
+    except Terminated:
+        return ExitStatus.TERMINATED
+    except click.ClickException as error:
+        if isinstance(error, click.UsageError) and error.ctx is not None:
+            click.echo(error.ctx.get_usage(), err=True)
+        click.echo(error_line(prog, error.format_message()), err=True)
+        return error.exit_code
+    except (ReaderGone, BrokenPipeError):
+        _silence_stdout()
+        return ExitStatus.BROKEN_PIPE
+    except LlmtoolsError as error:
+        if debug:
+            traceback.print_exc()
+        click.echo(error_line(prog, str(error)), err=True)
+        return error.status
+    except Exception as error:  # a bug: say so briefly, keep the traceback for --debug
+        if debug:
+            traceback.print_exc()
+        else:
+            click.echo(
+                error_line(prog, f"internal error: {type(error).__name__}: {error} "
+                                 "(run again with --debug for the traceback)"),
+                err=True,
+            )
+        return ExitStatus.FAILURE

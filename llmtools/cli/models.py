@@ -7,11 +7,12 @@ import json
 
 import click
 
-from llmtools.cli.main import debug_option
+from llmtools.cli.options import debug_option
 from llmtools.cli.output import echo
 
 
 @click.group("models", invoke_without_command=True)
+@debug_option
 @click.pass_context
 def models_group(ctx: click.Context) -> None:
     """List models (the default is marked *); manage the default and aliases."""

@@ -1,9 +1,11 @@
-"""The one layer that writes stdout (and reads stdin).
+"""The one layer that writes stdout (and reads stdin), for both kinds of product.
 
 Answers (llm, llm-exec, llm-bind, llm-compare) are text by default and the whole stack
-with -S; content (llm-fetch, llm-pdf, llm-buffer) is a stack unless stdout is a
-terminal or `-o text` is given. A terminal gets Markdown rendered; a pipe gets the
-raw text, flushed as it streams so the next command sees it at once.
+with -S: `AnswerWriter`. Content (llm-fetch, llm-pdf, llm-buffer) is a stack unless
+stdout is a terminal or `-o text` is given: `write_content`. Text on a terminal is
+rendered Markdown, shown as it arrives (see `llmtools.render`), unless `--raw`,
+NO_COLOR or TERM=dumb says otherwise (see `llmtools.cli.terminal`); a pipe gets the raw
+text, flushed as it streams so the next command sees it at once.
 
 Every write here turns BrokenPipeError into `ReaderGone`, so a reader that leaves
 early (`| head -1`) ends the command quietly with status 141 wherever it happens.
@@ -12,13 +14,14 @@ early (`| head -1`) ends the command quietly with status 141 wherever it happens
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import sys
+from collections.abc import Iterable
 from typing import IO
 
-import click
-
 from llmtools import stack
-from llmtools.errors import ReaderGone
+from llmtools.cli.terminal import Spinner, is_terminal, may_style, write_stderr
+from llmtools.errors import LlmtoolsError, ReaderGone
 
 OUTPUT_FORMATS = ("text", "jsonl")
 
@@ -44,23 +47,34 @@ def read_stdin_messages() -> list[dict]:
     return stack.read_stack(sys.stdin.buffer) if stdin_is_piped() else []
 
 
+def read_stdin_lines() -> list[str]:
+    """stdin's lines when it is piped (a list of URLs, names...); none from a terminal."""
+    return sys.stdin.read().splitlines() if stdin_is_piped() else []
+
+
+def read_stdin_bytes() -> bytes:
+    """All of stdin, as bytes (a PDF named "-")."""
+    return sys.stdin.buffer.read()
+
+
 def stdout_is_terminal() -> bool:
-    try:
-        return sys.stdout.isatty()
-    except (AttributeError, ValueError):
-        return False
+    return is_terminal(sys.stdout)
 
 
-def output_option(default_help: str):
-    return click.option(
-        "-o", "--output", "output_format", type=click.Choice(OUTPUT_FORMATS),
-        help=f"Output format. {default_help}")
+def renders_markdown(raw: bool) -> bool:
+    """Whether text on stdout is rendered: a terminal that may be styled, and no --raw."""
+    return not raw and may_style(sys.stdout)
 
 
 def echo(line: str = "") -> None:
     """Write one line of data (listings such as `llm logs`)."""
+    write_raw(line + "\n")
+
+
+def write_raw(text: str) -> None:
+    """Write text exactly as it is (what a runtime printed, say), flushed."""
     with _reader_may_leave():
-        sys.stdout.write(line + "\n")
+        sys.stdout.write(text)
         sys.stdout.flush()
 
 
@@ -70,12 +84,12 @@ def write_stack(messages: list[dict]) -> None:
 
 
 class TextWriter:
-    """Streams answer text to stdout: rendered on a terminal, raw otherwise."""
+    """Streams text to stdout: rendered Markdown on a terminal that may be styled, raw otherwise."""
 
     def __init__(self, out: IO[str] | None = None, *, markdown: bool | None = None) -> None:
         self.out = out or sys.stdout
         if markdown is None:
-            markdown = stdout_is_terminal()
+            markdown = renders_markdown(raw=False)
         self.renderer = None
         if markdown:
             from llmtools.render import MarkdownStream
@@ -96,6 +110,11 @@ class TextWriter:
                 self.out.write(text)
                 self.out.flush()
 
+    def end_line(self) -> None:
+        """Finish a line left open, so what follows starts at the beginning of one."""
+        if self.wrote and self.last_char != "\n":
+            self.write("\n")
+
     def close(self) -> None:
         """End with a newline so the shell prompt (or the next line of a file) starts clean."""
         with _reader_may_leave():
@@ -106,22 +125,110 @@ class TextWriter:
                 self.out.flush()
 
 
-def write_messages(messages: list[dict], output_format: str | None, *, content_default: bool) -> None:
-    """Write messages in the format asked for.
+# --- answers ---------------------------------------------------------------------------
 
-    `content_default` is True for commands whose product is content: they write a stack
-    unless stdout is a terminal. Text output joins the messages' text.
+
+@dataclasses.dataclass(frozen=True)
+class AnswerFormat:
+    """What the answer options (-S, -o, --raw) asked for."""
+
+    stack: bool = False
+    raw: bool = False
+
+    @classmethod
+    def from_options(cls, as_stack: bool, output_format: str | None, raw: bool) -> AnswerFormat:
+        return cls(stack=as_stack or output_format == "jsonl", raw=raw)
+
+
+class AnswerWriter:
+    """An answer as it streams: text to stdout, thinking to stderr, or the stack at the end.
+
+    Thinking is shown dimmed on stderr and ended with a newline once anything else comes
+    (`show_thinking=False` keeps it off the screen, as llm-exec's -q does). A spinner on
+    stderr fills the wait before the first token.
     """
+
+    def __init__(self, answer_format: AnswerFormat, *, show_thinking: bool = True) -> None:
+        self.answer_format = answer_format
+        self.show_thinking = show_thinking
+        self.text_writer = None if answer_format.stack else TextWriter(
+            markdown=renders_markdown(answer_format.raw))
+        self.thinking_open = False
+        self.spinner = Spinner.start_if_watched()
+
+    def thinking(self, text: str) -> None:
+        self.spinner.stop()
+        if self.show_thinking and text:
+            write_stderr(text, dim=True)
+            self.thinking_open = True
+
+    def end_thinking(self) -> None:
+        """Something other than thinking arrived: thinking's last line ends here."""
+        self.spinner.stop()
+        if self.thinking_open:
+            write_stderr("\n")
+            self.thinking_open = False
+
+    def text(self, text: str) -> None:
+        self.end_thinking()
+        if self.text_writer is not None:
+            self.text_writer.write(text)
+
+    def end_line(self) -> None:
+        """The text's current line ends (llm-exec: where a code block begins)."""
+        if self.text_writer is not None:
+            self.text_writer.end_line()
+
+    def close(self, messages: list[dict] | None = None) -> None:
+        """End the text, or with -S write `messages` (None: nothing worth writing arrived)."""
+        self.end_thinking()
+        if self.text_writer is not None:
+            self.text_writer.close()
+        elif messages is not None:
+            write_stack(messages)
+
+
+# --- content -----------------------------------------------------------------------------
+
+
+def report_error(error: LlmtoolsError) -> None:
+    """One error among several results: a line on stderr, and the others still come out."""
+    from llmtools.cli.main import error_line
+    from llmtools.notices import program_name
+
+    sys.stderr.write(error_line(program_name(), str(error)) + "\n")
+    sys.stderr.flush()
+
+
+def write_content(results: Iterable[dict | LlmtoolsError], output_format: str | None, *,
+                  raw: bool) -> int:
+    """Write each message as soon as it is ready, report each error; return the worst status.
+
+    `results` yields a message, or the error that stood in its place. Text output puts a
+    blank line between messages.
+    """
+    from llmtools.errors import worst_status
+
     if output_format is None:
-        output_format = "text" if (not content_default or stdout_is_terminal()) else "jsonl"
-    if output_format == "jsonl":
-        write_stack(messages)
-        return
-    writer = TextWriter()
-    for index, msg in enumerate(messages):
-        if index:
-            writer.write("\n")
-        writer.write(stack.text_of(msg))
-        if writer.last_char != "\n":
-            writer.write("\n")
-    writer.close()
+        output_format = "text" if stdout_is_terminal() else "jsonl"
+    writer = TextWriter(markdown=renders_markdown(raw)) if output_format == "text" else None
+    statuses: list[int] = []
+    try:
+        for result in results:
+            if isinstance(result, LlmtoolsError):
+                statuses.append(int(result.status))
+                report_error(result)
+            elif writer is None:
+                statuses.append(0)
+                write_stack([result])  # each goes out at once, so a pipeline can start on it
+            else:
+                statuses.append(0)
+                if writer.wrote:
+                    writer.write("\n")
+                writer.write(stack.text_of(result))
+                writer.end_line()
+    finally:
+        if writer is not None:
+            writer.close()
+    return worst_status(statuses)
+

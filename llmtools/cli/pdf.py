@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import sys
 
 import click
 
-from llmtools.cli.main import debug_option, error_line, run
-from llmtools.cli.output import output_option, stdin_is_piped, stdout_is_terminal, write_messages
+from llmtools.cli.main import run
+from llmtools.cli.options import command as llmtools_command
+from llmtools.cli.options import content_output_options, url_timeout_option
+from llmtools.cli.output import read_stdin_bytes, stdin_is_piped, write_content
+from llmtools.cli.terminal import can_redraw, rewrite_stderr_line
 from llmtools.errors import LlmtoolsError, UsageError
 
 OCR_MODES = ("auto", "always", "never")  # as llmtools.content.pdf.OCR_MODES, without importing it
@@ -23,10 +27,7 @@ class ProgressReport:
         self.prog = prog
         self.label = label
         self.quiet = quiet
-        try:
-            self.terminal = sys.stderr.isatty()
-        except (AttributeError, ValueError):
-            self.terminal = False
+        self.terminal = can_redraw(sys.stderr)
         self.last_tenth: dict[str, int] = {}
 
     def __call__(self, stage: str, done: int, total: int) -> None:
@@ -36,8 +37,7 @@ class ProgressReport:
         what = "OCR" if stage == "ocr" else "text"
         line = f"{self.prog}: {self.label}: {what} {done}/{total} pages"
         if self.terminal:
-            sys.stderr.write("\r" + line + "\x1b[K" + ("\n" if done == total else ""))
-            sys.stderr.flush()
+            rewrite_stderr_line(line, final=done == total)
             return
         # In a log, every OCR page (seconds apart) but only each tenth of a text run.
         tenth = done * 10 // total
@@ -57,7 +57,7 @@ def _check_pages(ctx, param, value: str | None) -> str | None:
     return value
 
 
-@click.command(name="llm-pdf", context_settings={"help_option_names": ["-h", "--help"]})
+@llmtools_command("llm-pdf")
 @click.argument("inputs", nargs=-1, metavar="FILE|URL...")
 @click.option("--pages", metavar="LIST", callback=_check_pages,
               help="Only these pages, e.g. 1-3,7 or 10- (counting from 1).")
@@ -65,25 +65,19 @@ def _check_pages(ctx, param, value: str | None) -> str | None:
               help="OCR pages whose text layer is missing or garbage (auto), every page, or none.")
 @click.option("--lang", "language", default="eng", show_default=True, metavar="LANGS",
               help="Tesseract language(s) for OCR, e.g. eng or deu+eng.")
-@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=30.0, show_default=True,
-              metavar="SECONDS", help="For URLs: give up after this long.")
+@url_timeout_option("For URLs: give up after this long.")
 @click.option("--cookies", "cookies_file", metavar="FILE",
               help="For URLs: send the cookies in FILE (Netscape cookies.txt format).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress lines on stderr.")
-@output_option("Default: a stack (JSON Lines) unless stdout is a terminal, which gets the text.")
-@debug_option
-def command(inputs: tuple[str, ...], pages: str | None, ocr: str, language: str, timeout: float,
-            cookies_file: str | None, quiet: bool, output_format: str | None) -> int:
+@content_output_options(text_help="the text")
+def command(inputs: tuple[str, ...], pages: str | None, ocr: str, language: str, url_timeout: float,
+            cookies_file: str | None, quiet: bool, output_format: str | None, raw: bool) -> int:
     """Extract the text of PDFs, page by page, as user messages (one per PDF).
 
     FILE may be - for stdin; with no FILE, a PDF piped to stdin is read. Pages are
     separated by form feeds. A PDF that fails is reported on stderr and the others
     still come out.
     """
-    from llmtools.content import pdf
-    from llmtools.content.fetch import fetch_pdf_bytes, worst_status
-    from llmtools.inputs import is_url
-
     names = list(inputs)
     if not names:
         if not stdin_is_piped():
@@ -96,31 +90,34 @@ def command(inputs: tuple[str, ...], pages: str | None, ocr: str, language: str,
         from llmtools.content.cookies import load_cookies_txt
 
         cookies = load_cookies_txt(cookies_file)
+    extract = functools.partial(_extract, pages=pages, ocr=ocr, language=language, timeout=url_timeout,
+                                cookies=cookies, quiet=quiet)
+    return write_content(map(extract, names), output_format, raw=raw)
 
-    prog = click.get_current_context().find_root().info_name or "llm-pdf"
-    resolved_format = output_format or ("text" if stdout_is_terminal() else "jsonl")
-    statuses = []
-    wrote = False
-    for name in names:
-        label = "stdin" if name == "-" else name
-        try:
-            if name == "-":
-                data = sys.stdin.buffer.read()
-            else:
-                data = fetch_pdf_bytes(name, timeout=timeout, cookies=cookies) if is_url(name) else pdf.read_pdf_file(name)
-            message = pdf.pdf_message(data, source=None if name == "-" else name, pages=pages, ocr=ocr,
-                                      language=language, progress=ProgressReport(prog, label, quiet=quiet))
-        except LlmtoolsError as error:
-            statuses.append(int(error.status))
-            text = str(error)
-            click.echo(error_line(prog, text if text.startswith(label + ":") else f"{label}: {text}"), err=True)
-            continue
-        statuses.append(0)
-        if wrote and resolved_format == "text":
-            sys.stdout.write("\n")
-        write_messages([message], resolved_format, content_default=True)
-        wrote = True
-    return worst_status(statuses)
+
+def _extract(name: str, *, pages: str | None, ocr: str, language: str, timeout: float, cookies,
+             quiet: bool) -> dict | LlmtoolsError:
+    """The message for one PDF, or the error (naming the PDF) that stands in its place."""
+    from llmtools.content import pdf
+    from llmtools.content.fetch import fetch_pdf_bytes
+    from llmtools.inputs import is_url
+    from llmtools.notices import program_name
+
+    label = "stdin" if name == "-" else name
+    try:
+        if name == "-":
+            data = read_stdin_bytes()
+        elif is_url(name):
+            data = fetch_pdf_bytes(name, timeout=timeout, cookies=cookies)
+        else:
+            data = pdf.read_pdf_file(name)
+        return pdf.pdf_message(data, source=None if name == "-" else name, pages=pages, ocr=ocr,
+                               language=language, progress=ProgressReport(program_name(), label, quiet=quiet))
+    except LlmtoolsError as error:
+        text = str(error)
+        if text.startswith(label + ":"):
+            return error
+        return LlmtoolsError(f"{label}: {text}", status=error.status)
 
 
 def main() -> None:
