@@ -44,7 +44,10 @@ demo: setup
 		| $(VENV)/bin/llm -S "Summarise this in five words." \
 		| $(VENV)/bin/llm "Now say it as a question."
 
+# Lint and types first: they take seconds and name the line; then the whole suite.
 test: setup
+	$(VENV)/bin/ruff check llmtools tests scripts
+	$(VENV)/bin/mypy llmtools/daemon llmtools/runtime llmtools/providers llmtools/stack.py
 	$(PY) -m pytest -q
 
 bench: setup

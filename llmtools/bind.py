@@ -93,12 +93,12 @@ def parse_signature(text: str) -> Signature:
 
     positional = arguments.posonlyargs + arguments.args
     defaults = [None] * (len(positional) - len(arguments.defaults)) + list(arguments.defaults)
-    for argument, default in zip(positional, defaults):
+    for argument, default in zip(positional, defaults, strict=True):
         parameters.append(Parameter(argument.arg, unparse(argument.annotation), unparse(default)))
     if arguments.vararg:
         parameters.append(Parameter(arguments.vararg.arg, unparse(arguments.vararg.annotation),
                                     kind="*args"))
-    for argument, default in zip(arguments.kwonlyargs, arguments.kw_defaults):
+    for argument, default in zip(arguments.kwonlyargs, arguments.kw_defaults, strict=True):
         parameters.append(Parameter(argument.arg, unparse(argument.annotation), unparse(default),
                                     kind="keyword"))
     if arguments.kwarg:

@@ -46,8 +46,8 @@ import re
 from functools import cache
 from pathlib import Path
 
-from llmtools.errors import InputError, UsageError
 from llmtools import providers
+from llmtools.errors import InputError, UsageError
 from llmtools.providers import catalog
 from llmtools.providers.base import (
     DEFAULT_MODEL_TIMEOUT,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 
 from llmtools import stack
 from llmtools.errors import LlmtoolsError, Terminated
@@ -71,7 +71,7 @@ class Exchange:
         self.response_id: str | None = None
         self.created = stack.now_iso()
 
-    def events(self) -> Iterator[Event]:
+    def events(self) -> Generator[Event, None, None]:
         """Yield text and thinking deltas as they arrive; log the call however it ends.
 
         Use inside `contextlib.closing(...)` so that a consumer that stops early (broken

@@ -128,8 +128,9 @@ def parse_stack(text: str, source: str = "stdin") -> list[dict]:
             continue
         try:
             msg = json.loads(line)
-        except ValueError as error:
-            raise InputError(f"{source} line {number}: not valid JSON ({error.msg})") from None
+        except ValueError as error:  # JSONDecodeError, or a number too long to convert
+            reason = error.msg if isinstance(error, json.JSONDecodeError) else error
+            raise InputError(f"{source} line {number}: not valid JSON ({reason})") from None
         messages.append(validate(msg, f"{source} line {number}"))
     return messages
 

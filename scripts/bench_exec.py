@@ -53,8 +53,8 @@ def time_loop(blocks: int, workdir: Path) -> tuple[list[float], float]:
     """(per-block overhead samples, total seconds spent in the model's stream)."""
     from llmtools import codeact
     from llmtools.config import resolve_model
-    from llmtools.services import in_process_stream
     from llmtools.runtime.manager import RuntimeManager
+    from llmtools.services import in_process_stream
 
     replies = [f"Step {n}.\n<helpers>\nvalue_{n} = {n} * 2\nprint(value_{n})\n</helpers>"
                for n in range(blocks)] + ["Done."]

@@ -19,6 +19,10 @@ Generation tokens/s is output tokens / (total - ttft), as `--profile` computes i
 every row; greedy decoding (temperature 0) makes every row generate the same tokens.
 Target: the `llm` rows at least 90% of direct. Without --model the SmolLM2 file is
 taken from the models directory (pulled first if it is not there).
+
+`--compare-root DIR` adds the same two `llm` rows run with another checkout's code
+(PYTHONPATH=DIR; e.g. a `git worktree` of an older commit), interleaved with ours, so a
+change's cost shows side by side on the same noisy machine.
 """
 
 from __future__ import annotations
@@ -86,41 +90,52 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--tokens", type=int, default=128, help="max tokens per answer")
     parser.add_argument("--no-daemon-rows", action="store_true", help="skip the daemon rows")
+    parser.add_argument("--compare-root", metavar="DIR",
+                        help="also run the llm rows with the llmtools checkout in DIR")
     options = parser.parse_args()
     model = find_model(options.model)
 
     import llama_cpp
 
-    home = tempfile.mkdtemp(prefix="llmtools-bench-")
-    plain_env = {**os.environ, "LLMTOOLS_HOME": home, "LLMTOOLS_NO_DAEMON": "1"}
-    daemon_env = {key: value for key, value in plain_env.items() if key != "LLMTOOLS_NO_DAEMON"}
-    daemon_env["LLMTOOLS_HOME"] = tempfile.mkdtemp(prefix="llmtools-bench-daemon-")
+    variants = {"": os.environ.get("PYTHONPATH")}
+    if options.compare_root:
+        variants[f" [{Path(options.compare_root).name}]"] = str(Path(options.compare_root).resolve())
+    envs = {}
+    for label, pythonpath in variants.items():
+        base = {**os.environ, "LLMTOOLS_HOME": tempfile.mkdtemp(prefix="llmtools-bench-")}
+        if pythonpath:
+            base["PYTHONPATH"] = pythonpath
+        daemon_env = {**base, "LLMTOOLS_HOME": tempfile.mkdtemp(prefix="llmtools-bench-daemon-")}
+        envs[label] = ({**base, "LLMTOOLS_NO_DAEMON": "1"}, daemon_env)
     use_daemon = not options.no_daemon_rows
 
     llama = llama_cpp.Llama(model_path=str(model), n_ctx=8192, verbose=False)  # as llm loads it
     direct_run(llama, 8)  # warm up: first decode allocates buffers
-    llm_run(plain_env, model, 8)  # warm the page cache and .pyc files
+    for plain_env, _ in envs.values():
+        llm_run(plain_env, model, 8)  # warm the page cache and .pyc files
 
-    rows: dict[str, list[dict]] = {"llama-cpp-python direct (in process)": [],
-                                   "llm process, model loaded per call": []}
+    rows: dict[str, list[dict]] = {"llama-cpp-python direct (in process)": []}
+    runners = []
     daemon_first = None
-    if use_daemon:
-        rows["llm via daemon, model kept loaded"] = []
-        try:
-            daemon_first = llm_run(daemon_env, model, options.tokens)
-        except SystemExit as error:
-            print(f"(daemon rows skipped: {error})", file=sys.stderr)
-            use_daemon = False
-            del rows["llm via daemon, model kept loaded"]
+    for label, (plain_env, daemon_env) in envs.items():
+        rows[f"llm process, model loaded per call{label}"] = []
+        runners.append((f"llm process, model loaded per call{label}", plain_env))
+        if use_daemon:
+            try:
+                first = llm_run(daemon_env, model, options.tokens)
+            except SystemExit as error:
+                print(f"(daemon rows skipped: {error})", file=sys.stderr)
+                continue
+            daemon_first = daemon_first or first
+            rows[f"llm via daemon, model kept loaded{label}"] = []
+            runners.append((f"llm via daemon, model kept loaded{label}", daemon_env))
     try:
         for _ in range(options.runs):
             rows["llama-cpp-python direct (in process)"].append(direct_run(llama, options.tokens))
-            rows["llm process, model loaded per call"].append(llm_run(plain_env, model, options.tokens))
-            if use_daemon:
-                rows["llm via daemon, model kept loaded"].append(
-                    llm_run(daemon_env, model, options.tokens))
+            for name, env in runners:
+                rows[name].append(llm_run(env, model, options.tokens))
     finally:
-        if use_daemon:
+        for _, daemon_env in envs.values():
             subprocess.run([str(BIN / "llm"), "daemon", "stop"], env=daemon_env,
                            capture_output=True, check=False)
     llama.close()
@@ -128,16 +143,16 @@ def main() -> None:
     size = model.stat().st_size / 1e6
     print(f"model {model.name} ({size:.1f} MB), {options.tokens} max tokens, temperature 0, "
           f"median of {options.runs} runs, {os.cpu_count()} CPUs")
-    print(f"{'':44} {'ttft':>8} {'gen tok/s':>10} {'of direct':>10} {'out tok':>8} {'wall':>8}")
+    print(f"{'':52} {'ttft':>8} {'gen tok/s':>10} {'of direct':>10} {'out tok':>8} {'wall':>8}")
     direct_rate = statistics.median(rate(run) for run in rows["llama-cpp-python direct (in process)"])
     for name, runs in rows.items():
         ttft = statistics.median(run["ttft"] for run in runs)
         speed = statistics.median(rate(run) for run in runs)
         out = statistics.median(run["out"] for run in runs)
         wall = statistics.median(run["wall"] for run in runs)
-        print(f"{name:44} {ttft:7.3f}s {speed:10.1f} {speed / direct_rate:9.0%} {out:8.0f} {wall:7.2f}s")
+        print(f"{name:52} {ttft:7.3f}s {speed:10.1f} {speed / direct_rate:9.0%} {out:8.0f} {wall:7.2f}s")
     if daemon_first is not None:
-        print(f"{'llm via daemon, first call (starts, loads)':44} {daemon_first['ttft']:7.3f}s "
+        print(f"{'llm via daemon, first call (starts, loads)':52} {daemon_first['ttft']:7.3f}s "
               f"{rate(daemon_first):10.1f} {rate(daemon_first) / direct_rate:9.0%} "
               f"{daemon_first['out']:8d} {daemon_first['wall']:7.2f}s")
 

@@ -21,7 +21,8 @@ ARTICLE_HTML = """<!DOCTYPE html>
 <script>window.dataLayer = []; function track(e) { dataLayer.push(e); }</script>
 </head>
 <body>
-<div class="cookie-banner" id="cookie-consent">We use cookies to improve your experience. <button>Accept all</button></div>
+<div class="cookie-banner" id="cookie-consent">We use cookies to improve your experience.
+<button>Accept all</button></div>
 <header class="site-header">
   <a href="/" class="logo">The Field Journal</a>
   <nav class="main-nav">

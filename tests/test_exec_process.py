@@ -17,7 +17,8 @@ from tests.test_runtime_manager import wait_for_exit
 
 
 def test_a_multi_block_task_as_a_real_process(tmp_path):
-    script = Script(tmp_path, block("Files:", "import pathlib\nnames = sorted(p.name for p in pathlib.Path('.').iterdir())"),
+    listing = "import pathlib\nnames = sorted(p.name for p in pathlib.Path('.').iterdir())"
+    script = Script(tmp_path, block("Files:", listing),
                     block("Count:", "len(names)"), "There are 2 files.")
     (tmp_path / "other.txt").write_text("x")
     result = run_process("llm-exec", ["-m", script.model, "count the files"], timeout=60)

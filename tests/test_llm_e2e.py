@@ -70,11 +70,11 @@ def test_twenty_concurrent_processes_all_log_their_rows():
 
 def test_help_version_and_echo_import_no_sdk():
     for args in (["--help"], ["--version"], ["prompt", "--help"], ["-m", "echo", "hi"]):
-        probe = ("import sys; sys.argv = ['llm', *%r]\n"
+        probe = (f"import sys; sys.argv = ['llm', *{args!r}]\n"
                  "from llmtools.cli.llm import main\n"
                  "try:\n    main()\nexcept SystemExit:\n    pass\n"
-                 "heavy = [m for m in %r if m in sys.modules]\n"
-                 "print('HEAVY', heavy, file=sys.stderr)") % (args, HEAVY_MODULES)
+                 f"heavy = [m for m in {HEAVY_MODULES!r} if m in sys.modules]\n"
+                 "print('HEAVY', heavy, file=sys.stderr)")
         completed = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                                    timeout=60)
         assert "HEAVY []" in completed.stderr, (args, completed.stderr)

@@ -21,8 +21,8 @@ import pytest
 from llmtools import localmodels
 from llmtools.errors import ExitStatus, InputError, ServiceUnavailable
 from llmtools.localmodels import CatalogModel, Source, WheelSource
-from llmtools.progress import PAGES, CounterBar
 from llmtools.logs import open_log
+from llmtools.progress import PAGES, CounterBar
 from tests.fakes.llama_server import smollm2_gguf  # noqa: F401  (fixture)
 from tests.fakes.loopback import unused_port
 from tests.helpers import run_llm

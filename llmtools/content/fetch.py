@@ -25,14 +25,21 @@ import base64
 import dataclasses
 import http
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Generator, Iterable
 from urllib.parse import urlsplit
 
 from llmtools import detect, notices, stack
-from llmtools.errors import (ExitStatus, InputError, LlmtoolsError, ServiceUnavailable,
-                             TemporaryFailure, UsageError)
+
 # Imported by cli/fetch.py and cli/pdf.py from here, where it used to live.
-from llmtools.errors import worst_status  # noqa: F401
+from llmtools.errors import (
+    ExitStatus,
+    InputError,
+    LlmtoolsError,
+    ServiceUnavailable,
+    TemporaryFailure,
+    UsageError,
+    worst_status,  # noqa: F401
+)
 
 DEFAULT_TIMEOUT_S = 30.0
 MAX_BODY_BYTES = 200 * 1024 * 1024
@@ -271,7 +278,7 @@ def fetch_each(
     cookies: list | None = None,
     screenshot: bool = False,
     tool: str = "llm-fetch",
-) -> Iterator[FetchResult]:
+) -> Generator[FetchResult, None, None]:
     """Fetch URLs one after another, yielding a FetchResult for each as it completes.
 
     A failing URL yields its error and the rest go on. `browser` is a warm

@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import socket
 import struct
-from typing import IO
+from typing import Protocol
 
 PROTOCOL_VERSION = 1
 SOCKET_NAME = "daemon.sock"
@@ -40,6 +40,20 @@ def code_identity(version: str) -> dict:
     return {"version": version, "root": str(Path(__file__).resolve().parents[1])}
 
 
+class Writer(Protocol):
+    """Where messages are sent: a socket file, a pipe, a BytesIO..."""
+
+    def write(self, data: bytes, /) -> object: ...
+
+    def flush(self) -> object: ...
+
+
+class LineReader(Protocol):
+    """Where messages are received from."""
+
+    def readline(self) -> bytes: ...
+
+
 class ProtocolError(Exception):
     """A line that is not a JSON object, or a connection that ended mid-line."""
 
@@ -48,12 +62,12 @@ def encode(message: dict) -> bytes:
     return json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"
 
 
-def send(stream: IO[bytes], message: dict) -> None:
+def send(stream: Writer, message: dict) -> None:
     stream.write(encode(message))
     stream.flush()
 
 
-def receive(stream: IO[bytes]) -> dict | None:
+def receive(stream: LineReader) -> dict | None:
     """The next message, or None when the peer closed the connection cleanly."""
     line = stream.readline()
     if not line:

@@ -30,10 +30,18 @@ import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from llmtools import __version__
 from llmtools.daemon import protocol
 from llmtools.errors import ExitStatus, LlmtoolsError, UsageError
+
+if TYPE_CHECKING:  # imported when first used: the daemon starts without them
+    from llmtools.content.browser import Browser
+    from llmtools.providers.base import Provider
+    from llmtools.runtime.manager import RuntimeManager
+    from llmtools.runtime.results import EvaluateResult, ExecuteResult
+
 
 DEFAULT_IDLE_TIMEOUT = 30 * 60.0
 
@@ -68,11 +76,11 @@ class Daemon:
         self.idle_timeout = idle_timeout
         self.started = time.time()
         self.requests_served = 0
-        self._providers: dict[str, object] = {}
+        self._providers: dict[str, Provider] = {}
         self._providers_lock = threading.Lock()
-        self._runtimes = None
+        self._runtimes: RuntimeManager | None = None
         self._runtimes_lock = threading.Lock()
-        self._browser = None
+        self._browser: Browser | None = None
         self._browser_lock = threading.Lock()
         self._active = 0
         self._last_activity = time.monotonic()
@@ -129,7 +137,7 @@ class Daemon:
 
     # --- warm resources ---
 
-    def provider_for(self, spec_fields: dict):
+    def provider_for(self, spec_fields: dict) -> Provider:
         from llmtools.providers import load_provider
         from llmtools.providers.base import ModelSpec
 
@@ -142,7 +150,7 @@ class Daemon:
         return provider
 
     @property
-    def runtimes(self):
+    def runtimes(self) -> RuntimeManager:
         with self._runtimes_lock:
             if self._runtimes is None:
                 from llmtools.runtime.manager import RuntimeManager
@@ -151,7 +159,7 @@ class Daemon:
             return self._runtimes
 
     @property
-    def browser(self):
+    def browser(self) -> Browser:
         with self._browser_lock:
             if self._browser is None:
                 from llmtools.content.browser import Browser
@@ -170,8 +178,8 @@ class Daemon:
             # Local models run in worker processes of their own (a crash there is one failed
             # request); their pids let a user see, or kill, what holds the memory.
             model_workers = sorted(
-                ({"model": provider.spec.name, "pid": provider.worker_pid}
-                 for provider in self._providers.values() if getattr(provider, "worker_pid", None)),
+                ({"model": provider.spec.name, "pid": pid} for provider in self._providers.values()
+                 if (pid := getattr(provider, "worker_pid", None))),
                 key=lambda row: row["model"])
         runtimes = self._runtimes.threads() if self._runtimes is not None else []
         return {
@@ -223,7 +231,7 @@ class Daemon:
                     event["message"] = result.message
                 emit(event)
 
-    def cmd_runtime_execute(self, args: dict, emit: Emit) -> dict:
+    def cmd_runtime_execute(self, args: dict, emit: _Emitter) -> ExecuteResult:
         thread = args["thread"]
         # A client that goes away mid-block (Ctrl-C in llm-exec) stops the block, as
         # Ctrl-C does in-process; the thread's variables stay.
@@ -234,7 +242,7 @@ class Daemon:
     def cmd_runtime_interrupt(self, args: dict, emit: Emit) -> dict:
         return self.runtimes.interrupt(args["thread"])
 
-    def cmd_runtime_evaluate(self, args: dict, emit: Emit) -> dict:
+    def cmd_runtime_evaluate(self, args: dict, emit: Emit) -> EvaluateResult:
         return self.runtimes.evaluate(args["thread"], args["expression"], timeout=args["timeout"])
 
     def cmd_runtime_reset(self, args: dict, emit: Emit) -> dict:

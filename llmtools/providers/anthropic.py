@@ -1,6 +1,7 @@
 """Claude through the official `anthropic` SDK (Messages API, streamed).
 
-The SDK is imported when the first request builds the client (see `SdkProvider`). The SDK never retries here (`max_retries=0`): `llmtools.providers.retry` does that for
+The SDK is imported when the first request builds the client (see `SdkProvider`). The SDK
+never retries here (`max_retries=0`): `llmtools.providers.retry` does that for
 every backend alike. Everything the SDK or the transport raises is turned into the
 `ProviderError` family with a one-line message that never contains the API key.
 """

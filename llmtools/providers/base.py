@@ -15,7 +15,7 @@ from __future__ import annotations
 import abc
 import dataclasses
 from collections.abc import Iterator
-from typing import ClassVar, Union
+from typing import ClassVar
 
 # --- events a provider yields -------------------------------------------------
 
@@ -45,7 +45,7 @@ class Finished:
     stop_reason: str | None = None
 
 
-Event = Union[TextDelta, ThinkingDelta, Usage, Finished]
+Event = TextDelta | ThinkingDelta | Usage | Finished
 
 
 def event_to_json(event: Event) -> dict:
@@ -147,7 +147,7 @@ class Provider(abc.ABC):
     def stream(self, request: Request) -> Iterator[Event]:
         """Send the request and yield events as they arrive."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027  (an optional hook: most providers hold nothing)
         """Release connections; the daemon calls this when it drops a warm provider."""
 
 

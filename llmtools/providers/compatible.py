@@ -97,9 +97,12 @@ class CompatibleServerProvider(OpenAIProvider):
         import httpx
 
         with self._route_lock:
-            routes = [self._route] if self._route_known else list(TOKENIZE_ROUTES)
-            if self._route_known and self._route is None:
-                return None
+            if self._route_known:
+                if self._route is None:
+                    return None
+                routes = [self._route]
+            else:
+                routes = list(TOKENIZE_ROUTES)
             answered = True
             for route in routes:
                 path, body = route

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from llmtools.errors import InputError, ServiceUnavailable
+from llmtools.notices import tell
 from llmtools.providers.base import (
     Event,
     Finished,
@@ -31,7 +32,6 @@ from llmtools.providers.base import (
     Usage,
     prepare_turns,
 )
-from llmtools.notices import tell
 from llmtools.providers.context import answer_room, fit_messages
 
 MAX_DEFAULT_CONTEXT = 8192

@@ -64,7 +64,8 @@ class LocalProvider(Provider):
 
     @property
     def worker_pid(self) -> int | None:
-        return self._worker.pid if self.is_loaded else None
+        worker = self._worker
+        return worker.pid if worker is not None and worker.alive() else None
 
     @property
     def context_size(self) -> int:

@@ -35,7 +35,7 @@ class _Channel:
         os.dup2(2, 1)
         sys.stdout = sys.stderr
         self.ops: queue.Queue[dict | None] = queue.Queue()
-        self.cancelled: set[int] = set()
+        self.cancelled: set[int | None] = set()  # None: all of them (stdin closed)
         threading.Thread(target=self._read, name="ops", daemon=True).start()
 
     def _read(self) -> None:
@@ -65,15 +65,15 @@ def _error_event(error: BaseException) -> dict:
 
 
 def _serve(channel: _Channel, engine) -> None:
-    from llmtools.providers.base import Request, event_to_json
     from llmtools.notices import notices_to
+    from llmtools.providers.base import Request, event_to_json
 
     forward = lambda level, text: channel.send({"event": "notice", "level": level, "text": text})  # noqa: E731
     while (op := channel.ops.get()) is not None:
         try:
             if op["op"] == "generate":
                 number = op["id"]
-                cancelled = lambda: number in channel.cancelled or None in channel.cancelled  # noqa: E731
+                cancelled = lambda number=number: number in channel.cancelled or None in channel.cancelled  # noqa: E731
                 with notices_to(forward):
                     for event in engine.generate(Request(**op["request"]), cancelled):
                         channel.send(event_to_json(event))

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 
 from llmtools import notices
 from llmtools.errors import ModelCrashed, ProviderError, StreamCut
@@ -39,7 +39,7 @@ def stream_with_retries(
     request: Request,
     *,
     sleep: Callable[[float], None] = time.sleep,
-) -> Iterator[Event]:
+) -> Generator[Event, None, None]:
     """The provider's events, with the request resent after a retryable failure; each
     retry is a warning on the notice channel (the daemon forwards it to its client)."""
     say_retry = notices.warn

@@ -70,8 +70,9 @@ def parse_replies(path: Path) -> list[dict]:
                 continue
             try:
                 item = json.loads(line)
-            except ValueError as error:
-                raise InputError(f"script {path} line {number}: not valid JSON ({error.msg})") from None
+            except ValueError as error:  # JSONDecodeError, or a number too long to convert
+                reason = error.msg if isinstance(error, json.JSONDecodeError) else error
+                raise InputError(f"script {path} line {number}: not valid JSON ({reason})") from None
             if isinstance(item, str):
                 item = {"text": item}
             if not isinstance(item, dict) or not isinstance(item.get("text", item.get("error")), str):
@@ -79,7 +80,8 @@ def parse_replies(path: Path) -> list[dict]:
                                  f'"text" or "error"')
             replies.append(item)
         return replies
-    replies, current = [], []
+    current: list[str] = []
+    replies = []
     for line in text.split("\n"):
         if line.rstrip("\r") == SEPARATOR:
             replies.append({"text": "\n".join(current)})

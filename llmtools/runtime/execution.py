@@ -27,7 +27,7 @@ import traceback
 import types
 from collections.abc import Callable
 
-from llmtools.runtime.results import BlockError, LocalVariable, block_error
+from llmtools.runtime.results import BlockError, LocalVariable, ResultValue, block_error
 
 # Bytes of each stream kept per block; the rest is counted, not stored. The model sees
 # far less than this (llm-exec truncates what it shows), but `--eval` and result()
@@ -74,7 +74,7 @@ def split_statements(code: str, filename: str) -> list[Statement]:
             compiled = compile(ast.Module(body=[node], type_ignores=[]), filename, "exec",
                                dont_inherit=True)
         is_expression = isinstance(node, ast.Expr)
-        result_call = (is_expression and isinstance(node.value, ast.Call)
+        result_call = (isinstance(node, ast.Expr) and isinstance(node.value, ast.Call)
                        and isinstance(node.value.func, ast.Name) and node.value.func.id == "result")
         statements.append(Statement(index, first, last, source.rstrip("\n"), compiled,
                                     is_expression, is_expression and not result_call))
@@ -142,12 +142,12 @@ class SpoolWriter(io.TextIOBase):
     def name(self) -> str:
         return self._name
 
-    @property
-    def encoding(self) -> str:
+    @property  # read-only, as on io.TextIOWrapper; typeshed declares a plain attribute
+    def encoding(self) -> str:  # type: ignore[override]
         return "utf-8"
 
-    @property
-    def errors(self) -> str:
+    @property  # read-only, as on io.TextIOWrapper; typeshed declares a plain attribute
+    def errors(self) -> str:  # type: ignore[override]
         return "backslashreplace"
 
     def reset(self) -> None:
@@ -289,7 +289,7 @@ class BlockContext:
     stdout: tuple[Spool, SpoolWriter]
     stderr: tuple[Spool, SpoolWriter]
     hidden: Callable[[str, object], bool]
-    take_results: Callable[[], list[dict]]
+    take_results: Callable[[], list[ResultValue]]
     emit: Callable[[dict], None]
 
 
@@ -397,19 +397,19 @@ def run_block(code: str, filename: str, context: BlockContext, *, for_eval: bool
                 "error": block_error(type(error).__name__, exception_message(error))}
     remember_source(filename, code)
     context.emit({"event": "block", "statements_total": len(statements)})
-    error = None
+    failure = None
     for statement in statements:
         context.emit({"event": "statement", "index": statement.index, "line": statement.line,
                       "source": statement.source})
         info = run_statement(statement, context, for_eval=for_eval)
-        error = info.pop("error", None)
-        context.emit({"event": "statement_done", "statement": info, "error": error})
-        if error is not None:
+        failure = info.pop("error", None)
+        context.emit({"event": "statement_done", "statement": info, "error": failure})
+        if failure is not None:
             break
     # Output the Python-level cap refused (counted apart from what the read-back cap cut).
     dropped = {name: writer.dropped for name, (_, writer) in
                (("stdout", context.stdout), ("stderr", context.stderr)) if writer.dropped}
-    summary: dict = {"statements_total": len(statements), "error": error}
+    summary: dict = {"statements_total": len(statements), "error": failure}
     if dropped:
         summary["dropped_bytes"] = dropped
     return summary

@@ -142,6 +142,7 @@ class RuntimeManager:
         finally:
             os.close(read_end)
         worker.process, worker.lifeline = process, write_end
+        assert process.stdout is not None  # stdout=PIPE
         worker.reader = EventReader(process.stdout.fileno())
         worker.started = now_iso()
         try:
@@ -239,7 +240,7 @@ class RuntimeManager:
         with self._lock:
             worker = self._workers.get(thread_id)
         busy = worker is not None and worker.busy
-        if busy:
+        if busy and worker is not None:
             worker.request_cancel()  # cancels the block, wherever it is between statements
         return {"ok": True, "thread_id": thread_id, "interrupted": busy}
 

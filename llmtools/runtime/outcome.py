@@ -4,6 +4,7 @@ RuntimeManager returns (and the daemon forwards as it is)."""
 from __future__ import annotations
 
 import time
+from typing import cast
 
 from llmtools.runtime.results import BlockError, ExecuteResult, Restored, StatementRecord, block_error
 
@@ -33,7 +34,8 @@ class BlockRun:
                         "source": event.get("source", "")}
 
     def statement_done(self, event: dict, interrupted_for: str | None) -> None:
-        info = event.get("statement") or {}
+        # The record as the worker's run_statement built it (its "error" already taken out).
+        info = cast(StatementRecord, event.get("statement") or {})
         error = event.get("error")
         self.current = None
         if info.get("status") == "interrupted" and interrupted_for == "timeout":
@@ -83,8 +85,9 @@ class BlockRun:
             if reason:
                 message += f" ({reason})"
         if self.current is not None:
-            self.statements.append({**statement, "status": status, "duration_s": None, "value": None,
-                                    "stdout": "", "stderr": "", "results": []})
+            self.statements.append({"index": statement["index"], "line": statement["line"],
+                                    "source": statement["source"], "status": status, "duration_s": None,
+                                    "value": None, "stdout": "", "stderr": "", "results": []})
         self.current = None
         self.error = block_error(kind, message, statement=statement["source"],
                                  index=statement["index"], line=statement["line"])

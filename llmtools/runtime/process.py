@@ -11,12 +11,18 @@ import signal
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from types import FrameType
+from typing import Any
 
 # What EventReader.next() returns instead of an event.
 TIMEOUT = object()
 EOF = object()
 WOKEN = object()  # a signal arrived (see SignalLatch)
+
+# What signal.signal() takes and returns.
+SignalHandler = Callable[[int, FrameType | None], Any] | int | signal.Handlers | None
 
 
 class SignalLatch:
@@ -34,7 +40,7 @@ class SignalLatch:
         self.received: list[int] = []
         self.read_fd: int | None = None
         self._write_fd: int | None = None
-        self._previous: dict[int, object] = {}
+        self._previous: dict[int, SignalHandler] = {}
         self._previous_wakeup = -1
 
     def __enter__(self) -> SignalLatch:
@@ -61,6 +67,7 @@ class SignalLatch:
     def __exit__(self, *exc_info) -> None:
         if self.read_fd is None:
             return
+        assert self._write_fd is not None  # both ends are opened together in __enter__
         signal.set_wakeup_fd(self._previous_wakeup)
         for signum, handler in self._previous.items():
             signal.signal(signum, handler)

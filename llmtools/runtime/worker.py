@@ -34,7 +34,7 @@ import traceback
 from pathlib import Path
 
 from llmtools.runtime import execution, helpers, snapshot
-from llmtools.runtime.results import HelperContext, block_error
+from llmtools.runtime.results import HelperContext, ResultValue, block_error
 
 # Sources of this many recent blocks are kept (in the snapshot too) so that tracebacks
 # and inspect.getsource() can show functions defined in them.
@@ -137,7 +137,7 @@ class Worker:
     def hidden(self, name: str, value: object) -> bool:
         return self.helper_objects.get(name) is value
 
-    def take_results(self) -> list[dict]:
+    def take_results(self) -> list[ResultValue]:
         results, helpers.STATE.results = helpers.STATE.results, []
         return results
 
@@ -197,7 +197,7 @@ class Worker:
         return None
 
     def execute(self, request: dict, *, for_eval: bool = False) -> None:
-        context: HelperContext = request.get("context") or {}
+        context: HelperContext = request.get("context") or HelperContext()
         if context or not for_eval:
             # `--eval` sends no context: helpers it calls use the model (and directory)
             # of the thread's last block.

@@ -23,7 +23,7 @@ import threading
 import time
 from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Union
+from typing import Any
 
 # A held request (`SlowFirstByte`) is released at teardown; this bounds the wait in
 # case a test never tears down, so no thread outlives the run by more than this.
@@ -110,7 +110,7 @@ class ErrorMidStream:
     text_before_error: str = ""
 
 
-Behaviour = Union[Reply, HttpError, CutMidStream, SlowFirstByte, ErrorMidStream]
+Behaviour = Reply | HttpError | CutMidStream | SlowFirstByte | ErrorMidStream
 
 
 def split_text(text: str, pieces: int) -> list[str]:
