@@ -207,22 +207,22 @@ def write_content(results: Iterable[dict | LlmtoolsError], output_format: str | 
     `results` yields a message, or the error that stood in its place. Text output puts a
     blank line between messages.
     """
-    from llmtools.errors import worst_status
+    from llmtools.errors import ExitStatus, worst_status
 
     if output_format is None:
         output_format = "text" if stdout_is_terminal() else "jsonl"
     writer = TextWriter(markdown=renders_markdown(raw)) if output_format == "text" else None
-    statuses: list[int] = []
+    statuses: list[ExitStatus] = []
     try:
         for result in results:
             if isinstance(result, LlmtoolsError):
-                statuses.append(int(result.status))
+                statuses.append(result.status)
                 report_error(result)
             elif writer is None:
-                statuses.append(0)
+                statuses.append(ExitStatus.OK)
                 write_stack([result])  # each goes out at once, so a pipeline can start on it
             else:
-                statuses.append(0)
+                statuses.append(ExitStatus.OK)
                 if writer.wrote:
                     writer.write("\n")
                 writer.write(stack.text_of(result))
