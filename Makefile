@@ -46,7 +46,7 @@ demo: setup
 
 # Lint and types first: they take seconds and name the line; then the whole suite.
 test: setup
-	$(VENV)/bin/ruff check llmtools tests scripts
+	$(VENV)/bin/ruff check llmtools tests scripts scripts/install-llama-cpp
 	$(VENV)/bin/mypy llmtools/daemon llmtools/runtime llmtools/providers llmtools/stack.py
 	$(PY) -m pytest -q
 

@@ -259,8 +259,8 @@ def follow_aliases(name: str, config: dict) -> str:
 
 def _split_provider_prefix(name: str) -> tuple[str | None, str]:
     prefix, sep, rest = name.partition(":")
-    # Any registered provider that a user would name ("echo:" and "script:" are not prefixes).
-    if sep and prefix in providers.PROVIDERS and prefix not in ("echo", "script") and rest:
+    found = providers.PROVIDERS.get(prefix) if sep else None
+    if found is not None and found.explicit_prefix and rest:
         return prefix, rest
     return None, name
 

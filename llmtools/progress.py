@@ -20,6 +20,8 @@ import time
 from collections.abc import Callable
 from typing import IO
 
+from llmtools.terminal import ERASE_LINE, can_redraw, may_style
+
 BAR_WIDTH = 30
 REDRAW_INTERVAL_S = 0.1
 
@@ -45,13 +47,6 @@ BYTES = Unit(scale=1e6, name="MB", decimals=1, show_rate=True)
 PAGES = Unit(scale=1, name="pages", decimals=0, show_rate=False)
 
 
-def stream_is_terminal(stream: IO[str]) -> bool:
-    try:
-        return stream.isatty()
-    except (AttributeError, ValueError):  # no isatty, or a closed stream
-        return False
-
-
 class CounterBar:
     def __init__(self, label: str, *, unit: Unit = PAGES, stream: IO[str] | None = None,
                  enabled: bool = True, log_every: float | None = None,
@@ -63,7 +58,8 @@ class CounterBar:
         self.stream = stream or sys.stderr
         self.enabled = enabled
         self.log_every = log_every
-        self.tty = stream_is_terminal(self.stream)
+        # A bar redrawn in place where the terminal can do it (not TERM=dumb), else log lines.
+        self.tty = can_redraw(self.stream)
         self.total: int | None = None
         self.done = 0
         self.started = time.monotonic()
@@ -126,5 +122,5 @@ class CounterBar:
             text = f"\r{self.label} [{bar}] {fraction:4.0%} {self.unit.of_total(self.done, self.total)}{rate}"
         else:
             text = f"\r{self.label} {self.unit.of_total(self.done, None)}{rate}"
-        self.stream.write(text + "\x1b[K")
+        self.stream.write(text + (ERASE_LINE if may_style(self.stream) else ""))
         self.stream.flush()

@@ -1,6 +1,6 @@
 """Markdown for a terminal, shown as an answer streams in and styled line by line.
 
-Only used when stdout is a terminal that may be styled (see `llmtools.cli.terminal`); a
+Only used when stdout is a terminal that may be styled (see `llmtools.terminal`); a
 pipe, a file, `--raw`, `NO_COLOR` and `TERM=dumb` get the raw text. The rendering is
 deliberately modest (headings, emphasis, code, lists, quotes) and never changes what
 the words are.

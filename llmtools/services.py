@@ -68,8 +68,7 @@ def chat_stream(spec: ModelSpec):
         return in_process_stream
     from llmtools.daemon.client import chat_through
 
-    resolved = spec
-    return lambda _spec, request: chat_through(client, resolved, request)
+    return lambda _spec, request: chat_through(client, spec, request)
 
 
 # --- llm-exec's runtimes -----------------------------------------------------------------------

@@ -228,6 +228,28 @@ def test_a_counter_bar_off_a_terminal_writes_a_line_per_step_and_no_escape_codes
     assert [line.split(": ", 1)[1] for line in lines] == ["scan.pdf: OCR 2/4 pages", "scan.pdf: OCR 4/4 pages"]
     assert "\x1b" not in log.getvalue() and "\r" not in log.getvalue()
 
+
+class TerminalLike(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("setting", [{}, {"NO_COLOR": "1"}, {"TERM": "dumb"}])
+def test_a_bar_on_a_terminal_honours_no_color_and_dumb_terminals(monkeypatch, setting):
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.setenv("TERM", "xterm")
+    for name, value in setting.items():
+        monkeypatch.setenv(name, value)
+    screen = TerminalLike()
+    bar = CounterBar("model", stream=screen)
+    bar.start(2)
+    bar.advance(2)
+    bar.finish()
+    shown = screen.getvalue()
+    assert ("\x1b" in shown) == (not setting)  # escape codes only when nothing refuses them
+    assert ("\r" in shown) == (setting.get("TERM") != "dumb")  # a dumb terminal gets no redraws
+
+
 # --- through the CLI ----------------------------------------------------------------------
 
 

@@ -19,7 +19,7 @@ import pytest
 
 from llmtools import __version__
 from llmtools.cli.options import debug_option
-from llmtools.cli.terminal import SPINNER_FRAMES
+from llmtools.terminal import SPINNER_FRAMES
 from tests.conftest import REPO, command_path
 from tests.fakes import CutMidStream, SlowFirstByte
 from tests.fakes.openai_server import OpenAIFakeServer

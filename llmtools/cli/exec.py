@@ -20,7 +20,7 @@ from llmtools.cli.main import run
 from llmtools.cli.options import SECONDS, answer_output_options, log_option, model_options, prompt_options
 from llmtools.cli.options import command as llmtools_command
 from llmtools.cli.output import AnswerFormat, AnswerWriter, echo, read_stdin_messages, write_raw
-from llmtools.cli.terminal import write_stderr
+from llmtools.terminal import write_stderr
 
 DEFAULT_TIMEOUT = 120.0
 DEFAULT_MAX_STEPS = 10

@@ -5,8 +5,8 @@ that went away (exit 141, no BrokenPipeError noise), one-line error messages wit
 documented exit status (see `llmtools.errors.ExitStatus`), and `--debug` for tracebacks.
 
 `--debug` is read here, before click parses anything, and exported as LLMTOOLS_DEBUG for
-the rest of the process: the daemon client prints a forwarded traceback when that is set,
-and every request carries the caller's environment to the daemon and its workers.
+the rest of the process: the daemon client prints the traceback of a crash in the daemon
+or one of its workers, sent back with the error, when that is set.
 """
 
 from __future__ import annotations

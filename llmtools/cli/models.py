@@ -81,7 +81,8 @@ def check_command(name: str) -> None:
     from llmtools.providers.local import check_local_model
 
     report = check_local_model(name)
-    echo(f"{report.model}: ok ({report.tokens} token in {report.seconds:.2f}s, worker pid {report.pid})")
+    tokens = f"{report.tokens} token" + ("" if report.tokens == 1 else "s")
+    echo(f"{report.model}: ok ({tokens} in {report.seconds:.2f}s, worker pid {report.pid})")
 
 
 @models_group.command("default")

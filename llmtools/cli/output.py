@@ -4,7 +4,7 @@ Answers (llm, llm-exec, llm-bind, llm-compare) are text by default and the whole
 with -S: `AnswerWriter`. Content (llm-fetch, llm-pdf, llm-buffer) is a stack unless
 stdout is a terminal or `-o text` is given: `write_content`. Text on a terminal is
 rendered Markdown, shown as it arrives (see `llmtools.render`), unless `--raw`,
-NO_COLOR or TERM=dumb says otherwise (see `llmtools.cli.terminal`); a pipe gets the raw
+NO_COLOR or TERM=dumb says otherwise (see `llmtools.terminal`); a pipe gets the raw
 text, flushed as it streams so the next command sees it at once.
 
 Every write here turns BrokenPipeError into `ReaderGone`, so a reader that leaves
@@ -20,8 +20,8 @@ from collections.abc import Iterable
 from typing import IO
 
 from llmtools import stack
-from llmtools.cli.terminal import Spinner, is_terminal, may_style, write_stderr
 from llmtools.errors import LlmtoolsError, ReaderGone
+from llmtools.terminal import Spinner, is_terminal, may_style, write_stderr
 
 OUTPUT_FORMATS = ("text", "jsonl")
 

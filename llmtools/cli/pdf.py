@@ -11,8 +11,8 @@ from llmtools.cli.main import run
 from llmtools.cli.options import command as llmtools_command
 from llmtools.cli.options import content_output_options, url_timeout_option
 from llmtools.cli.output import read_stdin_bytes, stdin_is_piped, write_content
-from llmtools.cli.terminal import can_redraw, rewrite_stderr_line
 from llmtools.errors import LlmtoolsError, UsageError
+from llmtools.terminal import can_redraw, rewrite_stderr_line
 
 OCR_MODES = ("auto", "always", "never")  # as llmtools.content.pdf.OCR_MODES, without importing it
 # Progress is worth a line only when the wait is long enough to wonder about.

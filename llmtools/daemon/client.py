@@ -13,6 +13,7 @@ in-process. `llm daemon ...` uses `DaemonClient` directly.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import json
 import os
@@ -232,7 +233,7 @@ def chat_through(client: DaemonClient, spec, request) -> Iterator:
     """Provider events for one model call made by the daemon."""
     from llmtools.providers.base import event_from_json
 
-    fields = {name: getattr(spec, name) for name in spec.__dataclass_fields__}
+    fields = dataclasses.asdict(spec)
     for event in client.request("chat", autostart=True, spec=fields, request=vars(request)):
         kind = event["event"]
         provider_event = event_from_json(event)
@@ -247,16 +248,10 @@ def chat_through(client: DaemonClient, spec, request) -> Iterator:
 
 
 def show_notice(event: dict) -> None:
-    """A notice the daemon sent on: shown on our stderr as if it had happened here."""
+    """A notice the daemon sent on: told here as if it had happened here."""
     from llmtools import notices
 
-    level = event.get("level")
-    if level == "warning":
-        notices.warn(event["text"])
-    elif level == "note":
-        notices.note(event["text"])
-    else:  # already phrased in full (retry notices)
-        print(event["text"], file=sys.stderr, flush=True)
+    notices.tell(event.get("level") or "note", event["text"])
 
 
 class DaemonRuntimes:

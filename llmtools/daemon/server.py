@@ -177,10 +177,9 @@ class Daemon:
             providers = sorted({provider.spec.name for provider in self._providers.values()})
             # Local models run in worker processes of their own (a crash there is one failed
             # request); their pids let a user see, or kill, what holds the memory.
-            model_workers = sorted(
-                ({"model": provider.spec.name, "pid": pid} for provider in self._providers.values()
-                 if (pid := getattr(provider, "worker_pid", None))),
-                key=lambda row: row["model"])
+            pids = [(provider.spec.name, provider.worker_pid) for provider in self._providers.values()]
+            model_workers = [{"model": name, "pid": pid}
+                             for name, pid in sorted((name, pid) for name, pid in pids if pid is not None)]
         runtimes = self._runtimes.threads() if self._runtimes is not None else []
         return {
             "pid": os.getpid(),

@@ -23,6 +23,8 @@ class ProviderEntry:
     base_url_env: str | None = None
     # Names of models this provider serves that no catalogue lists (new or dated models).
     name_prefixes: tuple[str, ...] = ()
+    # `NAME:model` picks this provider explicitly (`-m openai:my-model`, `-m local:smollm2`).
+    explicit_prefix: bool = False
     # Worth a daemon: a slow SDK import, warm connection pools, a loaded model.
     stays_warm: bool = False
 
@@ -31,11 +33,12 @@ PROVIDERS: dict[str, ProviderEntry] = {
     "echo": ProviderEntry("llmtools.providers.echo:EchoProvider"),
     "anthropic": ProviderEntry("llmtools.providers.anthropic:AnthropicProvider",
                                key_env="ANTHROPIC_API_KEY", base_url_env="ANTHROPIC_BASE_URL",
-                               name_prefixes=("claude-",), stays_warm=True),
+                               name_prefixes=("claude-",), explicit_prefix=True, stays_warm=True),
     "openai": ProviderEntry("llmtools.providers.openai:OpenAIProvider",
                             key_env="OPENAI_API_KEY", base_url_env="OPENAI_BASE_URL",
-                            name_prefixes=("gpt-", "chatgpt-", "o1", "o3", "o4"), stays_warm=True),
-    "local": ProviderEntry("llmtools.providers.local:LocalProvider", stays_warm=True),
+                            name_prefixes=("gpt-", "chatgpt-", "o1", "o3", "o4"), explicit_prefix=True,
+                            stays_warm=True),
+    "local": ProviderEntry("llmtools.providers.local:LocalProvider", explicit_prefix=True, stays_warm=True),
     "script": ProviderEntry("llmtools.providers.script:ScriptProvider"),
 }
 

@@ -147,6 +147,12 @@ class Provider(abc.ABC):
     def stream(self, request: Request) -> Iterator[Event]:
         """Send the request and yield events as they arrive."""
 
+    @property
+    def worker_pid(self) -> int | None:
+        """The process holding the model when it runs in one of its own (local models), shown
+        by `llm daemon status`; None for a provider that runs in the caller's process."""
+        return None
+
     def close(self) -> None:  # noqa: B027  (an optional hook: most providers hold nothing)
         """Release connections; the daemon calls this when it drops a warm provider."""
 

@@ -19,8 +19,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-import os
-import select
 import signal
 import subprocess
 import threading
@@ -29,6 +27,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from llmtools.errors import ModelCrashed, ServiceUnavailable, error_from_json
+from llmtools.launch import EOF, TIMEOUT, EventReader, describe_exit, kill_group
 from llmtools.notices import tell
 from llmtools.providers.base import Event, ModelSpec, Provider, Request, event_from_json
 
@@ -59,13 +58,13 @@ class LocalProvider(Provider):
         return self._path
 
     @property
-    def is_loaded(self) -> bool:
-        return self._worker is not None and self._worker.alive()
-
-    @property
     def worker_pid(self) -> int | None:
         worker = self._worker
         return worker.pid if worker is not None and worker.alive() else None
+
+    @property
+    def is_loaded(self) -> bool:
+        return self.worker_pid is not None
 
     @property
     def context_size(self) -> int:
@@ -78,8 +77,10 @@ class LocalProvider(Provider):
             self._running_worker()
 
     def _running_worker(self) -> ModelWorker:
-        if self._worker is not None and self._worker.alive():
-            return self._worker
+        if self._worker is not None:
+            if self._worker.alive():
+                return self._worker
+            self._worker.kill()  # died while idle (the OOM killer, say): reap it, close its pipes
         from llmtools import localmodels
 
         path = self.path
@@ -110,15 +111,16 @@ class ModelWorker:
         self.process = process
         self.spec = spec
         self.context_size = 0
-        self._buffer = bytearray()
+        assert process.stdout is not None
+        self._events = EventReader(process.stdout.fileno())
         self._requests = 0
 
     @classmethod
     def start(cls, spec: ModelSpec, path: Path) -> ModelWorker:
         from llmtools.launch import child_environment, python_command
 
-        fields = {name: getattr(spec, name) for name in spec.__dataclass_fields__}
-        fields["api_key"] = None  # a local model needs none; keep keys out of other processes
+        # A local model needs no key: keep keys out of other processes.
+        fields = {**dataclasses.asdict(spec), "api_key": None}
         try:
             process = subprocess.Popen(
                 python_command("llmtools.providers.local_worker"), stdin=subprocess.PIPE,
@@ -210,20 +212,12 @@ class ModelWorker:
             raise self._crashed("before it was sent a request") from None
 
     def _next_event(self, doing: str, deadline: float | None = None) -> dict:
-        assert self.process.stdout is not None
-        fd = self.process.stdout.fileno()
-        while (newline := self._buffer.find(b"\n")) < 0:
-            if deadline is not None:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
-                    raise TimeoutError(f"model {self.spec.name} did not stop {doing}")
-            chunk = os.read(fd, 1 << 16)
-            if not chunk:
-                raise self._crashed(doing)
-            self._buffer += chunk
-        line = bytes(self._buffer[:newline])
-        del self._buffer[:newline + 1]
-        return json.loads(line)
+        event = self._events.next(deadline)
+        if event is TIMEOUT:
+            raise TimeoutError(f"model {self.spec.name} did not stop {doing}")
+        if event is EOF:
+            raise self._crashed(doing)
+        return event
 
     def _crashed(self, doing: str) -> ModelCrashed:
         try:
@@ -247,33 +241,19 @@ class ModelWorker:
         self.kill()
 
     def kill(self) -> None:
-        if self.process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGKILL)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.process.wait(timeout=10)
-        for stream in (self.process.stdin, self.process.stdout):
-            with contextlib.suppress(OSError):
-                if stream is not None:
-                    stream.close()
+        kill_group(self.process)
 
 
 def crash_message(model: str, returncode: int | None, doing: str) -> str:
-    """One line: which signal ended the model's process, and what the user can do."""
-    if returncode is None or returncode >= 0:
-        how = "stopped responding" if returncode is None else f"exited with status {returncode}"
-        return f"the process running model {model} {how} {doing}; the next call starts a fresh one"
-    try:
-        name = signal.Signals(-returncode).name
-    except ValueError:
-        name = f"signal {-returncode}"
-    if -returncode == signal.SIGILL:
-        return (f"model {model} crashed with SIGILL {doing}: llama-cpp-python was built for "
-                f"instructions this CPU cannot run; {REBUILD_HINT}")
-    if -returncode == signal.SIGKILL:
-        return (f"the process running model {model} was killed (SIGKILL) {doing}, perhaps for "
+    """One line: how the model's process ended, and what the user can do."""
+    if returncode == -signal.SIGILL:
+        return (f"the process running model {model} was killed by SIGILL {doing}: llama-cpp-python "
+                f"was built for instructions this CPU cannot run; {REBUILD_HINT}")
+    if returncode == -signal.SIGKILL:
+        return (f"the process running model {model} was killed by SIGKILL {doing}, perhaps for "
                 f"lack of memory; the next call starts a fresh one")
-    return f"model {model} crashed with {name} {doing}; the next call starts a fresh one"
+    return (f"the process running model {model} {describe_exit(returncode)} {doing}; "
+            f"the next call starts a fresh one")
 
 
 def prepare(spec: ModelSpec) -> Path:
@@ -327,7 +307,6 @@ def check_local_model(name: str) -> CheckReport:
         pid = provider.worker_pid
     finally:
         provider.close()
-    usage = [event for event in events if isinstance(event, Usage)]
-    tokens = usage[-1].output_tokens or 0 if usage else 0
-    return CheckReport(spec.name, tokens, time.monotonic() - started, pid)
+    tokens = [event.output_tokens for event in events if isinstance(event, Usage)]
+    return CheckReport(spec.name, (tokens or [0])[-1] or 0, time.monotonic() - started, pid)
 

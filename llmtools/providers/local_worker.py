@@ -25,6 +25,8 @@ import sys
 import threading
 from pathlib import Path
 
+from llmtools.errors import ExitStatus
+
 
 class _Channel:
     """Our end of the protocol. stdout is kept for it alone: llama.cpp (or anything it
@@ -58,10 +60,9 @@ class _Channel:
 def _error_event(error: BaseException) -> dict:
     from llmtools.errors import LlmtoolsError, error_to_json
 
-    if isinstance(error, LlmtoolsError):
-        return error_to_json(error)
-    return {"event": "error", "kind": "LlmtoolsError", "status": 1,
-            "message": f"the local model failed: {type(error).__name__}: {error}"}
+    if not isinstance(error, LlmtoolsError):
+        error = LlmtoolsError(f"the local model failed: {type(error).__name__}: {error}")
+    return error_to_json(error)
 
 
 def _serve(channel: _Channel, engine) -> None:
@@ -74,10 +75,12 @@ def _serve(channel: _Channel, engine) -> None:
             if op["op"] == "generate":
                 number = op["id"]
                 cancelled = lambda number=number: number in channel.cancelled or None in channel.cancelled  # noqa: E731
-                with notices_to(forward):
-                    for event in engine.generate(Request(**op["request"]), cancelled):
-                        channel.send(event_to_json(event))
-                channel.cancelled.discard(number)
+                try:
+                    with notices_to(forward):
+                        for event in engine.generate(Request(**op["request"]), cancelled):
+                            channel.send(event_to_json(event))
+                finally:
+                    channel.cancelled.discard(number)
                 channel.send({"event": "done"})
             elif op["op"] == "count_tokens":
                 channel.send({"event": "tokens", "count": engine.count_tokens(op["text"])})
@@ -89,7 +92,7 @@ def main() -> int:
     channel = _Channel()
     first = channel.ops.get()
     if first is None or first.get("op") != "load":
-        return 2
+        return ExitStatus.USAGE  # only LocalProvider starts us, and it loads first
     from llmtools.providers.base import ModelSpec
     from llmtools.providers.llama_engine import LlamaEngine
 
@@ -97,13 +100,13 @@ def main() -> int:
         engine = LlamaEngine(ModelSpec(**first["spec"]), Path(first["path"]))
     except Exception as error:  # noqa: BLE001
         channel.send(_error_event(error))
-        return 0
-    channel.send({"event": "loaded", "context_size": engine.context_size, "pid": os.getpid()})
+        return ExitStatus.OK
+    channel.send({"event": "loaded", "context_size": engine.context_size})
     try:
         _serve(channel, engine)
     finally:
         engine.close()
-    return 0
+    return ExitStatus.OK
 
 
 if __name__ == "__main__":

@@ -13,8 +13,9 @@ import signal
 import time
 
 from llmtools.errors import Terminated
+from llmtools.launch import EOF, TIMEOUT, WOKEN, describe_exit
 from llmtools.runtime.outcome import BlockRun
-from llmtools.runtime.process import EOF, TIMEOUT, WOKEN, SignalLatch, WorkerProcess, describe_exit
+from llmtools.runtime.process import SignalLatch, WorkerProcess
 
 
 class BlockCollector:

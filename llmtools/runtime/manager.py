@@ -32,16 +32,16 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 from typing import Self
 
+from llmtools.launch import EventReader, child_environment, describe_exit, python_command
 from llmtools.runtime import snapshot
 from llmtools.runtime.collect import BlockCollector
 from llmtools.runtime.outcome import BlockRun
-from llmtools.runtime.process import EventReader, WorkerProcess, describe_exit, now_iso
+from llmtools.runtime.process import WorkerProcess, now_iso
 from llmtools.runtime.results import (
     EvaluateResult,
     ExecuteResult,
@@ -118,10 +118,7 @@ class RuntimeManager:
 
     @staticmethod
     def _environment() -> dict:
-        env = dict(os.environ)
-        # The worker must import this same llmtools, also when run from a checkout's bin/.
-        root = str(Path(__file__).resolve().parents[2])
-        env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+        env = child_environment()
         # Each glibc malloc arena reserves 64 MB of address space, which would count
         # against RLIMIT_AS without any memory being used.
         env.setdefault("MALLOC_ARENA_MAX", "2")
@@ -132,8 +129,7 @@ class RuntimeManager:
         read_end, write_end = os.pipe()
         try:
             process = subprocess.Popen(
-                # -P: never import code from the caller's directory, where the worker runs.
-                [sys.executable, "-P", "-m", "llmtools.runtime.worker", str(read_end)],
+                python_command("llmtools.runtime.worker", str(read_end)),
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, pass_fds=(read_end,),
                 start_new_session=True, env=self._environment())
         except OSError as error:

@@ -16,10 +16,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-# What EventReader.next() returns instead of an event.
-TIMEOUT = object()
-EOF = object()
-WOKEN = object()  # a signal arrived (see SignalLatch)
+from llmtools.launch import EventReader, kill_group
 
 # What signal.signal() takes and returns.
 SignalHandler = Callable[[int, FrameType | None], Any] | int | signal.Handlers | None
@@ -78,66 +75,6 @@ class SignalLatch:
 
 def now_iso() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-
-
-def describe_exit(returncode: int | None) -> str:
-    if returncode is None:
-        return "stopped responding"
-    if returncode < 0:
-        try:
-            name = signal.Signals(-returncode).name
-        except ValueError:
-            name = f"signal {-returncode}"
-        return f"was killed by {name}"
-    return f"exited with status {returncode}"
-
-
-class EventReader:
-    """JSON lines from a worker's stdout, each read waiting at most until a deadline."""
-
-    def __init__(self, fd: int) -> None:
-        self.fd = fd
-        self.buffer = bytearray()
-        # poll, not select: a daemon with many threads may hold descriptors above 1024.
-        self.poller = select.poll()
-        self.poller.register(fd, select.POLLIN)
-
-    def next(self, deadline: float, wake_fd: int | None = None):
-        """The next event; TIMEOUT at the deadline, EOF when the worker is gone, WOKEN
-        when `wake_fd` became readable first (a signal, see SignalLatch)."""
-        if wake_fd is not None:
-            self.poller.register(wake_fd, select.POLLIN)
-        try:
-            return self._next(deadline, wake_fd)
-        finally:
-            if wake_fd is not None:
-                self.poller.unregister(wake_fd)
-
-    def _next(self, deadline: float, wake_fd: int | None):
-        while True:
-            newline = self.buffer.find(b"\n")
-            if newline >= 0:
-                line = bytes(self.buffer[:newline])
-                del self.buffer[:newline + 1]
-                try:
-                    return json.loads(line)
-                except ValueError:
-                    return {"event": "fatal", "message": f"unreadable event: {line[:200]!r}"}
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return TIMEOUT
-            ready = self.poller.poll(int(remaining * 1000) + 1)
-            if not ready:
-                continue  # loop to re-check the deadline
-            if wake_fd is not None and any(fd == wake_fd for fd, _ in ready):
-                return WOKEN
-            try:
-                chunk = os.read(self.fd, 1 << 16)
-            except OSError:  # closed under us by reset() or close()
-                return EOF
-            if not chunk:
-                return EOF
-            self.buffer += chunk
 
 
 class WorkerProcess:
@@ -221,12 +158,7 @@ class WorkerProcess:
         """Kill the process group, reap it, release the pipes; the exit status."""
         if self.process is None:
             return None
-        if self.process.poll() is None:
-            self.signal(signal.SIGKILL)
-        try:
-            returncode = self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:  # unkillable (stuck in the kernel): leave it
-            returncode = None
+        returncode = kill_group(self.process)
         self.release()
         return returncode
 
