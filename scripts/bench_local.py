@@ -103,6 +103,7 @@ def main() -> None:
     envs = {}
     for label, pythonpath in variants.items():
         base = {**os.environ, "LLMTOOLS_HOME": tempfile.mkdtemp(prefix="llmtools-bench-")}
+        base.pop("PYTHONDONTWRITEBYTECODE", None)  # cached bytecode, as users have it
         if pythonpath:
             base["PYTHONPATH"] = pythonpath
         daemon_env = {**base, "LLMTOOLS_HOME": tempfile.mkdtemp(prefix="llmtools-bench-daemon-")}

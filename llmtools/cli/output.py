@@ -14,10 +14,9 @@ early (`| head -1`) ends the command quietly with status 141 wherever it happens
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import sys
 from collections.abc import Iterable
-from typing import IO
+from typing import IO, NamedTuple
 
 from llmtools import stack
 from llmtools.errors import LlmtoolsError, ReaderGone
@@ -128,9 +127,9 @@ class TextWriter:
 # --- answers ---------------------------------------------------------------------------
 
 
-@dataclasses.dataclass(frozen=True)
-class AnswerFormat:
-    """What the answer options (-S, -o, --raw) asked for."""
+class AnswerFormat(NamedTuple):
+    """What the answer options (-S, -o, --raw) asked for. (A NamedTuple: `dataclasses`
+    would be the one import `--help` pays for it.)"""
 
     stack: bool = False
     raw: bool = False
