@@ -72,7 +72,7 @@ def model_rows(config: dict) -> list[ModelRow]:
     for name, known in catalog.KNOWN_MODELS.items():
         key_env = providers.key_env(known.provider)
         provider_config = (config.get("providers") or {}).get(known.provider) or {}
-        has_key = bool(os.environ.get(key_env) or provider_config.get("api_key"))
+        has_key = bool((key_env and os.environ.get(key_env)) or provider_config.get("api_key"))
         rows.append(ModelRow(name, known.provider,
                              _price(known) + ("" if has_key else f" (needs {key_env})"), has_key))
     for row in rows:

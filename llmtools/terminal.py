@@ -54,13 +54,6 @@ def write_stderr(text: str, *, dim: bool = False) -> None:
     sys.stderr.flush()
 
 
-def rewrite_stderr_line(line: str, *, final: bool) -> None:
-    """A progress line, redrawn in place on a terminal; `final` ends it."""
-    erase = ERASE_LINE if may_style(sys.stderr) else ""
-    sys.stderr.write("\r" + line + erase + ("\n" if final else ""))
-    sys.stderr.flush()
-
-
 class Spinner:
     """A quiet spinner on stderr while nothing has arrived yet; `stop()` erases it.
 

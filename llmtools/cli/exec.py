@@ -309,12 +309,13 @@ def _helpers_doc(runtimes, settings, display: WorkDisplay, thread: str | None) -
 
     helpers_doc, helper_errors, first = codeact.fetch_helpers_doc(runtimes, settings.thread_id,
                                                                    settings.statement_timeout)
-    if (first.get("error") or {}).get("type") == "RuntimeUnavailable":
-        raise ServiceUnavailable(first["error"]["message"])  # nothing could run the code
+    error = first.get("error")
+    if error and error["type"] == "RuntimeUnavailable":
+        raise ServiceUnavailable(error["message"])  # nothing could run the code
     for problem in helper_errors:
         warn(problem)
-    restored = first.get("restored") or {}
-    if restored.get("names") and thread:
+    restored = first.get("restored")
+    if restored and restored.get("names") and thread:
         display.note(f"thread {thread}: restored {', '.join(restored['names'])} from its snapshot")
     return helpers_doc
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import sys
 
 import click
 
@@ -12,7 +11,7 @@ from llmtools.cli.options import command as llmtools_command
 from llmtools.cli.options import content_output_options, url_timeout_option
 from llmtools.cli.output import read_stdin_bytes, stdin_is_piped, write_content
 from llmtools.errors import LlmtoolsError, UsageError
-from llmtools.terminal import can_redraw, rewrite_stderr_line
+from llmtools.progress import PAGES, CounterBar
 
 OCR_MODES = ("auto", "always", "never")  # as llmtools.content.pdf.OCR_MODES, without importing it
 # Progress is worth a line only when the wait is long enough to wonder about.
@@ -21,29 +20,27 @@ OCR_PROGRESS_MIN_PAGES = 2
 
 
 class ProgressReport:
-    """Progress on stderr: one line rewritten in place on a terminal, else sparse lines."""
+    """The extractor's `progress(stage, done, total)` calls as one bar per stage on stderr."""
 
-    def __init__(self, prog: str, label: str, *, quiet: bool) -> None:
-        self.prog = prog
+    def __init__(self, label: str, *, quiet: bool) -> None:
         self.label = label
         self.quiet = quiet
-        self.terminal = can_redraw(sys.stderr)
-        self.last_tenth: dict[str, int] = {}
+        self.bars: dict[str, CounterBar] = {}
 
     def __call__(self, stage: str, done: int, total: int) -> None:
         minimum = OCR_PROGRESS_MIN_PAGES if stage == "ocr" else TEXT_PROGRESS_MIN_PAGES
         if self.quiet or total < minimum:
             return
-        what = "OCR" if stage == "ocr" else "text"
-        line = f"{self.prog}: {self.label}: {what} {done}/{total} pages"
-        if self.terminal:
-            rewrite_stderr_line(line, final=done == total)
-            return
-        # In a log, every OCR page (seconds apart) but only each tenth of a text run.
-        tenth = done * 10 // total
-        if stage == "ocr" or tenth > self.last_tenth.get(stage, 0):
-            self.last_tenth[stage] = tenth
-            print(line, file=sys.stderr, flush=True)
+        bar = self.bars.get(stage)
+        if bar is None:
+            # In a log, every OCR page (seconds apart) but only each tenth of a text run.
+            bar = CounterBar(f"{self.label}: {'OCR' if stage == 'ocr' else 'text'}", unit=PAGES,
+                             log_every=1 / total if stage == "ocr" else 0.1)
+            bar.start(total)
+            self.bars[stage] = bar
+        bar.update(done)
+        if done == total:
+            bar.finish()
 
 
 def _check_pages(ctx, param, value: str | None) -> str | None:
@@ -101,7 +98,6 @@ def _extract(name: str, *, pages: str | None, ocr: str, language: str, timeout: 
     from llmtools.content import pdf
     from llmtools.content.fetch import fetch_pdf_bytes
     from llmtools.inputs import is_url
-    from llmtools.notices import program_name
 
     label = "stdin" if name == "-" else name
     try:
@@ -112,7 +108,7 @@ def _extract(name: str, *, pages: str | None, ocr: str, language: str, timeout: 
         else:
             data = pdf.read_pdf_file(name)
         return pdf.pdf_message(data, source=None if name == "-" else name, pages=pages, ocr=ocr,
-                               language=language, progress=ProgressReport(program_name(), label, quiet=quiet))
+                               language=language, progress=ProgressReport(label, quiet=quiet))
     except LlmtoolsError as error:
         text = str(error)
         if text.startswith(label + ":"):

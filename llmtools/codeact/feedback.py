@@ -88,6 +88,8 @@ def _statements_note(error: BlockError, total: int) -> str:
 
 def format_error(result: ExecuteResult) -> str:
     error = result["error"]
+    if error is None:
+        return "The block failed without saying why."
     total = result.get("statements_total") or len(result.get("statements") or ())
     index = error.get("index")
     where = f"statement {index + 1} of {total}" if index is not None else "the block"
@@ -121,7 +123,9 @@ def format_error(result: ExecuteResult) -> str:
 
 
 def format_restart(result: ExecuteResult) -> str:
-    restored = result.get("restored") or {}
+    restored = result.get("restored")
+    if restored is None:
+        return "The runtime process was restarted; nothing was restored."
     names = restored.get("names") or []
     lost = restored.get("lost") or []
     text = ("The runtime process was restarted. Variables were restored from the snapshot "
@@ -141,8 +145,8 @@ def format_result(result: ExecuteResult, max_chars: int) -> str:
         for key in ("stdout", "stderr"):
             if statement.get(key):
                 pieces.append(statement[key] if statement[key].endswith("\n") else statement[key] + "\n")
-        if statement.get("value") is not None:
-            pieces.append(statement["value"] + "\n")
+        if (shown := statement.get("value")) is not None:
+            pieces.append(shown + "\n")
         for value in statement.get("results") or ():
             pieces.append(f"result(): {value['text']}\n")
     output = truncate_middle("".join(pieces), max_chars).rstrip("\n")

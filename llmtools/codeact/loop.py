@@ -119,15 +119,16 @@ def fetch_helpers_doc(runtimes: Runtimes, thread_id: str,
     helper modules; if that fails, the built-in helpers' documentation is used.
     """
     answer = runtimes.evaluate(thread_id, "__llmtools_helpers__()", timeout=timeout)
-    if answer.get("ok") and answer.get("value"):
+    if answer.get("ok") and (value := answer.get("value")):
         try:
-            described = json.loads(answer["value"])
+            described = json.loads(value)
             return described["doc"], list(described.get("errors") or []), answer
         except (ValueError, KeyError, TypeError):
             pass
     from llmtools.runtime import helpers
 
-    problem = (answer.get("error") or {}).get("message") or "no answer"
+    error = answer.get("error")
+    problem = (error["message"] if error else "") or "no answer"
     return helpers.describe(), [f"could not list the runtime's helpers: {problem}"], answer
 
 
@@ -197,7 +198,7 @@ class CodeActLoop:
         settings = self.settings
         consecutive_errors = 0
         code_allowed = True
-        limit_reason = None
+        limit_reason: str | None = None
         while True:
             splitter = HelpersSplitter()
             exchange = yield from self._ask(splitter)
@@ -210,7 +211,7 @@ class CodeActLoop:
             yield BlockReady(step, code)
             if not code_allowed:
                 self.stop_reason = limit_reason
-                yield BlockSkipped(step, code, limit_reason, None)
+                yield BlockSkipped(step, code, limit_reason or "limit", None)
                 return
             if not splitter.closed and exchange.outcome.stop_reason in TRUNCATED_STOP_REASONS:
                 consecutive_errors += 1

@@ -17,6 +17,8 @@ import dataclasses
 from collections.abc import Iterator
 from typing import ClassVar
 
+from llmtools.stack import content_text
+
 # --- events a provider yields -------------------------------------------------
 
 
@@ -201,8 +203,7 @@ def prepare_turns(messages: list[dict]) -> tuple[str | None, list[dict]]:
         role = message["role"]
         content = _with_source(message)
         if role == "system":
-            text = content if isinstance(content, str) else "\n".join(
-                part["text"] for part in content if part.get("type") == "text")
+            text = content_text(content)
             if text:
                 system_texts.append(text)
             continue

@@ -41,8 +41,9 @@ from llmtools.providers.base import (
     Usage,
     prepare_turns,
 )
-from llmtools.providers.context import answer_room, fit_messages
+from llmtools.providers.context import answer_room, estimate_tokens, fit_messages
 from llmtools.providers.openai import OpenAIProvider
+from llmtools.stack import content_text
 
 # (path under the server root, request body for `text`, given the model id). `/tokenize`
 # is llama.cpp's server and llamafile (`content`) and vLLM (`prompt`, `model`): each
@@ -56,11 +57,6 @@ TOKENIZE_ROUTES: tuple[tuple[str, Callable[[str, str], dict]], ...] = (
 PER_MESSAGE_TOKENS = 4
 PER_PROMPT_TOKENS = 3
 TOKENIZE_TIMEOUT = 10.0
-
-
-def estimate_tokens(text: str) -> int:
-    """A count that errs high: ~4 bytes a token is usual for English, 3 leaves a margin."""
-    return -(-len(text.encode("utf-8")) // 3)
 
 
 class CompatibleServerProvider(OpenAIProvider):
@@ -139,7 +135,7 @@ class CompatibleServerProvider(OpenAIProvider):
         return counted, False
 
     def _count_messages(self, messages: list[dict], counter: Callable[[str], int]) -> int:
-        return PER_PROMPT_TOKENS + sum(PER_MESSAGE_TOKENS + counter(_text(message["content"]))
+        return PER_PROMPT_TOKENS + sum(PER_MESSAGE_TOKENS + counter(content_text(message["content"]))
                                        for message in messages)
 
     # --- the request --------------------------------------------------------------
@@ -167,7 +163,7 @@ class CompatibleServerProvider(OpenAIProvider):
         # The estimate errs high, so a prompt it says fits does fit: no server round trip.
         if self._count_messages(messages, estimate_tokens) <= context - room:
             return messages
-        _, estimated = self.count_tokens(_text(messages[-1]["content"]))  # finds the endpoint
+        _, estimated = self.count_tokens(content_text(messages[-1]["content"]))  # finds the endpoint
 
         def count_text(text: str) -> int:
             return self.count_tokens(text)[0]
@@ -187,10 +183,4 @@ class CompatibleServerProvider(OpenAIProvider):
             # Servers stream about one token per chunk: closer than a byte estimate.
             output = len(answer)
         return Usage(input_tokens=prompt, output_tokens=output)
-
-
-def _text(content: str | list) -> str:
-    if isinstance(content, str):
-        return content
-    return "\n".join(part.get("text", "") for part in content if part.get("type") == "text")
 

@@ -13,11 +13,7 @@ import json
 from collections.abc import Iterator
 
 from llmtools.providers.base import Event, Finished, Provider, Request, TextDelta, Usage, prepare_turns
-
-
-def estimate_tokens(text: str) -> int:
-    # About four characters a token for English; good enough for a debugging model.
-    return (len(text) + 3) // 4
+from llmtools.providers.context import estimate_tokens
 
 
 class EchoProvider(Provider):

@@ -49,13 +49,10 @@ from llmtools.providers.base import (
     Usage,
     prepare_turns,
 )
+from llmtools.providers.context import estimate_tokens
 
 DEFAULT_CHUNK = 16
 SEPARATOR = "%"
-
-
-def _estimate_tokens(text: str) -> int:
-    return (len(text) + 3) // 4
 
 
 def parse_replies(path: Path) -> list[dict]:
@@ -147,8 +144,8 @@ class ScriptProvider(Provider):
         chunk = max(1, int(reply.get("chunk") or DEFAULT_CHUNK))
         system, turns = prepare_turns(request.messages)
         sent = (system or "") + "".join(json.dumps(turn["content"], ensure_ascii=False) for turn in turns)
-        yield Usage(input_tokens=_estimate_tokens(sent))
+        yield Usage(input_tokens=estimate_tokens(sent))
         for start in range(0, len(text), chunk):
             yield TextDelta(text[start:start + chunk])
-        yield Usage(output_tokens=_estimate_tokens(text))
+        yield Usage(output_tokens=estimate_tokens(text))
         yield Finished(reply.get("stop_reason") or ("stop_sequence" if stopped else "end_turn"))
