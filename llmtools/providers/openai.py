@@ -303,6 +303,8 @@ def is_strict_schema(schema: object) -> bool:
         return all(is_strict_schema(item) for item in schema)
     if not isinstance(schema, dict):
         return True
+    if not ({"type", "anyOf", "enum"} & set(schema)):
+        return False  # "any value" is not a thing strict mode can say
     types = schema.get("type")
     types = types if isinstance(types, list) else [types]
     if "object" in types:
