@@ -141,3 +141,17 @@ def test_a_compatible_llama_server_turns_the_schema_into_a_grammar(llama_server,
                                    "The sky is blue.", "The sky is blue."], prog_name="llm-compare")
     assert result.status in (0, 1), result.stderr
     assert result.stdout.startswith(("true", "false"))
+
+
+def test_the_schema_crosses_the_daemon_socket(anthropic_server, monkeypatch, llmtools_home):
+    """A real llm-bind process, its model call through the daemon it starts."""
+    from tests.helpers import run_process
+
+    monkeypatch.delenv("LLMTOOLS_NO_DAEMON")
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-structured")
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", anthropic_server.base_url)
+    anthropic_server.script(Reply(json.dumps({"arguments": {"city": "Oslo"}, "missing": [], "question": None})))
+    result = run_process("llm-bind", ["-m", "claude-sonnet-4-6", "forecast(city: str)"], "Weather in Oslo?")
+    assert (result.status, result.stdout) == (0, "forecast(city='Oslo')\n"), result.stderr
+    assert anthropic_server.requests[0].body["tool_choice"] == {"type": "tool", "name": "bind_forecast"}
+    assert (llmtools_home / "run" / "daemon.pid").exists()  # it was the daemon that called
