@@ -14,7 +14,7 @@ ITEM_TYPES = ("str", "int", "float", "bool", "object")
 
 
 @llmtools_command("llm-bind")
-@click.argument("signature", required=False, metavar="SIGNATURE")
+@click.argument("signature", required=False, metavar="[SIGNATURE]")
 @click.option("--list", "list_description", metavar="DESCRIPTION",
               help="Print a JSON list of what DESCRIPTION names in the content, instead of binding.")
 @click.option("--item-type", type=click.Choice(ITEM_TYPES), default="str", show_default=True,
@@ -22,7 +22,7 @@ ITEM_TYPES = ("str", "int", "float", "bool", "object")
 @click.option("--json", "as_json", is_flag=True,
               help="Print the bound arguments as a JSON object (missing ones null) instead of the call.")
 @model_options
-@prompt_options(system_help="Extra system instructions (after llm-bind's own).", subject="signature")
+@prompt_options(system_help="Extra system instructions (after llm-bind's own).", subject="llm-bind's instruction")
 @answer_output_options(stack_help="Write the stack with the call (or list) as an assistant message.")
 @log_option("Do not log the model calls.")
 def command(signature, list_description, item_type, as_json, model, temperature, max_tokens, thinking,
