@@ -18,6 +18,7 @@ provider directly: a sandboxed runtime reaches models over the channel it is giv
 
 from __future__ import annotations
 
+import reprlib
 import types
 from typing import TYPE_CHECKING, Any
 
@@ -101,10 +102,16 @@ def _is_code(value: Any) -> bool:
 
 def _short(value: Any) -> str:
     if isinstance(value, Document) and value.source:
-        text = f"<document from {value.source}> {value}"
+        text = f"<document from {value.source}> {value[:VARIABLE_CHARS]}"
+    elif isinstance(value, str):
+        text = value[:VARIABLE_CHARS + 1]
     else:
+        # Bounded as it is made: a variable may hold a million rows.
+        limits = reprlib.Repr()
+        limits.maxlevel, limits.maxlist, limits.maxdict = 3, 30, 30
+        limits.maxstring = limits.maxother = VARIABLE_CHARS // 4
         try:
-            text = value if isinstance(value, str) else repr(value)
+            text = limits.repr(value)
         except Exception:  # noqa: BLE001  (a user's __repr__ may raise)
             text = f"<{type(value).__name__}>"
     return text if len(text) <= VARIABLE_CHARS else text[:VARIABLE_CHARS] + " [...]"
