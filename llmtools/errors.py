@@ -18,6 +18,9 @@ class ExitStatus(enum.IntEnum):
     DATA_ERROR = 65  # bad input data: malformed stack, non-UTF-8 text, unreadable PDF
     UNAVAILABLE = 69  # a service cannot be reached: provider host down, daemon will not start
     TEMPORARY_FAILURE = 75  # still failing after retries: rate limits, overload, timeouts, cut streams
+    # No answer of the form asked (EX_PROTOCOL): what llm-compare exits with when it has no
+    # verdict for a reason other commands report as 1, which for it means "false".
+    NO_VERDICT = 76
     INTERRUPTED = 130  # Ctrl-C (128 + SIGINT); partial output and the log row are kept
     BROKEN_PIPE = 141  # the reader went away (128 + SIGPIPE), as `cat` and `yes` report it
     TERMINATED = 143  # SIGTERM (128 + SIGTERM); partial output and the log row are kept

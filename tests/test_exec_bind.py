@@ -11,15 +11,18 @@ from llmtools.errors import UsageError
 
 
 def replying(*replies: str):
-    """An `ask` that answers from a list and keeps what it was sent."""
+    """An `ask` that answers from a list and keeps what it was sent (and the schemas)."""
     sent: list[list[dict]] = []
+    schemas: list[dict] = []
     queue = list(replies)
 
-    def ask(messages: list[dict]) -> str:
+    def ask(messages: list[dict], schema: dict) -> str:
         sent.append(messages)
+        schemas.append(schema)
         return queue.pop(0)
 
     ask.sent = sent
+    ask.schemas = schemas
     return ask
 
 
@@ -62,7 +65,7 @@ def test_missing_required_arguments_come_back_with_the_question_that_would_find_
     binding = bind.bind([{"role": "user", "content": "Pay Ada"}], "send(to: str, amount: float)", ask=ask)
     assert not binding.complete and binding.missing == ["amount"]
     assert binding.arguments == {"to": "Ada"}
-    assert binding.call_text() == "None  # How much should Ada be paid?"
+    assert binding.call_text() == "send(to='Ada', amount=None)  # How much should Ada be paid?"
     error = bind.BindError(binding)
     assert error.question == "How much should Ada be paid?"
     assert "cannot bind amount of send()" in str(error)
@@ -78,6 +81,8 @@ def test_lists_are_bound_to_the_item_type_and_a_line_list_is_accepted():
     assert numbers == [1, 2, 3]
     names = bind.list_bind("...", "names", ask=replying("- Ada\n- Grace\n"))
     assert names == ["Ada", "Grace"]
+    wrapped = bind.list_bind("...", "names", ask=replying('{"items": ["Ada", "Grace"]}'))
+    assert wrapped == ["Ada", "Grace"]
 
 
 @pytest.mark.parametrize("value, annotation, expected", [

@@ -164,7 +164,7 @@ def test_the_system_prompt_documents_the_helpers_and_limits(tmp_path, runtimes):
     system = request["messages"][0]
     assert system["role"] == "system" and request["stop"] == ["</helpers>"]
     for expected in ("<helpers>", "at most 7 seconds", "at most 4 blocks", "llm_call(values, instruction",
-                     "llm_bind(value, function)", "download(url: str)", "pdf(path_or_url: str)",
+                     "llm_bind(value, function", "download(url: str)", "pdf(path_or_url: str)",
                      "read_file(path: str)", "write_file(path: str, content)", "result(value)",
                      f"The working directory is {tmp_path}"):
         assert expected in system["content"], expected

@@ -155,7 +155,7 @@ class CodeActLoop:
         settings = self.settings
         return helper_context(self.spec, temperature=settings.temperature,
                               max_tokens=settings.max_tokens, thinking=settings.thinking,
-                              log=settings.log, cwd=settings.cwd)
+                              log=settings.log, cwd=settings.cwd, task=self.messages)
 
     def _request(self) -> Request:
         settings = self.settings

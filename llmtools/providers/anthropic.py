@@ -26,6 +26,7 @@ from llmtools.providers.base import (
     ThinkingDelta,
     Usage,
     prepare_turns,
+    schema_name,
 )
 from llmtools.providers.sdk import (
     CONNECT_TIMEOUT,
@@ -70,6 +71,7 @@ class AnthropicProvider(SdkProvider):
     name = "anthropic"
     supports_images = True
     supports_thinking = True
+    supports_schema = True
 
     # --- the client ------------------------------------------------------------
 
@@ -116,6 +118,8 @@ class AnthropicProvider(SdkProvider):
             # explicitly is still sent, and the API says so if the model refuses it.
             # With thinking on the API rejects any temperature, so none is sent then.
             params["extra_body"] = {"temperature": request.temperature}
+        if request.schema is not None:
+            params.update(schema_tool(request.schema, forced=budget is None))
         return params
 
     def stream(self, request: Request) -> Iterator[Event]:
@@ -148,6 +152,10 @@ class AnthropicProvider(SdkProvider):
                     elif delta.type == "thinking_delta" and delta.thinking:
                         answered = True
                         yield ThinkingDelta(delta.thinking)
+                    elif delta.type == "input_json_delta" and delta.partial_json:
+                        # The schema tool's input, which is the structured answer.
+                        answered = True
+                        yield TextDelta(delta.partial_json)
                 elif kind == "message_start":
                     yield Usage(input_tokens=_input_tokens(event.message.usage))
                 elif kind == "message_delta":
@@ -211,6 +219,17 @@ class AnthropicProvider(SdkProvider):
 
     def _shown_base_url(self, client: Any) -> str:
         return without_credentials(self.spec.base_url or str(client.base_url) or DEFAULT_BASE_URL)
+
+
+def schema_tool(schema: dict, *, forced: bool) -> dict[str, Any]:
+    """Structured output the Messages API way: one tool whose input schema is the answer's,
+    which the model must call. With thinking on, the API refuses a forced tool choice, so the
+    model is left to choose it (the prompt asks for the JSON; the caller checks it)."""
+    name = schema_name(schema)
+    tool = {"name": name, "input_schema": schema,
+            "description": str(schema.get("description") or "Give the answer as this tool's input.")}
+    choice = {"type": "tool", "name": name} if forced else {"type": "auto"}
+    return {"tools": [tool], "tool_choice": choice}
 
 
 # --- turning our parts into content blocks ----------------------------------------

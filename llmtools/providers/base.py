@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import re
 from collections.abc import Iterator
 from typing import ClassVar
 
@@ -125,6 +126,13 @@ class Request:
     `</helpers>`). Providers that support them send them to the API, which leaves the
     stop string out of the text; the rest ignore them, so a caller that depends on
     stopping also watches the streamed text itself.
+
+    `schema`: a JSON schema (a top-level object) the answer must be an instance of. A
+    provider with `supports_schema` constrains its output to it (Anthropic: a forced
+    tool whose input schema it is; OpenAI: `response_format`; local models: a llama.cpp
+    grammar) and streams the JSON as the answer's text; the rest ignore it. Callers still
+    check the JSON they get (`llmtools.schemas.validate`): no provider's promise is
+    trusted. `schema["title"]` names it where an API wants a name.
     """
 
     messages: list[dict]
@@ -132,12 +140,21 @@ class Request:
     temperature: float | None = None
     thinking: str | None = None
     stop: list[str] | None = None
+    schema: dict | None = None
+
+
+def schema_name(schema: dict) -> str:
+    """The name an API wants for a schema (a tool's, a response format's): its title, made safe."""
+    name = re.sub(r"[^A-Za-z0-9_-]+", "_", str(schema.get("title") or "answer")).strip("_")
+    return name[:64] or "answer"
 
 
 class Provider(abc.ABC):
     name: ClassVar[str]
     supports_images: ClassVar[bool] = False
     supports_thinking: ClassVar[bool] = False
+    # Whether it constrains the answer to Request.schema (see Request).
+    supports_schema: ClassVar[bool] = False
     # ModelSpec fields that do not change what a warm instance holds: the daemon lets
     # requests that differ only in these share one instance (one copy of a model's weights).
     warm_key_ignores: ClassVar[tuple[str, ...]] = ()

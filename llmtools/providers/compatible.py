@@ -22,6 +22,10 @@ What it adds to `OpenAIProvider`:
   otherwise refuse it, or silently drop the start of it, as llama.cpp does).
 - Usage when the server streams none (llama_cpp.server, older llamafiles): counted as
   above, so `--profile` shows tokens and tokens/s for every server.
+- Structured output (`Request.schema`) as `{"type": "json_object", "schema": ...}`, the
+  form llama.cpp's server and llama_cpp.server turn into a grammar and vLLM and Ollama
+  take as JSON mode; `response_format = "json_schema"` in the model's table sends the
+  OpenAI form instead (LM Studio, vLLM's exact schemas).
 """
 
 from __future__ import annotations
@@ -67,6 +71,11 @@ class CompatibleServerProvider(OpenAIProvider):
         self._route_lock = threading.Lock()
         self._http: Any = None
         self._counts: dict[str, int] = {}
+
+    def response_format(self, schema: dict) -> dict[str, Any]:
+        if self.spec.options.get("response_format") == "json_schema":
+            return super().response_format(schema)
+        return {"type": "json_object", "schema": schema}
 
     def close(self) -> None:
         super().close()

@@ -20,6 +20,7 @@ class EchoProvider(Provider):
     name = "echo"
     supports_images = True
     supports_thinking = True
+    supports_schema = True  # shown among the options, as a real provider would be sent it
 
     def stream(self, request: Request) -> Iterator[Event]:
         system, turns = prepare_turns(request.messages)
@@ -27,6 +28,7 @@ class EchoProvider(Provider):
             ("max_tokens", request.max_tokens),
             ("temperature", request.temperature),
             ("thinking", request.thinking),
+            ("schema", request.schema),
         ) if value is not None}
         lines = [json.dumps({"options": options}, ensure_ascii=False)] if options else []
         if system is not None:

@@ -132,7 +132,10 @@ class LlamaEngine:
         stop_reason = "length"
         yield Usage(input_tokens=len(prompt), output_tokens=0)
         self._seed()
-        tokens = llama.generate(prompt, temp=self._temperature(request), **self._sampling())
+        sampling = self._sampling()
+        if request.schema is not None:
+            sampling["grammar"] = schema_grammar(request.schema)
+        tokens = llama.generate(prompt, temp=self._temperature(request), **sampling)
         vocab = llama._model.vocab
         try:
             for token in tokens:
@@ -199,6 +202,18 @@ class LlamaEngine:
 
 
 # --- helpers ------------------------------------------------------------------------------
+
+
+def schema_grammar(schema: dict) -> Any:
+    """A llama.cpp grammar that only lets the model write JSON matching `schema`."""
+    import json
+
+    from llama_cpp import LlamaGrammar
+
+    try:
+        return LlamaGrammar.from_json_schema(json.dumps(schema), verbose=False)
+    except Exception as error:  # noqa: BLE001  (the converter raises bare Exceptions and ValueErrors)
+        raise InputError(f"cannot make a grammar of this JSON schema: {error}") from None
 
 
 class StopStrings:

@@ -41,6 +41,7 @@ class LocalProvider(Provider):
     name = "local"
     supports_images = False
     supports_thinking = False
+    supports_schema = True  # as a llama.cpp grammar (llama_engine.schema_grammar)
     # Network settings and the name it was asked by do not matter to loaded weights.
     warm_key_ignores = ("name", "timeout", "max_retries", "retry_base_delay")
 

@@ -36,6 +36,7 @@ from llmtools.providers.base import (
     ThinkingDelta,
     Usage,
     prepare_turns,
+    schema_name,
 )
 from llmtools.providers.sdk import (
     CONNECT_TIMEOUT,
@@ -74,6 +75,7 @@ class OpenAIProvider(SdkProvider):
     name = "openai"
     supports_images = True
     supports_thinking = True
+    supports_schema = True
 
     @property
     def is_official_api(self) -> bool:
@@ -134,7 +136,16 @@ class OpenAIProvider(SdkProvider):
         if request.stop and not (self.is_official_api and _refuses_stop(self.spec.model_id)):
             # The API takes up to four and leaves the one that matched out of the text.
             params["stop"] = list(request.stop)[:4]
+        if request.schema is not None:
+            params["response_format"] = self.response_format(request.schema)
         return params
+
+    def response_format(self, schema: dict) -> dict[str, Any]:
+        """The API's structured output: `json_schema`, strict when the schema allows it.
+        Length limits are left to the caller's check: strict mode does not take them."""
+        sent = without_key(schema, "maxLength")
+        return {"type": "json_schema", "json_schema": {
+            "name": schema_name(schema), "schema": sent, "strict": is_strict_schema(sent)}}
 
     def stream(self, request: Request) -> Iterator[Event]:
         client = self._get_client()
@@ -270,6 +281,44 @@ def _chat_content(content: str | list) -> str | list[dict]:
         else:
             raise InputError(f"cannot send a message part of type {kind!r} to an OpenAI model")
     return parts
+
+
+def without_key(schema: Any, key: str) -> Any:
+    """A copy of a JSON schema with the keyword `key` left out at every level."""
+    if isinstance(schema, dict):
+        kept = {name: without_key(value, key) for name, value in schema.items() if name != key}
+        if isinstance(schema.get("properties"), dict):  # property names are not keywords
+            kept["properties"] = {name: without_key(value, key)
+                                  for name, value in schema["properties"].items()}
+        return kept
+    if isinstance(schema, list):
+        return [without_key(item, key) for item in schema]
+    return schema
+
+
+def is_strict_schema(schema: object) -> bool:
+    """Whether OpenAI's strict mode takes `schema`: every object closed (additionalProperties
+    false) with all its properties required, and every array saying what its items are."""
+    if isinstance(schema, list):
+        return all(is_strict_schema(item) for item in schema)
+    if not isinstance(schema, dict):
+        return True
+    if not ({"type", "anyOf", "enum"} & set(schema)):
+        return False  # "any value" is not a thing strict mode can say
+    types = schema.get("type")
+    types = types if isinstance(types, list) else [types]
+    if "object" in types:
+        properties = schema.get("properties") or {}
+        if schema.get("additionalProperties") is not False or set(schema.get("required") or ()) != set(properties):
+            return False
+    if "array" in types and not isinstance(schema.get("items"), dict):
+        return False
+    if any(key not in ("type", "properties", "required", "additionalProperties", "items", "enum",
+                       "description", "title", "anyOf", "maxItems", "minItems")
+           for key in schema):
+        return False
+    children = [*(schema.get("properties") or {}).values(), schema.get("items"), *(schema.get("anyOf") or ())]
+    return all(is_strict_schema(child) for child in children if child is not None)
 
 
 def _refuses_stop(model_id: str) -> bool:

@@ -21,7 +21,7 @@ Beside PATH the provider keeps (and tests read):
 
     PATH.cursor          how many replies have been used; delete it to start over
     PATH.requests.jsonl  one line per call: {"index", "messages", "max_tokens",
-                         "temperature", "thinking", "stop"}: what the model was sent
+                         "temperature", "thinking", "stop", "schema"}: what the model was sent
 
 Both are updated under an exclusive lock on PATH.cursor, so several processes (llm-exec
 and the runtime worker running the model's code, which calls the model too) share one
@@ -103,6 +103,7 @@ class ScriptProvider(Provider):
     name = "script"
     supports_images = True
     supports_thinking = True
+    supports_schema = True  # recorded, not enforced: the script says what comes back
 
     @property
     def path(self) -> Path:
@@ -124,7 +125,7 @@ class ScriptProvider(Provider):
             cursor.flush()
             record = {"index": index, "messages": request.messages, "max_tokens": request.max_tokens,
                       "temperature": request.temperature, "thinking": request.thinking,
-                      "stop": getattr(request, "stop", None)}
+                      "stop": getattr(request, "stop", None), "schema": request.schema}
             with open(path.with_name(path.name + ".requests.jsonl"), "a", encoding="utf-8") as log:
                 log.write(json.dumps(record, ensure_ascii=False) + "\n")
             # The lock goes with the file's closing, after the record is written.

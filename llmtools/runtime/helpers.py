@@ -131,12 +131,15 @@ def llm_call(values, instruction: str) -> str:
     return ask_model(messages)
 
 
-def llm_bind(value, function):
+def llm_bind(value, function, model: str | None = None):
     """Fill a function's arguments from `value` and call it. `function` is a callable
     or a signature string such as "send(to: str, amount: float)"; a string naming a
     function defined here calls that function, otherwise the bound arguments come back as
-    a dict. Raises BindError (with .question) when a required argument is not in the text."""
+    a dict. What `value` does not give is looked for in the task, then in the program's
+    variables. Raises BindError (with .question) when a required argument is in none of
+    them. `model` picks the model that binds (default: [exec] helper_model, else this one)."""
     from llmtools import bind
+    from llmtools.runtime import binding
 
     target = None
     if callable(function):
@@ -149,20 +152,23 @@ def llm_bind(value, function):
             target = candidate
             if signature.doc is None:
                 signature.doc = inspect.getdoc(candidate)
-    binding = bind.bind(as_messages(value), signature, ask=ask_model)
-    if not binding.complete:
-        raise bind.BindError(binding)
+    bound = bind.bind_in_scopes(binding.scopes(value), signature, ask=binding.helper_ask(model))
+    if not bound.complete:
+        raise bind.BindError(bound)
     if target is None:
-        return binding.arguments
-    return target(**binding.arguments)
+        return bound.arguments
+    return target(**bound.arguments)
 
 
-def llm_list_bind(value, description: str, item_type: type = str) -> list:
+def llm_list_bind(value, description: str, item_type: type = str, model: str | None = None) -> list:
     """Turn `value` into a list of `item_type` (str, int, float, dict, ...) as `description`
-    says, e.g. llm_list_bind(page, "names of the companies mentioned")."""
+    says, e.g. llm_list_bind(page, "names of the companies mentioned"). `model` picks the
+    model (default: [exec] helper_model, else this one)."""
     from llmtools import bind
+    from llmtools.runtime import binding
 
-    return bind.list_bind(as_messages(value), str(description), ask=ask_model, item_type=item_type)
+    return bind.list_bind(as_messages(value), str(description), ask=binding.helper_ask(model),
+                          item_type=item_type)
 
 
 def result(value):

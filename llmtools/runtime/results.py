@@ -134,6 +134,9 @@ def evaluate_result(run: ExecuteResult) -> EvaluateResult:
     }
 
 
+TASK_CHARS = 8000  # of each task message sent to the helpers
+
+
 class RequestOptions(TypedDict, total=False):
     temperature: float
     max_tokens: int
@@ -147,10 +150,11 @@ class HelperContext(TypedDict, total=False):
     request_options: RequestOptions
     log: bool
     cwd: str  # the caller's working directory
+    task: list[dict]  # what llm-exec was asked (its messages), where llm_bind widens its scope
 
 
 def helper_context(spec: ModelSpec, *, temperature: float | None, max_tokens: int | None,
-                   thinking: str | None, log: bool, cwd: str) -> HelperContext:
+                   thinking: str | None, log: bool, cwd: str, task: list[dict] | None = None) -> HelperContext:
     options: RequestOptions = {}
     if temperature is not None:
         options["temperature"] = temperature
@@ -158,7 +162,15 @@ def helper_context(spec: ModelSpec, *, temperature: float | None, max_tokens: in
         options["max_tokens"] = max_tokens
     if thinking is not None:
         options["thinking"] = thinking
-    return {"model": dataclasses.asdict(spec), "request_options": options, "log": log, "cwd": cwd}
+    context: HelperContext = {"model": dataclasses.asdict(spec), "request_options": options, "log": log,
+                              "cwd": cwd}
+    if task:
+        from llmtools.stack import text_of
+
+        # Text only and clipped: this goes with every block, and a piped PDF can be megabytes.
+        context["task"] = [{"role": "user", "content": text_of(message)[:TASK_CHARS]}
+                           for message in task if message.get("role") == "user" and text_of(message).strip()]
+    return context
 
 
 def context_spec(context: HelperContext) -> ModelSpec:

@@ -34,6 +34,23 @@ def _error_body(error_type: str, message: str) -> dict[str, Any]:
             "request_id": "req_fake"}
 
 
+def _forced_tool(body: dict[str, Any]) -> tuple[str | None, str | None]:
+    """(the tool the request forces, or None; a refusal as the real API words it, or None)."""
+    tools = body.get("tools") or []
+    for tool in tools:
+        schema = tool.get("input_schema")
+        if not isinstance(schema, dict) or schema.get("type") != "object":
+            return None, f"tools.{tools.index(tool)}.input_schema.type: Input should be 'object'"
+    choice = body.get("tool_choice") or {}
+    if choice.get("type") != "tool":
+        return None, None
+    if body.get("thinking"):
+        return None, "Thinking may not be enabled when tool_choice forces tool use."
+    if choice.get("name") not in {tool.get("name") for tool in tools}:
+        return None, f"tool_choice.name: no tool named {choice.get('name')!r}"
+    return choice["name"], None
+
+
 class AnthropicFakeServer(LoopbackServer):
     api_prefix = ""
     endpoint = "/v1/messages"
@@ -46,18 +63,28 @@ class AnthropicFakeServer(LoopbackServer):
             exchange.send_json(401, _error_body("authentication_error",
                                                 "x-api-key header is required"))
             return
-        model = (request.body or {}).get("model", "claude-fake")
+        body = request.body if isinstance(request.body, dict) else {}
+        model = body.get("model", "claude-fake")
         if isinstance(behaviour, Reply):
+            forced_tool, refusal = _forced_tool(body)
+            if refusal:
+                exchange.send_json(400, _error_body("invalid_request_error", refusal))
+                return
             exchange.start_stream()
             self._message_start(exchange, model, behaviour.input_tokens)
             index = 0
             if behaviour.thinking:
                 self._block(exchange, index, "thinking", behaviour.thinking, behaviour.chunks)
                 index += 1
-            self._block(exchange, index, "text", behaviour.text, behaviour.chunks)
+            if forced_tool:
+                # The reply's text is the tool's input, streamed as the API streams JSON.
+                self._tool_block(exchange, index, forced_tool, behaviour.text, behaviour.chunks)
+            else:
+                self._block(exchange, index, "text", behaviour.text, behaviour.chunks)
+            stop_reason = behaviour.stop_reason or ("tool_use" if forced_tool else "end_turn")
             exchange.send(_event("message_delta", {
                 "type": "message_delta",
-                "delta": {"stop_reason": behaviour.stop_reason or "end_turn",
+                "delta": {"stop_reason": stop_reason,
                           "stop_sequence": None},
                 "usage": {"output_tokens": behaviour.output_tokens},
             }))
@@ -121,6 +148,18 @@ class AnthropicFakeServer(LoopbackServer):
             "type": "content_block_delta", "index": index,
             "delta": {"type": "text_delta", "text": text},
         })
+
+    def _tool_block(self, exchange: Exchange, index: int, name: str, text: str, chunks: int) -> None:
+        exchange.send(_event("content_block_start", {
+            "type": "content_block_start", "index": index,
+            "content_block": {"type": "tool_use", "id": f"toolu_fake{index}", "name": name, "input": {}},
+        }))
+        for piece in split_text(text, chunks):
+            exchange.send(_event("content_block_delta", {
+                "type": "content_block_delta", "index": index,
+                "delta": {"type": "input_json_delta", "partial_json": piece},
+            }))
+        exchange.send(_event("content_block_stop", {"type": "content_block_stop", "index": index}))
 
     def _block(self, exchange: Exchange, index: int, kind: str, text: str, chunks: int) -> None:
         if kind == "thinking":

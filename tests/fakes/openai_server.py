@@ -36,6 +36,43 @@ def _error_body(error_type: str, message: str, code: str | None) -> dict[str, An
     return {"error": {"message": message, "type": error_type, "param": None, "code": code}}
 
 
+def _response_format_refusal(response_format: Any) -> str | None:
+    """What the real API says of a response_format it refuses (strict schemas are checked)."""
+    if response_format is None:
+        return None
+    kind = response_format.get("type") if isinstance(response_format, dict) else None
+    if kind in ("text", "json_object"):
+        return None
+    if kind != "json_schema":
+        return f"Invalid value: {kind!r}. Supported values are: 'json_object', 'json_schema', and 'text'."
+    spec = response_format.get("json_schema") or {}
+    if not spec.get("name") or not isinstance(spec.get("schema"), dict):
+        return "Missing required parameter: 'response_format.json_schema.name' or '.schema'."
+    if spec.get("strict"):
+        return _strict_problem(spec["schema"], "")
+    return None
+
+
+def _strict_problem(schema: dict[str, Any], where: str) -> str | None:
+    types = schema.get("type")
+    types = types if isinstance(types, list) else [types]
+    if "object" in types:
+        properties = schema.get("properties") or {}
+        if schema.get("additionalProperties") is not False:
+            return (f"Invalid schema: In context=({where}), 'additionalProperties' is required to be "
+                    f"supplied and to be false.")
+        if set(schema.get("required") or ()) != set(properties):
+            return (f"Invalid schema: In context=({where}), 'required' is required to be supplied and "
+                    f"to be an array including every key in properties.")
+        for name, child in properties.items():
+            problem = _strict_problem(child, f"{where}, {name!r}".lstrip(", "))
+            if problem:
+                return problem
+    if isinstance(schema.get("items"), dict):
+        return _strict_problem(schema["items"], f"{where}, 'items'".lstrip(", "))
+    return None
+
+
 class _Chunks:
     """Builds the chunks of one completion, all sharing its id, created time and model."""
 
@@ -61,7 +98,10 @@ class OpenAIFakeServer(LoopbackServer):
     def respond(self, request: RecordedRequest, behaviour: Any, exchange: Exchange) -> None:
         body = request.body if isinstance(request.body, dict) else {}
         chunks = _Chunks(body.get("model", "gpt-fake"))
-        if isinstance(behaviour, Reply):
+        refusal = _response_format_refusal(body.get("response_format"))
+        if isinstance(behaviour, Reply) and refusal:
+            exchange.send_json(400, _error_body("invalid_request_error", refusal, None))
+        elif isinstance(behaviour, Reply):
             exchange.start_stream()
             exchange.send(chunks.choice({"role": "assistant", "content": ""}))
             for piece in split_text(behaviour.thinking or "", behaviour.chunks):
