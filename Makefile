@@ -47,7 +47,7 @@ demo: setup
 # Lint and types first: they take seconds and name the line; then the whole suite.
 test: setup
 	$(VENV)/bin/ruff check llmtools tests scripts scripts/install-llama-cpp
-	$(VENV)/bin/mypy llmtools/daemon llmtools/runtime llmtools/providers llmtools/stack.py \
+	$(VENV)/bin/mypy llmtools
 		llmtools/bind.py llmtools/schemas.py llmtools/structured.py llmtools/compare.py
 	$(PY) -m pytest -q
 
