@@ -48,7 +48,6 @@ demo: setup
 test: setup
 	$(VENV)/bin/ruff check llmtools tests scripts scripts/install-llama-cpp
 	$(VENV)/bin/mypy llmtools
-		llmtools/bind.py llmtools/schemas.py llmtools/structured.py llmtools/compare.py
 	$(PY) -m pytest -q
 
 bench: setup
