@@ -222,7 +222,7 @@ def setting(key: str, default, *, flag=None, env: str | None = None, table: str 
         value = kind(raw)
     except (TypeError, ValueError):
         raise UsageError(f"{origin} must be a number (got {raw!r})") from None
-    if value < 0 or (positive and value == 0):
+    if isinstance(value, (int, float)) and (value < 0 or (positive and value == 0)):
         raise UsageError(f"{origin} must be {'positive' if positive else 'not negative'} (got {raw!r})")
     return value
 

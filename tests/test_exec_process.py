@@ -25,7 +25,7 @@ def test_a_multi_block_task_as_a_real_process(tmp_path):
     assert result.status == 0, result.stderr
     assert result.stdout == "Files:\nCount:\nThere are 2 files.\n"
     # The runtime ran in the caller's directory, where replies.jsonl and other.txt are
-    # (the .cursor and .requests.jsonl files appear there too).
+    # (the .cursor and .requests.jsonl files are kept in the data directory, not there).
     assert script.result_sent(2).startswith("<helpers_result>\n")
     assert int(script.result_sent(2).split("\n")[1]) >= 2
 

@@ -193,10 +193,22 @@ def _clean(text: str) -> str:
 def download(url: str) -> Document:
     """Fetch a web page (as Markdown) or a PDF (as text); returns a Document (a str with
     .source). Use llm_call on it for long pages rather than printing it all."""
-    from llmtools.content.fetch import fetch_message
-
-    message = fetch_message(url, tool="llm-exec")
+    message = _fetched(str(url), use_browser=True)
     return Document(stack.text_of(message), source=url, message=message)
+
+
+def _fetched(url: str, *, use_browser: bool) -> dict:
+    # Through llmtools.services, which a runtime worker forwards to its parent: the
+    # network is the parent's, whatever the sandbox lets the code itself reach.
+    from llmtools import services
+    from llmtools.content.fetch import DEFAULT_TIMEOUT_S
+
+    for fetched in services.fetch([url], use_browser=use_browser, timeout=DEFAULT_TIMEOUT_S,
+                                  tool="llm-exec"):
+        if fetched.error is not None:
+            raise fetched.error
+        return fetched.message
+    raise LlmtoolsError(f"{url}: nothing fetched")
 
 
 def pdf(path_or_url: str) -> Document:
@@ -205,11 +217,9 @@ def pdf(path_or_url: str) -> Document:
 
     target = str(path_or_url)
     if target.startswith(("http://", "https://")):
-        from llmtools.content.fetch import fetch_pdf_bytes
-
-        data = fetch_pdf_bytes(target)
-    else:
-        data = Path(target).expanduser().read_bytes()
+        message = _fetched(target, use_browser=False)  # a PDF is extracted where it is fetched
+        return Document(stack.text_of(message), source=target, message=message)
+    data = Path(target).expanduser().read_bytes()
     message = pdf_message(data, source=target, tool="llm-exec")
     return Document(stack.text_of(message), source=target, message=message)
 

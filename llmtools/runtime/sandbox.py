@@ -342,3 +342,63 @@ def descendants(pid: int) -> list[int]:
         found.append(current)
         pending += _children(current)
     return found
+
+
+# --- from flags and config to a policy (llm-exec) ---------------------------------------------
+
+LIMIT_SETTINGS = {"memory_mb": "memory_mb", "cpu_s": "cpu_seconds", "processes": "max_processes",
+                  "open_files": "max_open_files", "file_mb": "max_file_mb"}
+
+
+def _mode_name(raw) -> str:
+    mode = str(raw).strip().lower()
+    if mode not in MODES:
+        raise ValueError(f"not one of {', '.join(MODES)}")
+    return mode
+
+
+def policy_from_settings(mode_flag: str | None, allow_flags: tuple[str, ...], allow_net_flag: bool,
+                         limit_flags: dict[str, int | None]) -> tuple[dict[str, Any], str | None]:
+    """(policy, warning) for llm-exec: each flag, else `[exec]` in config.toml
+    (sandbox, allow_paths, allow_net, memory_mb, cpu_seconds, max_processes,
+    max_open_files, max_file_mb), else the defaults. Raises SandboxUnavailable for a
+    confined mode that cannot work here, UsageError for a bad setting."""
+    from llmtools.config import load_config_cached, setting
+    from llmtools.errors import UsageError
+
+    try:
+        requested = setting("sandbox", None, flag=mode_flag, env="LLMTOOLS_SANDBOX", table="exec",
+                            kind=_mode_name)
+    except UsageError as error:
+        raise UsageError(f"{error} (sandbox modes: {', '.join(MODES)})") from None
+    section = load_config_cached().get("exec") or {}
+    configured = section.get("allow_paths") or [] if isinstance(section, dict) else []
+    if isinstance(configured, str) or not all(isinstance(entry, str) for entry in configured):
+        raise UsageError("[exec] allow_paths in config.toml must be a list of paths (PATH or PATH:rw)")
+    allow = [parse_allow_path(entry) for entry in [*configured, *allow_flags]]
+    for path, _ in allow:
+        if not os.path.exists(os.path.expanduser(path)):
+            raise UsageError(f"--allow-path {path}: no such file or directory")
+    allow_net = allow_net_flag or bool(isinstance(section, dict) and section.get("allow_net"))
+    limits = {key: setting(name, None, flag=limit_flags.get(key), table="exec", kind=int, positive=True)
+              for key, name in LIMIT_SETTINGS.items()}
+    mode, bwrap, warning = choose_mode(requested)
+    return policy(mode, bwrap=bwrap, allow=allow, allow_net=allow_net,
+                  limits={key: value for key, value in limits.items() if value is not None}), warning
+
+
+class ConfinedRuntimes:
+    """Runtimes (a RuntimeManager or the daemon's) whose every call carries one policy."""
+
+    def __init__(self, runtimes, rules: dict[str, Any]) -> None:
+        self.runtimes = runtimes
+        self.rules = rules
+
+    def execute(self, thread_id: str, code: str, **options):
+        return self.runtimes.execute(thread_id, code, sandbox=self.rules, **options)
+
+    def evaluate(self, thread_id: str, expression: str, **options):
+        return self.runtimes.evaluate(thread_id, expression, sandbox=self.rules, **options)
+
+    def __getattr__(self, name: str):
+        return getattr(self.runtimes, name)
