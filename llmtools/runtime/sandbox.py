@@ -229,7 +229,10 @@ def bwrap_command(rules: dict, worker_argv: list[str], *, thread_dir: Path, work
     """The bwrap command line that runs `worker_argv` under policy `rules`."""
     bwrap = rules.get("bwrap") or find_bwrap() or "bwrap"
     args = [bwrap, "--unshare-user", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
-            "--unshare-cgroup-try", "--die-with-parent", "--cap-drop", "ALL"]
+            "--unshare-cgroup-try", "--cap-drop", "ALL"]
+    # No --die-with-parent: its signal comes when the *thread* that started bwrap ends (a
+    # daemon's request thread), not its process. The worker's lifeline pipe ends it when
+    # the manager's process goes, and the PID namespace ends with the worker.
     if not rules.get("allow_net"):
         args.append("--unshare-net")
     args += _system_mounts()

@@ -78,6 +78,7 @@ def _virtual_memory_bytes() -> int | None:
 class Worker:
     def __init__(self, protocol_in, protocol_out, diagnostics) -> None:
         self.protocol_out = protocol_out
+        self.pid = os.getpid()
         self.write_lock = threading.Lock()  # events come from the main thread and service calls
         self.channel = channel.Channel(protocol_in, self.emit)
         self.diagnostics = diagnostics
@@ -97,6 +98,10 @@ class Worker:
     # --- plumbing ----------------------------------------------------------------
 
     def emit(self, event: dict) -> None:
+        if os.getpid() != self.pid:
+            # A child the code forked came back into the worker's loop (a fork bomb whose
+            # fork finally failed): it must not speak on the protocol. It just ends.
+            os._exit(0)
         line = json.dumps(event, ensure_ascii=False, default=str)
         # A lone surrogate in user text would make strict UTF-8 encoding fail.
         with self.write_lock:
