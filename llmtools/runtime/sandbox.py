@@ -228,7 +228,9 @@ def bwrap_command(rules: dict, worker_argv: list[str], *, thread_dir: Path, work
                   readable: list[str] = ()) -> list[str]:  # type: ignore[assignment]
     """The bwrap command line that runs `worker_argv` under policy `rules`."""
     bwrap = rules.get("bwrap") or find_bwrap() or "bwrap"
-    args = [bwrap, "--unshare-user", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
+    # --as-pid-1: the worker itself is the namespace's init, so when it ends the kernel
+    # ends everything it started (bwrap's own init would wait for them instead).
+    args = [bwrap, "--unshare-user", "--unshare-pid", "--as-pid-1", "--unshare-ipc", "--unshare-uts",
             "--unshare-cgroup-try", "--cap-drop", "ALL"]
     # No --die-with-parent: its signal comes when the *thread* that started bwrap ends (a
     # daemon's request thread), not its process. The worker's lifeline pipe ends it when
@@ -247,7 +249,8 @@ def bwrap_command(rules: dict, worker_argv: list[str], *, thread_dir: Path, work
     for path, writable in rules.get("allow") or []:
         args += ["--bind-try" if writable else "--ro-bind-try", path, path]
     args += ["--bind", str(thread_dir), str(thread_dir)]
-    args += ["--chdir", cwd if os.path.isdir(cwd) else str(work_dir)]
+    # The root bwrap builds is a tmpfs: read-only too, so nothing is written beside the mounts.
+    args += ["--remount-ro", "/", "--chdir", cwd if os.path.isdir(cwd) else str(work_dir)]
     return [*args, "--", *worker_argv]
 
 
