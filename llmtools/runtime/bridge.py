@@ -137,8 +137,9 @@ class ServiceBridge:
         store = open_log()
         try:
             if name == "logs.start":
-                return store.start(**{key: kwargs.get(key) for key in
-                                      ("conversation_id", "tool", "model", "messages", "prompt")})
+                return store.start(conversation_id=str(kwargs["conversation_id"]), tool=str(kwargs["tool"]),
+                                   model=str(kwargs["model"]), messages=list(kwargs["messages"]),
+                                   prompt=kwargs.get("prompt"))
             return store.finish(*args[:1], **kwargs)
         finally:
             store.close()

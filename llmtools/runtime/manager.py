@@ -36,7 +36,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Self
+from typing import Self, cast
 
 from llmtools.runtime import sandbox, snapshot, spawn
 from llmtools.runtime.bridge import ServiceBridge
@@ -185,7 +185,7 @@ class RuntimeManager:
                 worker.retire(CLOSE_WAIT)
             worker.process = None  # replaced on purpose: not a restart to report
             worker.policy = policy
-        context = request.get("context") or {}
+        context = cast(HelperContext, request.get("context") or {})
         if context.get("model"):
             worker.caller_model = context["model"]
         request["context"] = without_key(context)

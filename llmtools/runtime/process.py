@@ -14,9 +14,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llmtools.launch import EventReader, kill_group
+
+if TYPE_CHECKING:
+    from llmtools.runtime.bridge import ServiceBridge
 
 # What signal.signal() takes and returns.
 SignalHandler = Callable[[int, FrameType | None], Any] | int | signal.Handlers | None
@@ -92,7 +95,7 @@ class WorkerProcess:
         self.cgroup: str | None = None
         self.caller_model: dict | None = None  # the caller's model spec, key included
         self.send_lock = threading.Lock()  # requests and service replies share the pipe
-        self.bridge = None  # ServiceBridge, made by the manager
+        self.bridge: ServiceBridge | None = None  # made by the manager
         self.lock = threading.Lock()  # one request at a time per thread
         self.process: subprocess.Popen | None = None
         self.reader: EventReader | None = None
@@ -180,10 +183,6 @@ class WorkerProcess:
             return None
         returncode = kill_group(self.process)
         self.release()
-        from llmtools.runtime.sandbox import remove_cgroup
-
-        remove_cgroup(self.cgroup)
-        self.cgroup = None
         return returncode
 
     def retire(self, wait: float) -> None:
@@ -206,6 +205,11 @@ class WorkerProcess:
             with contextlib.suppress(OSError):
                 os.close(self.lifeline)
             self.lifeline = None
+        if self.cgroup is not None and not self.alive():
+            from llmtools.runtime.sandbox import remove_cgroup
+
+            remove_cgroup(self.cgroup)
+            self.cgroup = None
 
     def memory_mb(self) -> float | None:
         if not self.alive():

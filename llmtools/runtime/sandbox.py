@@ -312,6 +312,7 @@ def pids_cgroup(name: str, limit: int) -> str | None:
         if not os.access(root, os.W_OK):
             continue
         path = os.path.join(root, "llmtools", name)
+        _sweep(os.path.dirname(path))
         try:
             os.makedirs(path, exist_ok=True)
             with open(os.path.join(path, "pids.max"), "w") as handle:
@@ -321,6 +322,18 @@ def pids_cgroup(name: str, limit: int) -> str | None:
             continue
         return path
     return None
+
+
+def _sweep(parent: str) -> None:
+    """Remove the cgroups of managers that died without removing theirs (named PID-...)."""
+    try:
+        names = os.listdir(parent)
+    except OSError:
+        return
+    for name in names:
+        owner = name.split("-", 1)[0]
+        if owner.isdigit() and not os.path.exists(f"/proc/{owner}"):
+            remove_cgroup(os.path.join(parent, name))
 
 
 def join_cgroup(path: str, pids: list[int]) -> bool:
@@ -342,7 +355,8 @@ def remove_cgroup(path: str | None) -> None:
 
 
 def descendants(pid: int) -> list[int]:
-    found, pending = [], [pid]
+    found: list[int] = []
+    pending = [pid]
     while pending and len(found) < 64:
         current = pending.pop(0)
         found.append(current)
