@@ -349,3 +349,17 @@ def test_concurrent_helper_calls_from_threads_share_the_channel(manager, workspa
         site.stop()
     assert result["ok"], result
     assert result["statements"][-1]["value"] == "1"
+
+
+def test_the_limit_that_fired_is_told_to_the_model_and_the_user(tmp_path, monkeypatch):
+    from tests.test_exec_cli import Script, block
+
+    monkeypatch.chdir(tmp_path)
+    script = Script(tmp_path, block("Saving.", "kept = 5"), block("Hogging.", "hog = bytearray(3 << 30)"),
+                    block("Still there?", "kept + 1"), "Done.")
+    result = run_exec(["-m", script.model, "--memory-mb", "500", "--thread", "limits", "go"])
+    assert result.status == 0, result.stderr
+    told = script.result_sent(2)
+    assert "MemoryError" in told and "memory limit (500 MB" in told and "--memory-mb" in told
+    assert "llm-exec: warning: block stopped by a limit: stopped by the runtime's memory limit" in result.stderr
+    assert script.result_sent(3) == "<helpers_result>\n6\n</helpers_result>"

@@ -358,6 +358,15 @@ def _helpers_doc(runtimes, settings, display: WorkDisplay, thread: str | None) -
     return helpers_doc
 
 
+def _tell_limit(result: dict) -> None:
+    """A resource limit that stopped a block is the user's to know (and to raise), even with -q."""
+    error = result.get("error") or {}
+    if error.get("limit"):
+        from llmtools.notices import warn
+
+        warn(f"block stopped by a limit: {error['message'].split(': ', 1)[-1]}")
+
+
 def _show_events(events, answer: AnswerWriter, display: WorkDisplay) -> None:
     from llmtools import codeact
 
@@ -375,6 +384,7 @@ def _show_events(events, answer: AnswerWriter, display: WorkDisplay) -> None:
             display.end_code(event.code)
         elif isinstance(event, codeact.BlockFinished):
             display.result(event.feedback)
+            _tell_limit(event.result)
         elif isinstance(event, codeact.BlockSkipped):
             if event.feedback is not None:
                 display.result(event.feedback)

@@ -369,6 +369,7 @@ def describe_error(error: BaseException, statement: Statement, context: BlockCon
         local_variables=summarize_locals(context.namespace, context.hidden))
     if fired is not None:
         described["limit"] = fired[0]
+        described["traceback"] = described["traceback"].rstrip("\n") + f"\nLimit: {fired[1]}\n"
     return described
 
 

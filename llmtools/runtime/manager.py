@@ -119,6 +119,7 @@ class RuntimeManager:
         legacy = base / snapshot_file_name(thread_id)  # where snapshots were kept before
         if self._persist and legacy.exists() and not (path / "snapshot").exists():
             legacy.replace(path / "snapshot")
+            (path / "snapshot").chmod(0o600)
         return path
 
     def _worker(self, thread_id: str) -> WorkerProcess:
