@@ -363,3 +363,32 @@ def test_the_limit_that_fired_is_told_to_the_model_and_the_user(tmp_path, monkey
     assert "MemoryError" in told and "memory limit (500 MB" in told and "--memory-mb" in told
     assert "llm-exec: warning: block stopped by a limit: stopped by the runtime's memory limit" in result.stderr
     assert script.result_sent(3) == "<helpers_result>\n6\n</helpers_result>"
+
+
+# --- the runtime's machinery works the same inside --------------------------------------------------
+
+
+def test_timeouts_and_a_restart_after_a_kill_keep_the_variables_inside(manager, workspace):
+    policy = rules("workspace", workspace)
+    assert run(manager, "kept = 'here'", policy)["ok"]
+    slow = run(manager, "import time\ntime.sleep(60)", policy, timeout=1)
+    assert slow["timed_out"] and slow["error"]["type"] == "Timeout" and not slow["restarted"]
+    stubborn = run(manager, "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass",
+                   policy, timeout=1)
+    assert stubborn["timed_out"] and stubborn["restarted"], stubborn
+    assert "kept" in stubborn["restored"]["names"]
+    assert run(manager, "kept", policy)["statements"][0]["value"] == "'here'"
+
+
+def test_user_helper_modules_load_inside(manager, workspace, tmp_path, llmtools_home):
+    module = tmp_path / "elsewhere" / "myhelpers.py"
+    module.parent.mkdir()
+    module.write_text("def shout(text):\n    \"\"\"Upper-case text.\"\"\"\n    return text.upper()\n")
+    config = llmtools_home / "config" / "config.toml"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text(f'[exec]\nhelpers = ["{module}"]\n')
+    from llmtools import config as config_module
+
+    config_module.load_config_cached.cache_clear()
+    result = run(manager, "shout('quiet')", rules("workspace", workspace))
+    assert result["ok"] and result["statements"][0]["value"] == "'QUIET'", result
