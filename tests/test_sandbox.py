@@ -392,3 +392,19 @@ def test_user_helper_modules_load_inside(manager, workspace, tmp_path, llmtools_
     config_module.load_config_cached.cache_clear()
     result = run(manager, "shout('quiet')", rules("workspace", workspace))
     assert result["ok"] and result["statements"][0]["value"] == "'QUIET'", result
+
+
+def test_helpers_reach_the_model_through_the_daemon_from_inside(tmp_path, monkeypatch):
+    """With a daemon the runtime's parent is the daemon: a helper's model call goes worker ->
+    daemon -> provider, and the log row is written all the same."""
+    from tests.helpers import run_process
+    from tests.test_exec_cli import Script, block
+
+    monkeypatch.delenv("LLMTOOLS_NO_DAEMON")
+    monkeypatch.chdir(tmp_path)
+    script = Script(tmp_path, block("Asking.", "answer = llm_call('text', 'summarise')\nanswer"),
+                    "the helper's answer", "Done.")
+    result = run_process("llm-exec", ["-m", script.model, "--sandbox", "workspace", "go"], timeout=90)
+    assert result.status == 0, result.stderr
+    assert "no daemon" not in result.stderr
+    assert script.result_sent(2) == "<helpers_result>\n\"the helper's answer\"\n</helpers_result>"
