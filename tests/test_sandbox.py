@@ -408,3 +408,28 @@ def test_helpers_reach_the_model_through_the_daemon_from_inside(tmp_path, monkey
     assert result.status == 0, result.stderr
     assert "no daemon" not in result.stderr
     assert script.result_sent(2) == "<helpers_result>\n\"the helper's answer\"\n</helpers_result>"
+
+
+def test_the_parent_does_only_what_a_runtime_may_ask(manager, workspace, tmp_path):
+    """Code that talks to the channel itself, bypassing the helpers, gets no more."""
+    secret = tmp_path / "parent-only.txt"
+    secret.write_text("only the parent can read this")
+    grab = ("import gc\nfrom llmtools.runtime.channel import Channel\n"
+            "channel = next(o for o in gc.get_objects() if isinstance(o, Channel))\n")
+    policy = rules("workspace", workspace)
+    assert run(manager, grab, policy)["ok"]
+    for call, refusal in [
+            ("channel.call('runtimes', (), {})", "not available to a runtime"),
+            ("channel.call('daemon_control', (), {})", "not available to a runtime"),
+            (f"list(channel.call('fetch', ([{secret.as_uri()!r}],), {{'timeout': 5}}))", "http(s) URLs only"),
+            (f"list(channel.call('fetch', ([{str(secret)!r}],), {{'timeout': 5}}))", "http(s) URLs only"),
+            ("channel.call('fetch', (), {'urls': ['http://x'], 'cookies_file': '/c', 'timeout': 5})",
+             "with cookies"),
+            ("import os\nchannel.call('chat_stream', (os.system,), {})", "cannot be sent")]:
+        outcome = failure(run(manager, call, policy))
+        assert refusal in outcome, (call, outcome)
+    from llmtools import services
+
+    assert run(manager, "from llmtools import services\nservices.runtimes()", policy)["error"]["message"].endswith(
+        "is not available inside a runtime")
+    assert callable(services.runtimes)  # the parent's own services are untouched

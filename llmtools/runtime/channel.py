@@ -261,12 +261,32 @@ def route_services(channel: Channel) -> None:
         forward.__name__ = forward.__qualname__ = name
         return forward
 
+    replaced = {}
     for name in forwarded_names():
-        setattr(services, name, stub(name))
+        replaced[getattr(services, name)] = stub(name)
     for name in LOCAL_ONLY:
         if hasattr(services, name):
-            setattr(services, name, _refused(name))
-    setattr(logs, "open_log", lambda: ForwardedLog(channel))  # noqa: B010 - replacing it is the point
+            replaced[getattr(services, name)] = _refused(name)
+    replaced[logs.open_log] = lambda: ForwardedLog(channel)
+    _rebind(replaced)
+
+
+def _rebind(replaced: dict) -> None:
+    """Swap each original for its stand-in wherever this package already holds it: in
+    services and logs, and in any module that did `from llmtools.services import fetch`
+    before the worker set up its channel."""
+    import sys
+
+    for module_name, module in list(sys.modules.items()):
+        if module is None or not (module_name == "llmtools" or module_name.startswith("llmtools.")):
+            continue
+        for attribute, value in list(vars(module).items()):
+            try:
+                stand_in = replaced.get(value)
+            except TypeError:  # an unhashable module attribute
+                continue
+            if stand_in is not None:
+                setattr(module, attribute, stand_in)
 
 
 def _refused(name: str):
