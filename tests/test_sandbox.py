@@ -433,3 +433,10 @@ def test_the_parent_does_only_what_a_runtime_may_ask(manager, workspace, tmp_pat
     assert run(manager, "from llmtools import services\nservices.runtimes()", policy)["error"]["message"].endswith(
         "is not available inside a runtime")
     assert callable(services.runtimes)  # the parent's own services are untouched
+
+
+def test_the_model_is_told_what_the_sandbox_allows(manager, workspace):
+    told = manager.evaluate("t", "__llmtools_helpers__()", timeout=30, sandbox=rules("workspace", workspace))
+    assert "no network: use download()" in told["value"]
+    assert "Sandbox" not in manager.evaluate("u", "__llmtools_helpers__()", timeout=30,
+                                             sandbox=rules("off", workspace))["value"]

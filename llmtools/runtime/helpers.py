@@ -43,6 +43,7 @@ class HelperState:
         self.namespace: dict = {}
         self.user_helpers: dict[str, Any] = {}
         self.load_errors: list[str] = []
+        self.confinement = ""  # what the sandbox allows, told to the model (see sandbox.describe)
 
 
 STATE = HelperState()
@@ -345,6 +346,8 @@ def _describe_one(name: str, value: Any) -> str:
 def describe() -> str:
     parts = [_describe_one(name, value) for name, value in installed().items() if callable(value)]
     parts += [f"(not loaded: {error})" for error in STATE.load_errors]
+    if STATE.confinement:
+        parts.append(STATE.confinement)
     return "\n\n".join(parts)
 
 

@@ -284,6 +284,7 @@ class RuntimeManager:
             "statements": worker.statements,
             "restarts": worker.restarts,
             "memory_mb": worker.memory_mb(),
+            "sandbox": (worker.policy or {}).get("mode", "off"),
             "snapshot": bool(worker.snapshot_path and worker.snapshot_path.exists()),
         } for worker in workers]
 

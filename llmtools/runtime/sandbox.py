@@ -154,6 +154,19 @@ def policy(mode: str, *, bwrap: str | None = None, cwd: str | None = None,
             "allow_net": bool(allow_net), "limits": dict(limits or {})}
 
 
+def describe(rules: dict | None) -> str:
+    """What the model is told about where its code runs (after the helpers' documentation)."""
+    mode = (rules or {}).get("mode")
+    if mode not in CONFINED:
+        return ""
+    assert rules is not None
+    writable = "the working directory and $HOME" if mode == "workspace" else "$HOME (a work directory)"
+    network = ("The code has the network." if rules.get("allow_net") else
+               "The code has no network: use download() and pdf() for URLs, llm_call() for models.")
+    return (f"(Sandbox: the code can write only {writable} and /tmp; the rest of the user's files "
+            f"are not visible. {network})")
+
+
 def parse_allow_path(text: str) -> tuple[str, bool]:
     """`PATH` (read-only) or `PATH:rw` (writable)."""
     for suffix, writable in ((":rw", True), (":ro", False)):

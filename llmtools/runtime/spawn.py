@@ -91,7 +91,7 @@ def start(worker: WorkerProcess, *, snapshot_budget: float | None, start_timeout
         worker.send({"op": "init", "thread_id": worker.thread_id, "restore": True,
                      "snapshot_path": str(worker.snapshot_path) if worker.snapshot_path else None,
                      "snapshot_budget": snapshot_budget, "helpers": helper_entries,
-                     "limits": limits})
+                     "limits": limits, "confinement": sandbox.describe(worker.policy)})
         ready = worker.reader.next(time.monotonic() + start_timeout)
     except BaseException:
         worker.kill()

@@ -158,6 +158,7 @@ class Worker:
         limits.apply_fixed(request.get("limits") or {})
         # Helper modules first: functions from them in a snapshot unpickle by reference.
         helpers.load_user_helpers(request.get("helpers"))
+        helpers.STATE.confinement = str(request.get("confinement") or "")
         restored = None
         if request.get("restore") and self.snapshot_path is not None and self.snapshot_path.exists():
             restored = self.restore()
