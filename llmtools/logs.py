@@ -48,6 +48,21 @@ def new_id() -> str:
     return f"{time.time_ns() // 1_000_000:011x}{os.urandom(4).hex()}"
 
 
+def make_private(database: Path) -> None:
+    """The log holds every prompt and answer: its directory 0700, the database and its
+    WAL and shm files 0600, existing ones too (SQLite gives new WAL and shm files the
+    database's mode, so it is created 0600 before SQLite first opens it)."""
+    from llmtools.config import ensure_private_dir
+
+    ensure_private_dir(database.parent)
+    os.close(os.open(database, os.O_RDWR | os.O_CREAT, 0o600))
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        try:
+            os.chmod(f"{database}{suffix}", 0o600)
+        except FileNotFoundError:
+            pass
+
+
 class LogStore:
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -55,7 +70,7 @@ class LogStore:
 
     def _connect(self) -> sqlite3.Connection:
         if self._connection is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            make_private(self.path)
             connection = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
             connection.row_factory = sqlite3.Row
             # journal_mode is stored in the file: only the first process ever switches it,

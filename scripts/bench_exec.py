@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """How much llm-exec adds per code block, apart from the model.
 
-    .venv/bin/python scripts/bench_exec.py [--blocks N] [--daemon]
+    .venv/bin/python scripts/bench_exec.py [--blocks N] [--starts N] [--daemon] [--no-sandbox]
 
 Three figures, each the median and 95th percentile over N blocks:
 
@@ -12,6 +12,12 @@ Three figures, each the median and 95th percentile over N blocks:
                        model: the model call's logging, prompt assembly, reading the
                        stream for </helpers>, running the block, formatting the result;
                        the time spent inside the model's stream is subtracted
+
+Then the cost of the sandbox, side by side for `--sandbox off` and `workspace` (bubblewrap;
+skipped where it cannot run, or with --no-sandbox): runtime start (a fresh thread's first
+block, worker start included), the runtime round trip and the loop per block as above, and
+a helper's model call (llm_call on the echo model, which goes over the worker's channel
+to the parent in both modes).
 
 --daemon measures the runtime round trip through the daemon too (it is started if
 needed, in the temporary LLMTOOLS_HOME this script uses, and stopped at the end).
@@ -38,18 +44,18 @@ def summary(samples: list[float]) -> str:
     return f"median {statistics.median(ordered) * 1000:7.2f} ms   p95 {p95 * 1000:7.2f} ms"
 
 
-def time_executes(runtimes, thread: str, code: str, count: int) -> list[float]:
-    runtimes.execute(thread, "warm = True", timeout=30)  # start the worker outside the timing
+def time_executes(runtimes, thread: str, code: str, count: int, **options) -> list[float]:
+    runtimes.execute(thread, "warm = True", timeout=30, **options)  # start the worker outside the timing
     samples = []
     for number in range(count):
         started = time.perf_counter()
-        result = runtimes.execute(thread, code.replace("N", str(number)), timeout=30)
+        result = runtimes.execute(thread, code.replace("N", str(number)), timeout=30, **options)
         samples.append(time.perf_counter() - started)
         assert result["ok"], result["error"]
     return samples
 
 
-def time_loop(blocks: int, workdir: Path) -> tuple[list[float], float]:
+def time_loop(blocks: int, workdir: Path, policy: dict | None = None) -> tuple[list[float], float]:
     """(per-block overhead samples, total seconds spent in the model's stream)."""
     from llmtools import codeact
     from llmtools.config import resolve_model
@@ -58,7 +64,7 @@ def time_loop(blocks: int, workdir: Path) -> tuple[list[float], float]:
 
     replies = [f"Step {n}.\n<helpers>\nvalue_{n} = {n} * 2\nprint(value_{n})\n</helpers>"
                for n in range(blocks)] + ["Done."]
-    script = workdir / "bench-replies.jsonl"
+    script = workdir / f"bench-replies-{time.monotonic_ns()}.jsonl"
     script.write_text("".join(json.dumps(reply) + "\n" for reply in replies))
     spec = resolve_model(f"script:{script}")
     in_model = 0.0
@@ -76,7 +82,10 @@ def time_loop(blocks: int, workdir: Path) -> tuple[list[float], float]:
             in_model += time.perf_counter() - started
             yield event
 
-    with RuntimeManager(snapshot_dir=workdir / "snapshots") as runtimes:
+    from llmtools.runtime.sandbox import ConfinedRuntimes
+
+    with RuntimeManager(snapshot_dir=workdir / "snapshots") as manager:
+        runtimes = ConfinedRuntimes(manager, policy) if policy is not None else manager
         doc, _, _ = codeact.fetch_helpers_doc(runtimes, "bench", 30)
         loop = codeact.CodeActLoop(spec, [{"role": "user", "content": "bench"}], runtimes,
                                    codeact.Settings(thread_id="bench", max_steps=blocks + 1),
@@ -92,10 +101,60 @@ def time_loop(blocks: int, workdir: Path) -> tuple[list[float], float]:
     return samples, in_model
 
 
+def time_starts(policy: dict, count: int, workdir: Path) -> list[float]:
+    """A fresh thread's first block: the worker's start (under bwrap or not) and one block."""
+    from llmtools.runtime.manager import RuntimeManager
+
+    samples = []
+    with RuntimeManager(snapshot_dir=workdir / "starts") as runtimes:
+        for number in range(count):
+            started = time.perf_counter()
+            result = runtimes.execute(f"start-{number}", "x = 1", timeout=30, sandbox=policy)
+            samples.append(time.perf_counter() - started)
+            assert result["ok"], result["error"]
+            runtimes.reset(f"start-{number}")
+    return samples
+
+
+def sandbox_rows(options, home: Path) -> None:
+    """The same measurements with the sandbox off and on, side by side."""
+    from llmtools.config import resolve_model
+    from llmtools.runtime import sandbox
+    from llmtools.runtime.manager import RuntimeManager
+    from llmtools.runtime.results import helper_context
+
+    modes = ["off"]
+    problem = sandbox.bwrap_problem(sandbox.find_bwrap())
+    if problem is None and not options.no_sandbox:
+        modes.append("workspace")
+    policies = {mode: sandbox.policy(mode, bwrap=sandbox.find_bwrap(), cwd=str(home)) for mode in modes}
+    context = helper_context(resolve_model("echo"), temperature=None, max_tokens=None, thinking=None,
+                             log=True, cwd=str(home))
+    rows: dict[str, dict[str, str]] = {}
+    for mode, policy in policies.items():
+        rows.setdefault(f"runtime start ({options.starts} fresh threads)", {})[mode] = summary(
+            time_starts(policy, options.starts, home))
+        with RuntimeManager(snapshot_dir=home / f"rows-{mode}") as runtimes:
+            rows.setdefault("runtime round trip", {})[mode] = summary(
+                time_executes(runtimes, "small", "x = N\nx + 1", options.blocks, sandbox=policy))
+            calls = max(10, options.blocks // 10)
+            rows.setdefault(f"helper model call ({calls}, echo)", {})[mode] = summary(
+                time_executes(runtimes, "calls", "llm_call('N', 'repeat')", calls, sandbox=policy,
+                              context=context))
+        samples, _ = time_loop(options.blocks, home, policy)
+        rows.setdefault("loop per block, excluding model", {})[mode] = summary(samples)
+    print("\nthe sandbox's cost, side by side" + ("" if len(modes) > 1 else f" (workspace: {problem})"))
+    print(f"  {'':34}" + "".join(f"{mode:<36}" for mode in modes))
+    for label, cells in rows.items():
+        print(f"  {label:34}" + "".join(f"{cells[mode]:<36}" for mode in modes))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--blocks", type=int, default=200)
     parser.add_argument("--daemon", action="store_true", help="also measure through the daemon")
+    parser.add_argument("--starts", type=int, default=20, help="fresh threads started per mode")
+    parser.add_argument("--no-sandbox", action="store_true", help="skip the workspace column")
     options = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="bench-exec-") as home:
@@ -113,6 +172,7 @@ def main() -> None:
         samples, in_model = time_loop(options.blocks, Path(home))
         print(f"  loop per block, excluding model  {summary(samples)}"
               f"   (model: {in_model / (options.blocks + 1) * 1000:.2f} ms a call)")
+        sandbox_rows(options, Path(home))
         if options.daemon:
             del os.environ["LLMTOOLS_NO_DAEMON"]
             from llmtools.daemon.client import DaemonClient, connect_runtimes

@@ -13,6 +13,7 @@ import pytest
 
 from llmtools import codeact
 from llmtools.logs import open_log
+from llmtools.providers.script import requests_path
 from tests.helpers import run_command
 
 
@@ -32,7 +33,7 @@ class Script:
         self.model = f"script:{self.path}"
 
     def requests(self) -> list[dict]:
-        sidecar = self.path.with_name(self.path.name + ".requests.jsonl")
+        sidecar = requests_path(self.path)
         if not sidecar.exists():
             return []
         return [json.loads(line) for line in sidecar.read_text().splitlines()]

@@ -9,6 +9,7 @@ import pytest
 
 from llmtools import codeact
 from llmtools.config import resolve_model
+from llmtools.providers.script import requests_path
 from llmtools.runtime.manager import RuntimeManager
 
 
@@ -100,7 +101,7 @@ def scripted(tmp_path, *replies):
 
 
 def sent(path) -> list[dict]:
-    sidecar = path.with_name(path.name + ".requests.jsonl")
+    sidecar = requests_path(path)
     return [json.loads(line) for line in sidecar.read_text().splitlines()]
 
 

@@ -25,7 +25,7 @@ def test_a_multi_block_task_as_a_real_process(tmp_path):
     assert result.status == 0, result.stderr
     assert result.stdout == "Files:\nCount:\nThere are 2 files.\n"
     # The runtime ran in the caller's directory, where replies.jsonl and other.txt are
-    # (the .cursor and .requests.jsonl files appear there too).
+    # (the .cursor and .requests.jsonl files are kept in the data directory, not there).
     assert script.result_sent(2).startswith("<helpers_result>\n")
     assert int(script.result_sent(2).split("\n")[1]) >= 2
 
@@ -65,8 +65,9 @@ def test_confirm_without_a_terminal_is_a_usage_error(tmp_path):
     assert script.requests() == []
 
 
-@pytest.mark.parametrize("signum, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-def test_ctrl_c_stops_the_running_block_keeps_the_thread_and_exits_130(tmp_path, signum, status):
+@pytest.mark.parametrize("signum, status, sandbox", [(signal.SIGINT, 130, "off"), (signal.SIGTERM, 143, "off"),
+                                                     (signal.SIGINT, 130, "workspace")])
+def test_ctrl_c_stops_the_running_block_keeps_the_thread_and_exits_130(tmp_path, signum, status, sandbox):
     path = str(tmp_path / "running.sock")
     listener = socket.socket(socket.AF_UNIX)
     listener.bind(path)
@@ -76,7 +77,9 @@ def test_ctrl_c_stops_the_running_block_keeps_the_thread_and_exits_130(tmp_path,
                                                 f"s = socket.socket(socket.AF_UNIX); s.connect({path!r})\n"
                                                 "s.sendall(str(os.getpid()).encode()); s.close()\n"
                                                 "time.sleep(600)"), "never asked")
-    process = subprocess.Popen([command_path("llm-exec"), "-m", script.model, "--thread", "c", "go"],
+    # In the sandbox the socket is reachable only where it is shown to the code.
+    process = subprocess.Popen([command_path("llm-exec"), "-m", script.model, "--thread", "c",
+                                "--sandbox", sandbox, "--allow-path", f"{tmp_path}:rw", "go"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         connection, _ = listener.accept()  # the block is running
@@ -89,8 +92,9 @@ def test_ctrl_c_stops_the_running_block_keeps_the_thread_and_exits_130(tmp_path,
         process.wait()
     assert process.returncode == status, stderr
     assert stdout == b"Waiting.\n"
-    assert wait_for_exit(worker_pid, 20)
-    assert run_process("llm-exec", ["--thread", "c", "--eval", "before"]).stdout == "kept\n"
+    if sandbox == "off":  # a sandboxed worker's pid is its own namespace's
+        assert wait_for_exit(worker_pid, 20)
+    assert run_process("llm-exec", ["--thread", "c", "--sandbox", sandbox, "--eval", "before"]).stdout == "kept\n"
 
 
 def test_eval_reaches_a_live_runtime_through_the_daemon(tmp_path, monkeypatch):

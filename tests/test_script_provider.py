@@ -13,6 +13,7 @@ from llmtools.config import resolve_model
 from llmtools.errors import InputError, ProviderError
 from llmtools.providers import load_provider
 from llmtools.providers.base import Finished, Request, TextDelta
+from llmtools.providers.script import cursor_path, requests_path
 from tests.conftest import REPO
 from tests.helpers import run_llm
 
@@ -31,7 +32,7 @@ def ask(model: str, text: str = "hi", stop=None) -> tuple[list, str | None]:
 
 
 def recorded(path) -> list[dict]:
-    sidecar = path.with_name(path.name + ".requests.jsonl")
+    sidecar = requests_path(path)
     return [json.loads(line) for line in sidecar.read_text().splitlines()]
 
 
@@ -43,7 +44,8 @@ def test_each_call_takes_the_next_reply_streamed_in_chunks(tmp_path):
     assert len(chunks) == 3 and reason == "end_turn"
     chunks, _ = ask(model, "again")
     assert chunks == ["se", "co", "nd"]
-    assert (tmp_path / "replies.jsonl.cursor").read_text() == "2"
+    assert cursor_path(path).read_text() == "2"
+    assert not (tmp_path / "replies.jsonl.cursor").exists()  # never beside the script
     calls = recorded(path)
     assert [call["index"] for call in calls] == [0, 1]
     assert calls[1]["messages"] == [{"role": "user", "content": "again"}]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import secrets
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
@@ -21,6 +22,9 @@ from llmtools.cli.options import SECONDS, answer_output_options, log_option, mod
 from llmtools.cli.options import command as llmtools_command
 from llmtools.cli.output import AnswerFormat, AnswerWriter, echo, read_stdin_messages, write_raw
 from llmtools.terminal import write_stderr
+
+if TYPE_CHECKING:
+    from llmtools.runtime.results import ExecuteResult
 
 DEFAULT_TIMEOUT = 120.0
 DEFAULT_MAX_STEPS = 10
@@ -191,8 +195,17 @@ STOP_MESSAGES = {
               help=f"Most code blocks to run [default {DEFAULT_MAX_STEPS}].")
 @click.option("--max-errors", type=click.IntRange(1), metavar="N",
               help=f"Failed blocks in a row before the model must answer [default {DEFAULT_MAX_ERRORS}].")
+@click.option("--sandbox", "sandbox_mode", type=click.Choice(["workspace", "read-only", "off"]),
+              help="What the model's code may touch: workspace (default where bubblewrap works: "
+                   "this directory writable, no network, home hidden), read-only, or off.")
+@click.option("--allow-path", "allow_paths", multiple=True, metavar="PATH[:rw]",
+              help="Also show PATH to the code (read-only; writable with :rw). Repeatable.")
+@click.option("--allow-net", is_flag=True, help="Let the code itself use the network.")
 @click.option("--memory-mb", type=click.IntRange(64), metavar="MB",
-              help="Address-space limit of the runtime process [default: none].")
+              help="Address-space limit of the runtime process [default: half the RAM].")
+@click.option("--cpu-seconds", type=click.IntRange(1), metavar="S", help="CPU seconds per block [default 600].")
+@click.option("--max-processes", type=click.IntRange(1), metavar="N",
+              help="Processes the code may run at once [default 256].")
 @click.option("--max-output", type=click.IntRange(200), metavar="CHARS",
               help=f"Most output characters per block shown to the model [default {DEFAULT_MAX_OUTPUT}].")
 @click.option("--confirm", is_flag=True, help="Show each block and ask on the terminal before running it.")
@@ -200,7 +213,8 @@ STOP_MESSAGES = {
 @answer_output_options(stack_help="Write the whole exchange as a message stack (JSON lines) instead of the prose.")
 @log_option("Do not log the model calls.")
 def exec_command(task, model, temperature, max_tokens, thinking, model_timeout, system, paths, context,
-                 thread, expression, reset, statement_timeout, max_steps, max_errors, memory_mb,
+                 thread, expression, reset, statement_timeout, max_steps, max_errors, sandbox_mode,
+                 allow_paths, allow_net, memory_mb, cpu_seconds, max_processes,
                  max_output, confirm, quiet, answer_format, no_log):
     """Do TASK by letting the model write and run Python, step by step.
 
@@ -213,6 +227,16 @@ def exec_command(task, model, temperature, max_tokens, thinking, model_timeout, 
     The model writes code in <helpers> blocks; each runs statement by statement in a
     persistent Python runtime (one per --thread, kept by the daemon) and the output goes
     back to the model, until it answers. See llm-exec(1) for the helpers it can call.
+
+    \b
+    What the code can touch (--sandbox, [exec] sandbox in config.toml):
+      workspace  the system read-only; this directory and the thread's work directory
+                 writable; /tmp private; the rest of your home, your keys and the
+                 network unreachable; nothing it starts outlives the runtime
+      read-only  as workspace, but only the thread's work directory is writable
+      off        everything you can touch (a warning each run)
+    Helpers (llm_call, download, ...) reach models and the network for it in every
+    mode. Memory, CPU, processes, open files and file size are limited in every mode.
     """
     from llmtools import ask
     from llmtools.errors import UsageError
@@ -226,7 +250,9 @@ def exec_command(task, model, temperature, max_tokens, thinking, model_timeout, 
     thread_id = thread or f"exec-{secrets.token_hex(6)}"
     stdin_messages = [] if expression is not None else read_stdin_messages()
     asked = bool(task or paths or context or stdin_messages)
-    with _runtimes_for(thread, thread_id) as runtimes:
+    rules = _sandbox_rules(sandbox_mode, allow_paths, allow_net,
+                           {"memory_mb": memory_mb, "cpu_s": cpu_seconds, "processes": max_processes})
+    with _runtimes_for(thread, thread_id, rules) as runtimes:
         if reset:
             runtimes.reset(thread_id)
         if expression is not None:
@@ -246,12 +272,29 @@ def exec_command(task, model, temperature, max_tokens, thinking, model_timeout, 
                       answer_format=answer_format)
 
 
+def _sandbox_rules(mode, allow_paths, allow_net, limit_flags) -> dict:
+    """The sandbox policy for this run; warns when the code will run unconfined."""
+    from llmtools.errors import ServiceUnavailable
+    from llmtools.notices import warn
+    from llmtools.runtime import sandbox
+
+    try:
+        rules, warning = sandbox.policy_from_settings(mode, allow_paths, allow_net, limit_flags)
+    except sandbox.SandboxUnavailable as error:
+        raise ServiceUnavailable(str(error)) from None
+    if warning:
+        warn(warning)
+    return rules
+
+
 @contextlib.contextmanager
-def _runtimes_for(thread: str | None, thread_id: str):
+def _runtimes_for(thread: str | None, thread_id: str, rules: dict):
     """The runtimes to use; a throwaway thread's runtime (no --thread) goes at the end."""
+    from llmtools.runtime.sandbox import ConfinedRuntimes
+
     runtimes, owned = connect_runtimes(thread)
     try:
-        yield runtimes
+        yield ConfinedRuntimes(runtimes, rules)
     finally:
         if not thread:
             with contextlib.suppress(Exception):
@@ -320,6 +363,15 @@ def _helpers_doc(runtimes, settings, display: WorkDisplay, thread: str | None) -
     return helpers_doc
 
 
+def _tell_limit(result: ExecuteResult) -> None:
+    """A resource limit that stopped a block is the user's to know (and to raise), even with -q."""
+    error = result.get("error")
+    if error and error.get("limit"):
+        from llmtools.notices import warn
+
+        warn(f"block stopped by a limit: {error['message'].split(': ', 1)[-1]}")
+
+
 def _show_events(events, answer: AnswerWriter, display: WorkDisplay) -> None:
     from llmtools import codeact
 
@@ -337,6 +389,7 @@ def _show_events(events, answer: AnswerWriter, display: WorkDisplay) -> None:
             display.end_code(event.code)
         elif isinstance(event, codeact.BlockFinished):
             display.result(event.feedback)
+            _tell_limit(event.result)
         elif isinstance(event, codeact.BlockSkipped):
             if event.feedback is not None:
                 display.result(event.feedback)

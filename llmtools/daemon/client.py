@@ -261,13 +261,14 @@ class DaemonRuntimes:
         self.client = client
 
     def execute(self, thread_id: str, code: str, *, timeout: float, memory_mb: int | None = None,
-                context: dict | None = None) -> dict:
+                context: dict | None = None, sandbox: dict | None = None) -> dict:
         return self.client.call("runtime_execute", autostart=True, thread=thread_id, code=code,
-                                timeout=timeout, memory_mb=memory_mb, context=context)
+                                timeout=timeout, memory_mb=memory_mb, context=context, sandbox=sandbox)
 
-    def evaluate(self, thread_id: str, expression: str, *, timeout: float) -> dict:
+    def evaluate(self, thread_id: str, expression: str, *, timeout: float,
+                 sandbox: dict | None = None) -> dict:
         return self.client.call("runtime_evaluate", autostart=True, thread=thread_id,
-                                expression=expression, timeout=timeout)
+                                expression=expression, timeout=timeout, sandbox=sandbox)
 
     def reset(self, thread_id: str) -> dict:
         return self.client.call("runtime_reset", autostart=True, thread=thread_id)

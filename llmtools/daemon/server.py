@@ -236,13 +236,15 @@ class Daemon:
         # Ctrl-C does in-process; the thread's variables stay.
         with emit.on_disconnect(lambda: self.runtimes.interrupt(thread)):
             return self.runtimes.execute(thread, args["code"], timeout=args["timeout"],
-                                         memory_mb=args.get("memory_mb"), context=args.get("context"))
+                                         memory_mb=args.get("memory_mb"), context=args.get("context"),
+                                         sandbox=args.get("sandbox"))
 
     def cmd_runtime_interrupt(self, args: dict, emit: Emit) -> dict:
         return self.runtimes.interrupt(args["thread"])
 
     def cmd_runtime_evaluate(self, args: dict, emit: Emit) -> EvaluateResult:
-        return self.runtimes.evaluate(args["thread"], args["expression"], timeout=args["timeout"])
+        return self.runtimes.evaluate(args["thread"], args["expression"], timeout=args["timeout"],
+                                      sandbox=args.get("sandbox"))
 
     def cmd_runtime_reset(self, args: dict, emit: Emit) -> dict:
         return self.runtimes.reset(args["thread"])

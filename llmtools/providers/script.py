@@ -17,13 +17,14 @@ text) or an object:
 Any other PATH: plain text, replies separated by lines holding a single `%` (as in
 fortune(6) files); a trailing newline before a separator is not part of the reply.
 
-Beside PATH the provider keeps (and tests read):
+In the data directory (`script/`, 0700; never beside PATH, which may be anywhere) the
+provider keeps, per script file (`cursor_path`, `requests_path`; tests read them):
 
-    PATH.cursor          how many replies have been used; delete it to start over
-    PATH.requests.jsonl  one line per call: {"index", "messages", "max_tokens",
-                         "temperature", "thinking", "stop", "schema"}: what the model was sent
+                      "stop": getattr(request, "stop", None), "schema": request.schema}
+            log_fd = os.open(requests_path(path), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            with open(log_fd, "a", encoding="utf-8") as log:
 
-Both are updated under an exclusive lock on PATH.cursor, so several processes (llm-exec
+Both are 0600 (they hold prompts) and updated under an exclusive lock on the cursor, so several processes (llm-exec
 and the runtime worker running the model's code, which calls the model too) share one
 queue in the order they call. A call when every reply is used fails with exit status 1.
 
@@ -99,6 +100,28 @@ def cut_at_stop(text: str, stop: list[str] | None) -> tuple[str, bool]:
     return text[:min(positions)], True
 
 
+def _state_stem(script: Path) -> Path:
+    import hashlib
+
+    from llmtools.config import ensure_private_dir, paths
+
+    resolved = script.expanduser().resolve()
+    digest = hashlib.sha256(str(resolved).encode()).hexdigest()[:16]
+    return ensure_private_dir(paths().data_dir / "script") / f"{resolved.name}-{digest}"
+
+
+def cursor_path(script: Path) -> Path:
+    """Where the cursor of script file `script` is kept."""
+    stem = _state_stem(script)
+    return stem.with_name(stem.name + ".cursor")
+
+
+def requests_path(script: Path) -> Path:
+    """Where what the model was sent from script file `script` is recorded."""
+    stem = _state_stem(script)
+    return stem.with_name(stem.name + ".requests.jsonl")
+
+
 class ScriptProvider(Provider):
     name = "script"
     supports_images = True
@@ -113,8 +136,7 @@ class ScriptProvider(Provider):
         """(index, the next reply or None if none is left, how many there are), recorded."""
         path = self.path
         replies = parse_replies(path)
-        cursor_path = path.with_name(path.name + ".cursor")
-        fd = os.open(cursor_path, os.O_RDWR | os.O_CREAT, 0o600)
+        fd = os.open(cursor_path(path), os.O_RDWR | os.O_CREAT, 0o600)
         with os.fdopen(fd, "r+", encoding="utf-8") as cursor:
             fcntl.flock(cursor.fileno(), fcntl.LOCK_EX)
             raw = cursor.read().strip()
@@ -126,7 +148,8 @@ class ScriptProvider(Provider):
             record = {"index": index, "messages": request.messages, "max_tokens": request.max_tokens,
                       "temperature": request.temperature, "thinking": request.thinking,
                       "stop": getattr(request, "stop", None), "schema": request.schema}
-            with open(path.with_name(path.name + ".requests.jsonl"), "a", encoding="utf-8") as log:
+            log_fd = os.open(requests_path(path), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            with open(log_fd, "a", encoding="utf-8") as log:
                 log.write(json.dumps(record, ensure_ascii=False) + "\n")
             # The lock goes with the file's closing, after the record is written.
         return index, (replies[index] if index < len(replies) else None), len(replies)

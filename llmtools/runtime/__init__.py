@@ -10,6 +10,12 @@
     execution.py  a block of code split into statements and run one by one (in the worker)
     snapshot.py   the namespace saved after every block, restored into a fresh worker
     helpers.py    llm_call, llm_bind, download, ... and the user's own helper modules
+    sandbox.py    what the code may touch: bubblewrap policies (workspace, read-only,
+                  off), the scrubbed environment, key redaction, default limits
+    spawn.py      starting one worker under its policy, with its limits
+    limits.py     resource limits inside the worker, and naming the one that fired
+    channel.py    llmtools.services called from inside a worker, answered by its parent
+    bridge.py     the parent's side of those calls: what it agrees to, with whose keys
 
 Why a separate process per thread rather than threads in the daemon: a statement that
 never returns can only be stopped reliably from outside (SIGINT, then SIGKILL), a
@@ -28,7 +34,14 @@ Settings (config.toml, all optional; flags of llm-exec take precedence):
     [exec]
     helpers = ["mymodule", "~/llm/helpers.py"]   # more helpers for the model
     timeout = 120         # seconds a statement may run
-    memory_mb = 2048      # address-space limit of a worker (RLIMIT_AS)
+    memory_mb = 2048      # address-space limit of a worker (RLIMIT_AS; default half the RAM)
+    sandbox = "workspace" # workspace, read-only or off (see sandbox.py)
+    allow_paths = []      # more paths shown to the code (PATH or PATH:rw)
+    allow_net = false     # the network for the code itself
+    cpu_seconds = 600     # CPU seconds per block
+    max_processes = 256   # processes at once
+    max_open_files = 1024
+    max_file_mb = 4096
     max_steps = 10        # code blocks one llm-exec call may run
     max_errors = 3        # failed blocks in a row before the model must answer
     max_output = 8000     # characters of a block's output shown to the model

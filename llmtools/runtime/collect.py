@@ -106,6 +106,12 @@ class BlockCollector:
 
     def _handle(self, event: dict) -> bool:
         kind = event.get("event")
+        if kind in ("service", "service_cancel"):
+            # The block's code asks for a model or the network (channel.py): answered in
+            # a thread of its own while the clock keeps running.
+            if self.worker.bridge is not None:
+                self.worker.bridge.handle(event)
+            return False
         self.worker.mark_on_request(kind not in ("done", "fatal"))
         if kind == "block":
             self.run.statements_total = event.get("statements_total")

@@ -27,6 +27,7 @@ import traceback
 import types
 from collections.abc import Callable
 
+from llmtools.runtime import limits
 from llmtools.runtime.results import BlockError, LocalVariable, ResultValue, block_error
 
 # Bytes of each stream kept per block; the rest is counted, not stored. The model sees
@@ -352,17 +353,24 @@ def describe_error(error: BaseException, statement: Statement, context: BlockCon
     if isinstance(error, SystemExit):
         message = (f"SystemExit({error.code!r}): the code tried to exit; the runtime keeps "
                    "running (use result() to return a value, or just stop)")
+    fired = limits.which_limit(error)
+    if fired is not None:
+        message = f"{message}: {fired[1]}"
     line = statement.line
     tb = error.__traceback__
     while tb is not None:  # the deepest frame that is in this block's code
         if tb.tb_frame.f_code.co_filename == statement.code.co_filename:
             line = tb.tb_lineno
         tb = tb.tb_next
-    return block_error(
+    described = block_error(
         type(error).__name__, message, statement=statement.source, index=statement.index,
         line=line,
         traceback=user_traceback(error) if not isinstance(error, KeyboardInterrupt) else "",
         local_variables=summarize_locals(context.namespace, context.hidden))
+    if fired is not None:
+        described["limit"] = fired[0]
+        described["traceback"] = described["traceback"].rstrip("\n") + f"\nLimit: {fired[1]}\n"
+    return described
 
 
 def syntax_error_info(error: SyntaxError, code: str) -> BlockError:

@@ -43,6 +43,7 @@ class HelperState:
         self.namespace: dict = {}
         self.user_helpers: dict[str, Any] = {}
         self.load_errors: list[str] = []
+        self.confinement = ""  # what the sandbox allows, told to the model (see sandbox.describe)
 
 
 STATE = HelperState()
@@ -199,10 +200,22 @@ def _clean(text: str) -> str:
 def download(url: str) -> Document:
     """Fetch a web page (as Markdown) or a PDF (as text); returns a Document (a str with
     .source). Use llm_call on it for long pages rather than printing it all."""
-    from llmtools.content.fetch import fetch_message
-
-    message = fetch_message(url, tool="llm-exec")
+    message = _fetched(str(url), use_browser=True)
     return Document(stack.text_of(message), source=url, message=message)
+
+
+def _fetched(url: str, *, use_browser: bool) -> dict:
+    # Through llmtools.services, which a runtime worker forwards to its parent: the
+    # network is the parent's, whatever the sandbox lets the code itself reach.
+    from llmtools import services
+    from llmtools.content.fetch import DEFAULT_TIMEOUT_S
+
+    for fetched in services.fetch([url], use_browser=use_browser, timeout=DEFAULT_TIMEOUT_S,
+                                  tool="llm-exec"):
+        if fetched.error is not None:
+            raise fetched.error
+        return fetched.message
+    raise LlmtoolsError(f"{url}: nothing fetched")
 
 
 def pdf(path_or_url: str) -> Document:
@@ -211,11 +224,9 @@ def pdf(path_or_url: str) -> Document:
 
     target = str(path_or_url)
     if target.startswith(("http://", "https://")):
-        from llmtools.content.fetch import fetch_pdf_bytes
-
-        data = fetch_pdf_bytes(target)
-    else:
-        data = Path(target).expanduser().read_bytes()
+        message = _fetched(target, use_browser=False)  # a PDF is extracted where it is fetched
+        return Document(stack.text_of(message), source=target, message=message)
+    data = Path(target).expanduser().read_bytes()
     message = pdf_message(data, source=target, tool="llm-exec")
     return Document(stack.text_of(message), source=target, message=message)
 
@@ -341,6 +352,8 @@ def _describe_one(name: str, value: Any) -> str:
 def describe() -> str:
     parts = [_describe_one(name, value) for name, value in installed().items() if callable(value)]
     parts += [f"(not loaded: {error})" for error in STATE.load_errors]
+    if STATE.confinement:
+        parts.append(STATE.confinement)
     return "\n\n".join(parts)
 
 

@@ -28,27 +28,30 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import os
 import re
+import shutil
 import signal
 import subprocess
+import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Self
+from typing import Self, cast
 
-from llmtools.launch import EventReader, child_environment, describe_exit, python_command
-from llmtools.runtime import snapshot
+from llmtools.runtime import sandbox, snapshot, spawn
+from llmtools.runtime.bridge import ServiceBridge
 from llmtools.runtime.collect import BlockCollector
 from llmtools.runtime.outcome import BlockRun
-from llmtools.runtime.process import WorkerProcess, now_iso
+from llmtools.runtime.process import WorkerProcess
 from llmtools.runtime.results import (
     EvaluateResult,
     ExecuteResult,
     HelperContext,
     block_error,
     evaluate_result,
+    without_key,
 )
+from llmtools.runtime.spawn import RuntimeUnavailable
 
 DEFAULT_INTERRUPT_GRACE = 2.0
 START_TIMEOUT = 30.0
@@ -72,8 +75,9 @@ def snapshot_file_name(thread_id: str) -> str:
     return f"{safe}.snapshot"
 
 
-class RuntimeUnavailable(Exception):
-    """A worker process could not be started."""
+def thread_dir_name(thread_id: str) -> str:
+    """The name of a thread's directory (its snapshot and work directory)."""
+    return snapshot_file_name(thread_id).removesuffix(".snapshot") + ".thread"
 
 
 class RuntimeManager:
@@ -94,17 +98,29 @@ class RuntimeManager:
         self._lock = threading.Lock()
         self._workers: dict[str, WorkerProcess] = {}
         self._closed = False
+        self._temporary_dir: Path | None = None
 
     # --- workers ------------------------------------------------------------------
 
-    def _snapshot_path(self, thread_id: str) -> Path | None:
-        if not self._persist:
-            return None
+    def _base_dir(self) -> Path:
         if self._snapshot_dir is None:
-            self._snapshot_dir = default_snapshot_dir()
+            self._snapshot_dir = (default_snapshot_dir() if self._persist
+                                  else Path(tempfile.mkdtemp(prefix="llmtools-runtimes-")))
         else:
             self._snapshot_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        return self._snapshot_dir / snapshot_file_name(thread_id)
+        return self._snapshot_dir
+
+    def _thread_dir(self, thread_id: str) -> Path:
+        """The thread's directory: its snapshot and its work directory, 0700."""
+        base = self._base_dir()
+        path = base / thread_dir_name(thread_id)
+        (path / "work").mkdir(mode=0o700, parents=True, exist_ok=True)
+        path.chmod(0o700)
+        legacy = base / snapshot_file_name(thread_id)  # where snapshots were kept before
+        if self._persist and legacy.exists() and not (path / "snapshot").exists():
+            legacy.replace(path / "snapshot")
+            (path / "snapshot").chmod(0o600)
+        return path
 
     def _worker(self, thread_id: str) -> WorkerProcess:
         with self._lock:
@@ -112,122 +128,118 @@ class RuntimeManager:
                 raise RuntimeUnavailable("the runtime manager is closed")
             worker = self._workers.get(thread_id)
             if worker is None:
-                worker = WorkerProcess(thread_id, self._snapshot_path(thread_id))
+                thread_dir = self._thread_dir(thread_id)
+                worker = WorkerProcess(thread_id, thread_dir / "snapshot" if self._persist else None,
+                                       thread_dir)
                 self._workers[thread_id] = worker
             return worker
 
-    @staticmethod
-    def _environment() -> dict:
-        env = child_environment()
-        # Each glibc malloc arena reserves 64 MB of address space, which would count
-        # against RLIMIT_AS without any memory being used.
-        env.setdefault("MALLOC_ARENA_MAX", "2")
-        return env
-
     def _start(self, worker: WorkerProcess) -> dict:
-        """Start the worker's process (restoring its snapshot); the ready event."""
-        read_end, write_end = os.pipe()
-        try:
-            process = subprocess.Popen(
-                python_command("llmtools.runtime.worker", str(read_end)),
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, pass_fds=(read_end,),
-                start_new_session=True, env=self._environment())
-        except OSError as error:
-            os.close(write_end)
-            raise RuntimeUnavailable(f"cannot start a Python worker: {error}") from None
-        finally:
-            os.close(read_end)
-        worker.process, worker.lifeline = process, write_end
-        assert process.stdout is not None  # stdout=PIPE
-        worker.reader = EventReader(process.stdout.fileno())
-        worker.started = now_iso()
-        try:
-            worker.send({"op": "init", "thread_id": worker.thread_id, "restore": True,
-                         "snapshot_path": str(worker.snapshot_path) if worker.snapshot_path else None,
-                         "snapshot_budget": self.snapshot_budget})
-            ready = worker.reader.next(time.monotonic() + self.start_timeout)
-        except BaseException:
-            worker.kill()
-            raise
-        if not isinstance(ready, dict) or ready.get("event") != "ready":
-            returncode = worker.kill()
-            raise RuntimeUnavailable(f"the Python worker for thread {worker.thread_id!r} did not start "
-                                     f"(it {describe_exit(returncode)})")
+        ready = spawn.start(worker, snapshot_budget=self.snapshot_budget, start_timeout=self.start_timeout)
+        worker.bridge = ServiceBridge(worker)
         return ready
 
     # --- running code -----------------------------------------------------------------
 
     def execute(self, thread_id: str, code: str, *, timeout: float, memory_mb: int | None = None,
-                context: HelperContext | None = None) -> ExecuteResult:
+                context: HelperContext | None = None, sandbox: dict | None = None) -> ExecuteResult:
         """Run `code` statement by statement in the thread's namespace.
 
         `timeout` bounds each statement; `memory_mb` the worker's address space for this
-        block; `context` is what the helpers need (see HelperContext). The result's keys
-        are documented on ExecuteResult.
+        block; `context` is what the helpers need (see HelperContext); `sandbox` the
+        policy to run it under (sandbox.py; None: the worker's current one, or `off` with
+        the default limits). The result's keys are documented on ExecuteResult.
         """
         return self._run(thread_id, {"op": "execute", "code": code, "context": context or {},
-                                     "memory_mb": memory_mb}, timeout)
+                                     "memory_mb": memory_mb}, timeout, sandbox)
 
-    def evaluate(self, thread_id: str, expression: str, *, timeout: float) -> EvaluateResult:
+    def evaluate(self, thread_id: str, expression: str, *, timeout: float,
+                 sandbox: dict | None = None) -> EvaluateResult:
         """Evaluate an expression (or run statements) in the thread's namespace; its value
         is the last statement's (see EvaluateResult)."""
         return evaluate_result(self._run(thread_id, {"op": "evaluate", "code": expression,
-                                                     "context": {}, "memory_mb": None}, timeout))
+                                                     "context": {}, "memory_mb": None}, timeout, sandbox))
 
     def _unavailable(self, thread_id: str, message: str) -> ExecuteResult:
         run = BlockRun(thread_id, 0)
         run.error = block_error("RuntimeUnavailable", message)
         return run.result()
 
-    def _run(self, thread_id: str, request: dict, timeout: float) -> ExecuteResult:
+    def _run(self, thread_id: str, request: dict, timeout: float, policy: dict | None) -> ExecuteResult:
         try:
             worker = self._worker(thread_id)
-        except RuntimeUnavailable as error:
+        except (RuntimeUnavailable, OSError) as error:
             return self._unavailable(thread_id, str(error))
         with worker.lock:
-            if worker.discarded:
-                return self._unavailable(thread_id, "the thread was reset while this call waited")
-            run = BlockRun(thread_id, timeout)
-            if not worker.alive():
-                had_one = worker.process is not None
-                if had_one:
-                    worker.release()
-                try:
-                    ready = self._start(worker)
-                except RuntimeUnavailable as error:
-                    return self._unavailable(thread_id, str(error))
-                run.restored = ready.get("restored")
-                if had_one:  # it died between calls (killed from outside, say)
-                    run.restarted = True
-                    worker.restarts += 1
-            if worker.discarded:
-                # close() or reset() came while this call was starting: a worker started
-                # now would outlive them (and run the block for nobody).
-                worker.kill()
-                return self._unavailable(thread_id, "the runtime was closed while this call started")
-            run.pid = worker.pid
-            worker.busy, worker.cancel_requested = True, False
+            result = self._run_locked(worker, request, timeout, policy)
+        secrets = sandbox.secret_values()
+        key = (worker.caller_model or {}).get("api_key")
+        if key:
+            secrets.insert(0, key)
+        return sandbox.redact_all(result, secrets)
+
+    def _prepare(self, worker: WorkerProcess, request: dict, policy: dict | None) -> None:
+        """The policy and the caller's model for this call; a worker started under another
+        policy (another mode, directory or limits) is replaced, its variables restored."""
+        if policy is not None and policy != worker.policy:
+            if worker.alive():
+                worker.retire(CLOSE_WAIT)
+            worker.process = None  # replaced on purpose: not a restart to report
+            worker.policy = policy
+        context = cast(HelperContext, request.get("context") or {})
+        if context.get("model"):
+            worker.caller_model = context["model"]
+        request["context"] = without_key(context)
+        if request.get("memory_mb") is None:
+            request["memory_mb"] = sandbox.limits_of(worker.policy)["memory_mb"]
+
+    def _run_locked(self, worker: WorkerProcess, request: dict, timeout: float,
+                    policy: dict | None) -> ExecuteResult:
+        thread_id = worker.thread_id
+        if worker.discarded:
+            return self._unavailable(thread_id, "the thread was reset while this call waited")
+        self._prepare(worker, request, policy)
+        run = BlockRun(thread_id, timeout)
+        if not worker.alive():
+            had_one = worker.process is not None
+            if had_one:
+                worker.release()
             try:
-                BlockCollector(worker, run, timeout, self.interrupt_grace).collect(request)
-            finally:
-                worker.busy = False
-                worker.mark_on_request(False)
-                if not run.finished and worker.alive():
-                    # Left mid-block (an exception in this thread): the rest of the block's
-                    # events would be read as the next call's. Kill it; the snapshot stays.
-                    worker.kill()
-            worker.blocks += 1
-            worker.statements += len(run.statements)
-            if run.worker_lost and not worker.discarded and not self._closed:
-                worker.restarts += 1
+                ready = self._start(worker)
+            except RuntimeUnavailable as error:
+                return self._unavailable(thread_id, str(error))
+            run.restored = ready.get("restored")
+            if had_one:  # it died between calls (killed from outside, say)
                 run.restarted = True
-                try:
-                    ready = self._start(worker)
-                except RuntimeUnavailable as error:
-                    run.restored = {"names": [], "lost": [], "error": str(error)}
-                else:
-                    run.restored = ready.get("restored")
-            return run.result()
+                worker.restarts += 1
+        if worker.discarded:
+            # close() or reset() came while this call was starting: a worker started
+            # now would outlive them (and run the block for nobody).
+            worker.kill()
+            return self._unavailable(thread_id, "the runtime was closed while this call started")
+        run.pid = worker.pid
+        worker.busy, worker.cancel_requested = True, False
+        try:
+            BlockCollector(worker, run, timeout, self.interrupt_grace).collect(request)
+        finally:
+            worker.busy = False
+            worker.mark_on_request(False)
+            if not run.finished and worker.alive():
+                # Left mid-block (an exception in this thread): the rest of the block's
+                # events would be read as the next call's. Kill it; the snapshot stays.
+                worker.kill()
+        worker.blocks += 1
+        worker.statements += len(run.statements)
+        if run.worker_lost and not worker.discarded and not self._closed:
+            worker.restarts += 1
+            run.restarted = True
+            try:
+                ready = self._start(worker)
+            except RuntimeUnavailable as error:
+                run.restored = {"names": [], "lost": [], "error": str(error)}
+            else:
+                run.restored = ready.get("restored")
+        return run.result()
 
     # --- management ------------------------------------------------------------------
 
@@ -250,14 +262,13 @@ class RuntimeManager:
             worker.signal(signal.SIGKILL)
             with worker.lock:  # wait for a call in progress to see the worker gone
                 worker.kill()
-        path = worker.snapshot_path if worker is not None else None
-        if path is None and self._persist:
-            path = self._snapshot_path(thread_id)
-        if path is not None:
-            existed = existed or path.exists()
-            path.unlink(missing_ok=True)
-            for leftover in path.parent.glob(f".{path.name}.*.tmp"):
-                leftover.unlink(missing_ok=True)
+        base = self._base_dir() if self._persist or self._snapshot_dir is not None else None
+        if base is not None:
+            directory = base / thread_dir_name(thread_id)
+            legacy = base / snapshot_file_name(thread_id)
+            existed = existed or (directory / "snapshot").exists() or legacy.exists()
+            legacy.unlink(missing_ok=True)
+            shutil.rmtree(directory, ignore_errors=True)
         return {"ok": True, "thread_id": thread_id, "existed": existed}
 
     def threads(self) -> list[dict]:
@@ -273,6 +284,7 @@ class RuntimeManager:
             "statements": worker.statements,
             "restarts": worker.restarts,
             "memory_mb": worker.memory_mb(),
+            "sandbox": (worker.policy or {}).get("mode", "off"),
             "snapshot": bool(worker.snapshot_path and worker.snapshot_path.exists()),
         } for worker in workers]
 
@@ -307,6 +319,8 @@ class RuntimeManager:
                 worker.release()
             finally:
                 worker.lock.release()
+        if self._temporary_dir is not None:
+            shutil.rmtree(self._temporary_dir, ignore_errors=True)
 
     def __enter__(self) -> Self:
         return self

@@ -14,9 +14,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llmtools.launch import EventReader, kill_group
+
+if TYPE_CHECKING:
+    from llmtools.runtime.bridge import ServiceBridge
 
 # What signal.signal() takes and returns.
 SignalHandler = Callable[[int, FrameType | None], Any] | int | signal.Handlers | None
@@ -80,9 +83,19 @@ def now_iso() -> str:
 class WorkerProcess:
     """The manager's handle on one thread's worker process."""
 
-    def __init__(self, thread_id: str, snapshot_path: Path | None) -> None:
+    def __init__(self, thread_id: str, snapshot_path: Path | None, thread_dir: Path | None = None) -> None:
         self.thread_id = thread_id
         self.snapshot_path = snapshot_path
+        # The thread's own directory (its snapshot, and `work/`, its work directory);
+        # the one place a confined worker may always write.
+        self.thread_dir = thread_dir or (snapshot_path.parent if snapshot_path else Path.cwd())
+        self.work_dir = self.thread_dir / "work"
+        self.policy: dict | None = None  # the sandbox policy it was started with (sandbox.py)
+        self.signal_pid: int | None = None  # the worker itself (not bwrap) as we see it
+        self.cgroup: str | None = None
+        self.caller_model: dict | None = None  # the caller's model spec, key included
+        self.send_lock = threading.Lock()  # requests and service replies share the pipe
+        self.bridge: ServiceBridge | None = None  # made by the manager
         self.lock = threading.Lock()  # one request at a time per thread
         self.process: subprocess.Popen | None = None
         self.reader: EventReader | None = None
@@ -116,7 +129,13 @@ class WorkerProcess:
 
     @property
     def pid(self) -> int | None:
-        return self.process.pid if self.process is not None else None
+        if self.process is None:
+            return None
+        return self.signal_pid or self.process.pid
+
+    @property
+    def confined(self) -> bool:
+        return (self.policy or {}).get("mode") in ("workspace", "read-only")
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
@@ -130,7 +149,11 @@ class WorkerProcess:
         """
         assert self.process is not None and self.process.stdin is not None
         line = json.dumps(request, ensure_ascii=False).encode("utf-8", "replace") + b"\n"
-        fd = self.process.stdin.fileno()
+        with self.send_lock:
+            return self._write(self.process.stdin.fileno(), line, deadline)
+
+    @staticmethod
+    def _write(fd: int, line: bytes, deadline: float | None) -> bool:
         view = memoryview(line)
         writable = select.poll()
         writable.register(fd, select.POLLOUT)
@@ -152,7 +175,7 @@ class WorkerProcess:
                 # started) go with it instead of lingering as orphans.
                 os.killpg(self.process.pid, signum)
             else:
-                os.kill(self.process.pid, signum)
+                os.kill(self.signal_pid or self.process.pid, signum)
 
     def kill(self) -> int | None:
         """Kill the process group, reap it, release the pipes; the exit status."""
@@ -161,6 +184,16 @@ class WorkerProcess:
         returncode = kill_group(self.process)
         self.release()
         return returncode
+
+    def retire(self, wait: float) -> None:
+        """End an idle worker as close() does: end-of-file on its requests lets it finish the
+        snapshot it may be writing; killed if it has not exited within `wait` seconds."""
+        if self.process is not None and self.process.stdin is not None:
+            with contextlib.suppress(OSError):
+                self.process.stdin.close()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(timeout=wait)
+        self.kill()
 
     def release(self) -> None:
         if self.process is not None:
@@ -172,6 +205,11 @@ class WorkerProcess:
             with contextlib.suppress(OSError):
                 os.close(self.lifeline)
             self.lifeline = None
+        if self.cgroup is not None and not self.alive():
+            from llmtools.runtime.sandbox import remove_cgroup
+
+            remove_cgroup(self.cgroup)
+            self.cgroup = None
 
     def memory_mb(self) -> float | None:
         if not self.alive():

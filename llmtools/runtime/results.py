@@ -38,6 +38,7 @@ class BlockError(TypedDict):
     line: int | None
     traceback: str  # without the runtime's own frames
     locals: list[LocalVariable]
+    limit: NotRequired[str]  # the resource limit that stopped it (memory_mb, cpu_s, processes, ...)
 
 
 def block_error(kind: str, message: str, *, statement: str = "", index: int | None = None,
@@ -173,13 +174,22 @@ def helper_context(spec: ModelSpec, *, temperature: float | None, max_tokens: in
     return context
 
 
+def without_key(context: HelperContext) -> HelperContext:
+    """The context a worker may see: the model spec without its API key (the parent,
+    which runs the worker's model calls, holds it)."""
+    model = context.get("model")
+    if not model or model.get("api_key") is None:
+        return context
+    return {**context, "model": {**model, "api_key": None}}
+
+
 def context_spec(context: HelperContext) -> ModelSpec:
     """The caller's model spec, as it resolved it (the default model when none was sent)."""
     from llmtools.providers.base import ModelSpec
 
     fields = context.get("model")
     if fields is None:
-        from llmtools.config import resolve_model
-
-        return resolve_model(None)
+        # No model was sent (`--eval` before any block): the parent resolves its default
+        # (inside a worker there is no configuration to resolve it from).
+        return ModelSpec(name="", provider="", model_id="")
     return ModelSpec(**fields)

@@ -33,7 +33,7 @@ import threading
 import traceback
 from pathlib import Path
 
-from llmtools.runtime import execution, helpers, snapshot
+from llmtools.runtime import channel, execution, helpers, limits, snapshot
 from llmtools.runtime.results import HelperContext, ResultValue, block_error
 
 # Sources of this many recent blocks are kept (in the snapshot too) so that tracebacks
@@ -77,8 +77,10 @@ def _virtual_memory_bytes() -> int | None:
 
 class Worker:
     def __init__(self, protocol_in, protocol_out, diagnostics) -> None:
-        self.protocol_in = protocol_in
         self.protocol_out = protocol_out
+        self.pid = os.getpid()
+        self.write_lock = threading.Lock()  # events come from the main thread and service calls
+        self.channel = channel.Channel(protocol_in, self.emit)
         self.diagnostics = diagnostics
         self.gate = execution.InterruptGate()
         self.stdout = (execution.Spool(1), execution.SpoolWriter(1, "<stdout>"))
@@ -96,15 +98,20 @@ class Worker:
     # --- plumbing ----------------------------------------------------------------
 
     def emit(self, event: dict) -> None:
+        if os.getpid() != self.pid:
+            # A child the code forked came back into the worker's loop (a fork bomb whose
+            # fork finally failed): it must not speak on the protocol. It just ends.
+            os._exit(0)
         line = json.dumps(event, ensure_ascii=False, default=str)
         # A lone surrogate in user text would make strict UTF-8 encoding fail.
-        self.protocol_out.write(line.encode("utf-8", "replace") + b"\n")
-        self.protocol_out.flush()
+        with self.write_lock:
+            self.protocol_out.write(line.encode("utf-8", "replace") + b"\n")
+            self.protocol_out.flush()
 
     def serve(self) -> None:
         handlers = {"init": self.init, "execute": self.execute, "evaluate": self.evaluate}
         while True:
-            line = self.protocol_in.readline()
+            line = self.channel.next_request()
             if not line:
                 return
             self.gate.cancelled = False  # a cancel is for the block that was running
@@ -148,8 +155,10 @@ class Worker:
         path = request.get("snapshot_path")
         self.snapshot_path = Path(path) if path else None
         self.snapshot_budget = float(request.get("snapshot_budget") or snapshot.DEFAULT_BUDGET)
+        limits.apply_fixed(request.get("limits") or {})
         # Helper modules first: functions from them in a snapshot unpickle by reference.
-        helpers.load_user_helpers()
+        helpers.load_user_helpers(request.get("helpers"))
+        helpers.STATE.confinement = str(request.get("confinement") or "")
         restored = None
         if request.get("restore") and self.snapshot_path is not None and self.snapshot_path.exists():
             restored = self.restore()
@@ -182,7 +191,9 @@ class Worker:
         import resource
 
         soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+        limits.CURRENT.pop("memory_mb", None)
         if memory_mb:
+            limits.CURRENT["memory_mb"] = int(memory_mb)
             wanted = int(memory_mb) << 20
             if hard != resource.RLIM_INFINITY:
                 wanted = min(wanted, hard)
@@ -206,6 +217,7 @@ class Worker:
         if cwd and os.path.isdir(cwd):
             os.chdir(cwd)
         problem = self.memory_problem(request.get("memory_mb"))
+        limits.start_block_clock()
         if problem:
             self.emit({"event": "done", "statements_total": 0,
                        "error": block_error("MemoryLimit", problem)})
@@ -271,6 +283,8 @@ def main() -> None:
     execution.use_stdio(worker.stdout[1], worker.stderr[1])
     signal.signal(signal.SIGINT, worker.gate.interrupt_handler)
     signal.signal(signal.SIGUSR1, worker.gate.cancel_handler)
+    limits.install_handlers(worker.gate)
+    channel.route_services(worker.channel)
     if lifeline is not None:
         _watch_lifeline(lifeline)
     try:
