@@ -7,6 +7,7 @@ import json
 import pytest
 
 from llmtools import bind, schemas
+from llmtools.providers.script import requests_path
 from tests.helpers import run_command
 
 SEARCH = "search_linkedin_profile(first_name, last_name, company_name)"
@@ -29,7 +30,7 @@ def script(tmp_path, *replies) -> tuple[str, object]:
 
 
 def sent(path) -> list[dict]:
-    sidecar = path.with_name(path.name + ".requests.jsonl")
+    sidecar = requests_path(path)
     return [json.loads(line) for line in sidecar.read_text().splitlines()]
 
 

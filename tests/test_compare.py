@@ -9,6 +9,7 @@ import subprocess
 import pytest
 
 from llmtools.compare import NoVerdict, parse_verdict
+from llmtools.providers.script import requests_path
 from tests.conftest import command_path
 from tests.helpers import run_command
 
@@ -23,7 +24,7 @@ def script(tmp_path, *replies) -> tuple[str, object]:
 
 
 def sent(path) -> list[dict]:
-    return [json.loads(line) for line in path.with_name(path.name + ".requests.jsonl").read_text().splitlines()]
+    return [json.loads(line) for line in requests_path(path).read_text().splitlines()]
 
 
 def run_compare(args, input=None):

@@ -158,7 +158,7 @@ class ScriptProvider(Provider):
         index, reply, count = self._take_reply(request)
         if reply is None:
             raise ProviderError(f"script {self.path}: no replies left (all {count} used; "
-                                f"delete {self.path.name}.cursor to start over)")
+                                f"delete {cursor_path(self.path)} to start over)")
         if "error" in reply:
             raise ProviderError(f"script {self.path} reply {index + 1}: {reply['error']}")
         text = reply["text"]
