@@ -96,12 +96,12 @@ def _tolerant(screen_class):
     """pyte's screen, taught to ignore xterm's private `CSI > ... m` (vim sends it to set
     modifyOtherKeys): pyte 0.8 passes it to the SGR handler, which does not take it."""
 
-    class Tolerant(screen_class):
-        def select_graphic_rendition(self, *attrs, private=False):
-            if not private:
-                super().select_graphic_rendition(*attrs)
+    def select_graphic_rendition(self, *attrs, private=False):
+        if not private:
+            screen_class.select_graphic_rendition(self, *attrs)
 
-    return Tolerant
+    return type(f"Tolerant{screen_class.__name__}", (screen_class,),
+                {"select_graphic_rendition": select_graphic_rendition})
 
 
 class _Terminal:
