@@ -132,8 +132,9 @@ def _stream_answer(exchange, answer: AnswerWriter) -> None:
 
 
 def _register_subcommands() -> None:
-    from llmtools.cli import daemon, logs, models
+    from llmtools.cli import chat, daemon, logs, models
 
+    cli.add_command(chat.chat_command)
     cli.add_command(models.models_group)
     cli.add_command(logs.logs_command)
     cli.add_command(daemon.daemon_group)
