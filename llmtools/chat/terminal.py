@@ -63,14 +63,6 @@ def _key_bindings():
     def _in_editor(event) -> None:
         event.current_buffer.open_in_editor(validate_and_handle=True)
 
-    @bindings.add("enter")
-    def _send(event) -> None:
-        buffer = event.current_buffer
-        if buffer.complete_state and buffer.complete_state.current_completion:
-            buffer.apply_completion(buffer.complete_state.current_completion)
-            return
-        buffer.validate_and_handle()
-
     return bindings
 
 
@@ -84,7 +76,7 @@ class LineReader:
         self.session: PromptSession = PromptSession(
             history=FileHistory(str(history_file or history_path())),
             completer=_completer(), complete_while_typing=False,
-            key_bindings=_key_bindings(), multiline=True, enable_history_search=False,
+            key_bindings=_key_bindings(), multiline=False, enable_history_search=False,
             prompt_continuation=CONTINUATION, enable_open_in_editor=True)
 
     def __call__(self) -> str:
