@@ -41,8 +41,8 @@ def _completer():
                     if known.name.startswith(name):
                         yield Completion("/" + known.name, start_position=-len(text), display_meta=known.help)
                 return
-            known = COMMANDS.get(name)
-            if known is not None and known.takes_path:
+            command = COMMANDS.get(name)
+            if command is not None and command.takes_path:
                 word = rest.split(" ")[-1]
                 yield from paths.get_completions(Document(word, len(word)), complete_event)
 
