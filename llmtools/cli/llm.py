@@ -8,6 +8,7 @@ import sys
 
 import click
 
+from llmtools.cli.listen import listen_options
 from llmtools.cli.main import run
 from llmtools.cli.options import (
     CONTEXT_SETTINGS,
@@ -89,6 +90,7 @@ def _profile_line(exchange) -> str:
 @log_option()
 @click.option("--profile", is_flag=True,
               help="Print time to first token, total time, tokens/s and cost on stderr.")
+@listen_options
 @version_option
 @debug_option
 def prompt_command(prompt, model, temperature, max_tokens, thinking, model_timeout, system, paths, context,
