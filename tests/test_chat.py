@@ -16,7 +16,7 @@ import pytest
 from llmtools.logs import open_log
 from tests.conftest import command_path
 from tests.fakes import CutMidStream
-from tests.helpers import run_llm
+from tests.helpers import run_llm, run_process
 from tests.test_terminal import openai_on_loopback  # noqa: F401  (a fixture)
 
 LIMIT_S = 60
@@ -261,3 +261,17 @@ def test_alt_enter_and_ctrl_j_add_lines_to_one_message():
     chat.type("line three")
     chat.expect('"content": "line one\\nline two\\nline three"')
     assert chat.leave() == 0
+
+
+def test_exec_and_eval_share_the_chat_runtime_and_lines_may_come_from_a_pipe(tmp_path):
+    # stdin not a terminal: one message or command a line, no prompt_toolkit.
+    code = "def double(x):\n    return 2 * x\nprint(double(21))\n"
+    model = replies(tmp_path, f"Defining it.\n<helpers>\n{code}</helpers>", "The answer is 42.")
+    result = run_process("llm", ["chat", "--no-pipe", "-m", model],
+                         input="/exec define double\n/eval double(5)\n/thread\n", timeout=LIMIT_S)
+    assert result.status == 0, result.stderr
+    assert result.stdout.startswith("Defining it.\nThe answer is 42.\n10\n")
+    assert "<helpers_result>\n42\n</helpers_result>" in result.stdout  # /thread shows the exec turns
+    rows = open_log().recent(None)
+    assert [row["tool"] for row in rows] == ["llm-exec", "llm-exec"]
+    assert len({row["conversation_id"] for row in rows}) == 1

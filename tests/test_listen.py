@@ -106,9 +106,10 @@ def test_writers_at_once_never_interleave_within_pipe_buf(fifo):
 def test_a_writer_killed_mid_line_is_reported_not_answered(fifo):
     listener = Listener(fifo, "-m", "echo", "-S")
     try:
-        killed = subprocess.run([sys.executable, "-c", "import os, signal, sys\nfd = os.open(sys.argv[1], os.O_WRONLY)\n"
-                                 "os.write(fd, b'{\"role\": \"user\", \"content\": \"half a mess')\n"
-                                 "os.kill(os.getpid(), signal.SIGKILL)", str(fifo)], timeout=LIMIT_S)
+        dies_mid_line = ("import os, signal, sys\nfd = os.open(sys.argv[1], os.O_WRONLY)\n"
+                         "os.write(fd, b'{\"role\": \"user\", \"content\": \"half a mess')\n"
+                         "os.kill(os.getpid(), signal.SIGKILL)")
+        killed = subprocess.run([sys.executable, "-c", dies_mid_line, str(fifo)], timeout=LIMIT_S)
         assert killed.returncode == -signal.SIGKILL
         assert "a writer left a partial line" in listener.next_warning()
         write_once(fifo, b"a plain question\n")
