@@ -52,6 +52,7 @@ class Capture:
     exit_status: int | None = None  # the program's own, when it ended by itself
     signal: int | None = None  # the signal that ended it by itself (not ours)
     timed_out: bool = False  # still changing at max_duration_s
+    pid: int | None = None  # the program's process id (gone by the time this is returned)
 
     @property
     def command_line(self) -> str:
@@ -215,7 +216,7 @@ def capture(command: list[str], *, settle_s: float = DEFAULT_SETTLE_S,
     if exited:
         _drain(child, terminal)
     return Capture(terminal.text(), list(command), exit_status=status if exited else None,
-                   signal=signum if exited else None, timed_out=timed_out)
+                   signal=signum if exited else None, timed_out=timed_out, pid=child.pid)
 
 
 def _drain(child, terminal: _Terminal) -> None:

@@ -93,6 +93,20 @@ def test_top_batch_lines_keeps_what_scrolled_off():
     assert captured.exit_status == 0
 
 
+def test_top_batch_as_a_frame_is_what_the_terminal_shows_last():
+    captured = buffer.capture(["top", "-b", "-n", "1", "-w", "120"], size=(120, 24), max_duration_s=20)
+    lines = captured.text.splitlines()
+    assert 0 < len(lines) <= 24 and not lines[0].startswith("top - ")  # the head scrolled away
+
+
+def test_a_program_that_ignores_sigterm_is_killed():
+    command = ["sh", "-c", "trap '' TERM; echo ignoring TERM; while :; do sleep 1; done"]
+    captured = buffer.capture(command, settle_s=0.2, max_duration_s=20)
+    assert captured.text == "ignoring TERM\n"
+    with pytest.raises(ProcessLookupError):
+        os.kill(captured.pid, 0)
+
+
 def test_a_program_that_never_settles_ends_at_max_duration():
     command = [sys.executable, "-c", "import itertools, time\nfor i in itertools.count():\n"
                "    print(f'\\r{i}', end='', flush=True); time.sleep(0.01)"]

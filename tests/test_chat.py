@@ -275,3 +275,26 @@ def test_exec_and_eval_share_the_chat_runtime_and_lines_may_come_from_a_pipe(tmp
     rows = open_log().recent(None)
     assert [row["tool"] for row in rows] == ["llm-exec", "llm-exec"]
     assert len({row["conversation_id"] for row in rows}) == 1
+
+
+def test_ctrl_e_opens_the_typed_text_in_the_editor_and_sends_it(tmp_path):
+    editor = editor_script(tmp_path, "append", """
+        text = open(path).read().rstrip("\\n")
+        open(path, "w").write(text + ", finished in the editor\\n")
+    """)
+    chat = Chat(["-m", "echo"], EDITOR=editor)
+    chat.child.send("a draft")
+    chat.child.sendcontrol("e")
+    chat.at_prompt = False  # the editor's text is sent when it exits
+    chat.expect('"content": "a draft, finished in the editor"')
+    assert chat.leave() == 0
+
+
+def test_tab_completes_slash_commands(tmp_path):
+    chat = Chat(["-m", "echo"])
+    chat.child.send("/sa\t")
+    chat.expect("/save")
+    chat.type(f" {tmp_path / 'completed.jsonl'}")
+    chat.expect("saved 0 messages")
+    assert chat.leave() == 0
+    assert (tmp_path / "completed.jsonl").exists()
