@@ -155,3 +155,16 @@ def test_text_output_and_the_pipeline_into_llm(tmp_path):
                                shell=True, capture_output=True, text=True, timeout=60, env={**os.environ, **env})
     assert completed.returncode == 0, completed.stderr
     assert "4242" in completed.stdout
+
+
+def test_a_frame_on_a_terminal_is_shown_as_drawn_not_rendered_as_markdown():
+    import pexpect
+
+    from tests.conftest import command_path
+
+    child = pexpect.spawn(command_path("llm-buffer"), ["--", "printf", "# not a heading\\n* not a bullet\\n"],
+                          env={**os.environ, "TERM": "xterm-256color"}, encoding="utf-8", timeout=60)
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+    assert "# not a heading\r\n* not a bullet\r\n" in child.before

@@ -24,7 +24,7 @@ from llmtools.cli.output import write_content
                    "Delete Insert Backspace C-x; other words are typed as they are).")
 @click.option("--lines", is_flag=True,
               help="Everything the program printed, scrollback included, instead of the last frame.")
-@content_output_options(text_help="the text")
+@content_output_options(text_help="the frame as it was drawn (never rendered as Markdown)")
 def command(command_words: tuple[str, ...], settle_ms: int, max_duration: float, size: str,
             keys: str | None, lines: bool, output_format: str | None, raw: bool) -> int:
     """Run CMD in a pseudo-terminal and emit the screen it settles on, as a user message.
@@ -50,7 +50,9 @@ def command(command_words: tuple[str, ...], settle_ms: int, max_duration: float,
         warn(f"{captured.command_line} was killed by signal {captured.signal}")
     if captured.timed_out:
         warn(f"the screen was still changing after {max_duration:g}s; this is the last frame")
-    return write_content([captured.message()], output_format, raw=raw)
+    # A frame is not Markdown: rendering would turn a "# ..." line into a heading, "* " into a
+    # bullet. It is shown exactly as the program drew it (--raw is accepted, and changes nothing).
+    return write_content([captured.message()], output_format, raw=True)
 
 
 def main() -> None:
