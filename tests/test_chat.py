@@ -298,3 +298,27 @@ def test_tab_completes_slash_commands(tmp_path):
     chat.expect("saved 0 messages")
     assert chat.leave() == 0
     assert (tmp_path / "completed.jsonl").exists()
+
+
+def test_paths_system_and_new_thread_from_a_piped_session(tmp_path):
+    notes = tmp_path / "notes.md"
+    notes.write_text("the notes say 17\n")
+    extra = tmp_path / "extra.txt"
+    extra.write_text("extra file text\n")
+    lines = ["first", f"/p {extra}", "/system be terse", "second", "/new", "third", "/thread"]
+    result = run_process("llm", ["chat", "--no-pipe", "-m", "echo", "-p", str(notes)],
+                         input="\n".join(lines) + "\n", timeout=LIMIT_S)
+    assert result.status == 0, result.stderr
+    rows = open_log().recent(None)
+    sent = [json.loads(row["messages"]) for row in rows]
+    assert "the notes say 17" in sent[0][0]["content"] and sent[0][-1]["content"] == "first"
+    assert sent[1][0] == {"role": "system", "content": "be terse"}
+    assert any("extra file text" in stack_text(msg) for msg in sent[1])
+    assert [msg["content"] for msg in sent[2]] == ["be terse", "third"]  # /new keeps the system prompt
+    assert rows[0]["conversation_id"] == rows[1]["conversation_id"] != rows[2]["conversation_id"]
+    assert "1 message (16 chars) from" in result.stderr and "system: be terse" in result.stderr
+
+
+def stack_text(msg: dict) -> str:
+    content = msg["content"]
+    return content if isinstance(content, str) else "".join(part.get("text", "") for part in content)
