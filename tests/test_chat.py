@@ -322,3 +322,14 @@ def test_paths_system_and_new_thread_from_a_piped_session(tmp_path):
 def stack_text(msg: dict) -> str:
     content = msg["content"]
     return content if isinstance(content, str) else "".join(part.get("text", "") for part in content)
+
+
+def test_double_dollar_substitutes_a_programs_screen(tmp_path):
+    app = tmp_path / "tui.py"
+    app.write_text("import sys\nsys.stdout.write('\\x1b[2J\\x1b[1;1Hdraft\\x1b[1;1HFINAL frame')\nsys.stdout.flush()\n"
+                   "sys.stdin.read()\n")
+    result = run_process("llm", ["chat", "--no-pipe", "-m", "echo"],
+                         input=f"screen: $$({sys.executable} {app}) and $(echo shell)\n", timeout=LIMIT_S)
+    assert result.status == 0, result.stderr
+    [row] = open_log().recent(None)
+    assert row["prompt"] == "screen: FINAL frame and shell"
