@@ -49,7 +49,12 @@ class Listener:
 
     def terminate(self) -> int:
         self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(timeout=LIMIT_S)
+        try:
+            return self.process.wait(timeout=LIMIT_S)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            said = "".join(self.stderr_lines.queue)
+            raise AssertionError(f"the listener did not end on SIGTERM; its stderr: {said!r}") from None
 
 
 def write_once(fifo, data: bytes) -> None:

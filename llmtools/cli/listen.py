@@ -77,14 +77,16 @@ def _answer(prepared, answer_format: AnswerFormat, *, log: bool) -> str:
 
 
 def _deliver(text: str, out: str | None) -> None:
-    """Written whole: SIGTERM waits until the answer is out, so no reader gets half of one."""
-    with _sigterm_held():
-        if out is None:
+    """Written whole: SIGTERM waits until the answer is out, so no reader gets half of one.
+    (Waiting for a reader of FIFO2 to come is not held up: SIGTERM ends that wait.)"""
+    if out is None:
+        with _sigterm_held():
             write_raw(text)
-            return
-        # One open/write/close per answer: a reader of FIFO2 sees each as it comes, and may come and go.
-        with open(out, "w", encoding="utf-8") as pipe:
-            pipe.write(text)
+        return
+    # One open/write/close per answer: a reader of FIFO2 sees each as it comes, and may come and go.
+    with open(out, "w", encoding="utf-8") as pipe, _sigterm_held():
+        pipe.write(text)
+        pipe.flush()
 
 
 @contextlib.contextmanager
