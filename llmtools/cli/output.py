@@ -232,7 +232,6 @@ def write_content(results: Iterable[dict | LlmtoolsError], output_format: str | 
     return worst_status(statuses)
 
 
-
 def read_line() -> str:
     """One line of stdin without its newline; EOFError at the end (chat from a pipe)."""
     line = sys.stdin.readline()
