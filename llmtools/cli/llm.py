@@ -8,6 +8,7 @@ import sys
 
 import click
 
+from llmtools.cli.listen import listen_options
 from llmtools.cli.main import run
 from llmtools.cli.options import (
     CONTEXT_SETTINGS,
@@ -89,6 +90,7 @@ def _profile_line(exchange) -> str:
 @log_option()
 @click.option("--profile", is_flag=True,
               help="Print time to first token, total time, tokens/s and cost on stderr.")
+@listen_options
 @version_option
 @debug_option
 def prompt_command(prompt, model, temperature, max_tokens, thinking, model_timeout, system, paths, context,
@@ -132,8 +134,9 @@ def _stream_answer(exchange, answer: AnswerWriter) -> None:
 
 
 def _register_subcommands() -> None:
-    from llmtools.cli import daemon, logs, models
+    from llmtools.cli import chat, daemon, logs, models
 
+    cli.add_command(chat.chat_command)
     cli.add_command(models.models_group)
     cli.add_command(logs.logs_command)
     cli.add_command(daemon.daemon_group)

@@ -231,3 +231,10 @@ def write_content(results: Iterable[dict | LlmtoolsError], output_format: str | 
             writer.close()
     return worst_status(statuses)
 
+
+def read_line() -> str:
+    """One line of stdin without its newline; EOFError at the end (chat from a pipe)."""
+    line = sys.stdin.readline()
+    if not line:
+        raise EOFError
+    return line.removesuffix("\n")
