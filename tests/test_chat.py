@@ -14,6 +14,7 @@ import pexpect
 import pytest
 
 from llmtools.logs import open_log
+from llmtools.runtime import sandbox
 from tests.conftest import command_path
 from tests.fakes import CutMidStream
 from tests.helpers import run_llm, run_process
@@ -333,3 +334,19 @@ def test_double_dollar_substitutes_a_programs_screen(tmp_path):
     assert result.status == 0, result.stderr
     [row] = open_log().recent(None)
     assert row["prompt"] == "screen: FINAL frame and shell"
+
+
+
+@pytest.mark.skipif(sandbox.bwrap_problem(sandbox.find_bwrap()) is not None,
+                    reason="bubblewrap cannot confine here")
+def test_exec_in_chat_runs_under_the_llm_exec_sandbox(tmp_path):
+    # /exec is model code like any llm-exec block: the same default confinement applies
+    # (its own PID namespace, so the worker is PID 1; no provider key in its environment).
+    code = "import os\nprint(os.getpid(), 'OPENAI_API_KEY' in os.environ)\n"
+    model = replies(tmp_path, f"Checking.\n<helpers>\n{code}</helpers>", "Done.")
+    result = run_process("llm", ["chat", "--no-pipe", "-m", model], input="/exec look around\n",
+                         timeout=LIMIT_S, env={"OPENAI_API_KEY": "sk-chat-secret"})
+    assert result.status == 0, result.stderr
+    assert "unconfined" not in result.stderr
+    sent = json.loads(open_log().recent(None)[-1]["messages"])
+    assert "<helpers_result>\n1 False\n</helpers_result>" in sent[-1]["content"]

@@ -7,6 +7,7 @@ The runtime thread is `chat-<conversation id>`, so what /exec defines stays for 
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 
 from llmtools.cli import exec as exec_cli
@@ -18,13 +19,27 @@ def _thread_id(session) -> str:
     return runtime_thread(session)
 
 
+@contextlib.contextmanager
+def _confined_runtimes(thread_id: str):
+    """The chat's runtimes under the same sandbox as `llm-exec` (its config and defaults):
+    a chat is no reason for model code to run with more reach."""
+    from llmtools.runtime.sandbox import ConfinedRuntimes
+
+    rules = exec_cli._sandbox_rules(None, (), False, {"memory_mb": None, "cpu_s": None, "processes": None})
+    runtimes, owned = exec_cli.connect_runtimes(thread_id)
+    try:
+        yield ConfinedRuntimes(runtimes, rules)
+    finally:
+        if owned:
+            runtimes.close()
+
+
 def run_exec_turn(session, task: str, answer, notice: Callable[[str], None]) -> None:
     """One turn through llm-exec's CodeAct loop; its transcript joins the chat's thread."""
     from llmtools import codeact
 
     thread_id = _thread_id(session)
-    runtimes, owned = exec_cli.connect_runtimes(thread_id)
-    try:
+    with _confined_runtimes(thread_id) as runtimes:
         timeout = exec_cli._setting(None, "timeout", exec_cli.DEFAULT_TIMEOUT, float)
         options = session.options
         settings = exec_cli._loop_settings(
@@ -46,18 +61,10 @@ def run_exec_turn(session, task: str, answer, notice: Callable[[str], None]) -> 
         if loop.stop_reason in exec_cli.STOP_MESSAGES:
             notice(exec_cli.STOP_MESSAGES[loop.stop_reason].format(
                 max_steps=settings.max_steps, max_errors=settings.max_errors))
-    finally:
-        if owned:
-            runtimes.close()
 
 
 def evaluate(session, expression: str) -> None:
     """Evaluate in the chat's runtime and print the value, as `llm-exec --eval` does."""
-    thread_id = _thread_id(session)
-    runtimes, owned = exec_cli.connect_runtimes(thread_id)
-    try:
+    with _confined_runtimes(_thread_id(session)) as runtimes:
         timeout = exec_cli._setting(None, "timeout", exec_cli.DEFAULT_TIMEOUT, float)
-        exec_cli._evaluate(runtimes, thread_id, expression, timeout)
-    finally:
-        if owned:
-            runtimes.close()
+        exec_cli._evaluate(runtimes, _thread_id(session), expression, timeout)
