@@ -222,6 +222,8 @@ def setting(key: str, default, *, flag=None, env: str | None = None, table: str 
         value = kind(raw)
     except (TypeError, ValueError):
         raise UsageError(f"{origin} must be a number (got {raw!r})") from None
+    if isinstance(value, str):  # kind=str: a name (a model, an embedder), not a number
+        return value
     if value < 0 or (positive and value == 0):
         raise UsageError(f"{origin} must be {'positive' if positive else 'not negative'} (got {raw!r})")
     return value
@@ -331,7 +333,7 @@ def _local_model_id(model_id: str) -> str:
 
 def _configured_model(name: str, entry: dict, common: dict) -> ModelSpec:
     provider = str(entry.get("provider", "openai"))
-    if provider not in ("openai", "anthropic", "local"):
+    if provider not in ("openai", "anthropic", "local", "script"):
         raise UsageError(f"[models.{name}] in config.toml: unknown provider {provider!r}")
     key_env = entry.get("api_key_env")
     api_key = entry.get("api_key") or (os.environ.get(str(key_env)) if key_env else None)
@@ -348,6 +350,8 @@ def _configured_model(name: str, entry: dict, common: dict) -> ModelSpec:
     model_id = str(entry.get("model", entry.get("path", name)))
     if provider == "local":
         model_id = _local_model_id(model_id.removeprefix("local:"))
+    elif provider == "script":  # scripted replies with a context size etc. (tests, demos)
+        model_id = os.path.abspath(os.path.expanduser(model_id))
     return ModelSpec(
         name=name,
         provider=provider,

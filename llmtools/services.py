@@ -8,7 +8,7 @@ settings. `LLMTOOLS_NO_DAEMON=1` chooses in-process everywhere, and a daemon tha
 be started is worked around with one warning.
 
 Services: `chat_stream` (model calls), `runtimes` (llm-exec's Python runtimes), `fetch`
-(pages through the warm browser).
+(pages through the warm browser), `embedder` (rankers for llm-map and llm_call).
 """
 
 from __future__ import annotations
@@ -111,6 +111,21 @@ def fetch(urls: list[str], *, use_browser: bool = True, timeout: float, wait_for
         cookies = load_cookies_txt(cookies_file)
     return fetch_each(urls, use_browser=use_browser, timeout=timeout, wait_for=wait_for,
                       cookies=cookies, screenshot=screenshot, tool=tool)
+
+
+# --- rankers and embedders (llm-map, llm_call) ---------------------------------------------
+
+
+def embedder(name: str | None = None):
+    """The ranker `name` means (`llmtools.mapping.embedders`; default: `[map] embedder` in
+    config, else BM25). Always in this process for now: the offline rankers cost nothing to
+    start, and a model-backed one is loaded once per command. Holding GGUF embedders warm in
+    the daemon is the next step; callers will not change when it moves there."""
+    from llmtools.config import setting
+    from llmtools.mapping.embedders import DEFAULT_EMBEDDER, make_ranker
+
+    chosen = setting("embedder", DEFAULT_EMBEDDER, flag=name, env="LLMTOOLS_EMBEDDER", table="map", kind=str)
+    return make_ranker(str(chosen))
 
 
 # --- the daemon itself (`llm daemon ...`) ------------------------------------------------------
