@@ -122,13 +122,30 @@ def as_messages(values: Any) -> list[dict]:
     return messages
 
 
-def llm_call(values, instruction: str) -> str:
+def helper_spec(model: str | None = None):
+    """The model a helper call uses: `model=`, else `[exec] helper_model` in config, else
+    the model of the llm-exec call running this code (so a loop can plan with a strong
+    model and map with a cheap one)."""
+    from llmtools.config import resolve_model, setting
+
+    chosen = setting("helper_model", None, flag=model, env="LLMTOOLS_HELPER_MODEL", table="exec", kind=str)
+    return resolve_model(str(chosen)) if chosen else context_spec(STATE.context)
+
+
+def llm_call(values, instruction: str, model: str | None = None) -> str:
     """Ask a model to do `instruction` with `values` (text, a Document, a message, or a
     list of them) in a fresh conversation; returns its answer as a string. Use it for
-    work on text: summarise, translate, classify, extract."""
-    messages = [stack.message("system", CALL_SYSTEM), *as_messages(values),
-                stack.message("user", str(instruction))]
-    return ask_model(messages)
+    work on text: summarise, translate, classify, extract. Content too long for the
+    model is read in chunks (the most relevant ones, or all of them mapped and combined).
+    `model` picks another model for this call (e.g. a cheap one for bulk work)."""
+    from llmtools.mapping.overflow import call_with_content
+
+    # Models are reached through llmtools.services only (Exchange asks it), so the daemon
+    # or a sandbox's channel can carry these calls.
+    context = STATE.context
+    return call_with_content(helper_spec(model), as_messages(values), str(instruction), system=CALL_SYSTEM,
+                             log=context.get("log", True), tool="llm-exec",
+                             request_options=context.get("request_options") or {})
 
 
 def llm_bind(value, function):
