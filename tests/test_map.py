@@ -204,3 +204,39 @@ def test_a_prompt_that_fits_is_not_counted_or_mapped(tmp_path, write_config):
     path.write_text(json.dumps("fine") + "\n")
     result = run_llm(["-m", "small", "short question"])
     assert (result.status, result.stdout.strip(), result.stderr) == (0, "fine", "")
+
+
+def test_partial_answers_too_long_for_one_call_are_combined_in_rounds(tmp_path, write_config, no_backoff):
+    path = tmp_path / "r.jsonl"
+    write_config(f'[models.small]\nprovider = "script"\npath = "{path}"\ncontext_size = 1200\n')
+    documents = "".join(json.dumps({"role": "user", "content": f"Planted FACT-{n} is here."}) + "\n"
+                        for n in range(4))
+    long_partial = {"text": "partial " + "detail " * 250, "quote": r"FACT-\d"}
+    path.write_text("".join(json.dumps(reply) + "\n" for reply in
+                            [long_partial] * 4 + [{"text": "combined ", "quote": r"FACT-\d"}] * 2 + ["final"]))
+    result = run_map(["-m", "small", "--strategy", "mapreduce", "-j", "1", "Which facts?"], documents)
+    assert result.status == 0, result.stderr
+    assert result.stdout.strip() == "final"
+    calls = sent(path)
+    assert len(calls) == 7
+    first_round = [user_text(call) for call in calls[4:6]]
+    assert ["FACT-0" in text and "FACT-1" in text for text in first_round] == [True, False]
+    assert "FACT-2" in first_round[1] and "FACT-3" in first_round[1]
+    final = user_text(calls[6])
+    assert final.index("combined FACT-0") < final.index("combined FACT-2") and "detail" not in final
+
+
+def test_help_and_version_import_nothing_heavy():
+    import subprocess
+    import sys
+
+    from tests.test_llm_e2e import HEAVY_MODULES
+
+    for args in (["--help"], ["--version"]):
+        probe = (f"import sys; sys.argv = ['llm-map', *{args!r}]\n"
+                 "from llmtools.cli.map import main\n"
+                 "try:\n    main()\nexcept SystemExit:\n    pass\n"
+                 f"heavy = [m for m in {HEAVY_MODULES!r} if m in sys.modules]\n"
+                 "print('HEAVY', heavy, file=sys.stderr)")
+        completed = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+        assert "HEAVY []" in completed.stderr, (args, completed.stderr)

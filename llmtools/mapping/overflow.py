@@ -59,7 +59,7 @@ def split_prompt(messages: list[dict]) -> tuple[str | None, str, list[dict]]:
     from llmtools.mapping.strategy import split_question
 
     systems = [content_text(message["content"]) for message in messages if message["role"] == "system"]
-    content, question = split_question(messages)
+    content, question = split_question(messages, after_sources_only=False)
     return ("\n\n".join(systems) or None), question or DEFAULT_INSTRUCTION, content
 
 

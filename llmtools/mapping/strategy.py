@@ -77,16 +77,22 @@ class MapAnswer:
     failed: int = 0
 
 
-def split_question(messages: list[dict]) -> tuple[list[dict], str | None]:
-    """(content, question): a stack that ends with a short user message of its own (not from
-    a file or URL) after other content carries its question there."""
+def _source(message: dict) -> object:
+    return (message.get("meta") or {}).get("source")
+
+
+def split_question(messages: list[dict], *, after_sources_only: bool = True) -> tuple[list[dict], str | None]:
+    """(content, question): a short user message typed after content (not itself from a file
+    or URL) is the question. With `after_sources_only` the content must have come from files
+    or URLs, so a stack of plain messages (`--each`-like lists) is all content."""
     from llmtools.mapping import tokens
 
     content = [message for message in messages if message["role"] != "system"]
     if len(content) > 1:
         last = content[-1]
         text = content_text(last["content"])
-        if last["role"] == "user" and not (last.get("meta") or {}).get("source") and tokens.count(text) < 200:
+        typed = last["role"] == "user" and not _source(last)
+        if typed and (not after_sources_only or any(_source(m) for m in content[:-1])) and tokens.count(text) < 200:
             return content[:-1], text
     return content, None
 
