@@ -71,22 +71,22 @@ def test_map_reduce_keeps_stack_order_whatever_order_calls_finish(tmp_path, no_b
 
 
 def test_concurrency_bound_is_never_exceeded(tmp_path, monkeypatch, no_backoff):
-    from llmtools import services
+    from llmtools.providers.script import ScriptProvider
 
     active, peak, lock = [0], [0], threading.Lock()
-    real = services.in_process_stream
+    real = ScriptProvider.stream
 
-    def counting(spec, request):
+    def counting(self, request):
         with lock:
             active[0] += 1
             peak[0] = max(peak[0], active[0])
         try:
-            yield from real(spec, request)
+            yield from real(self, request)
         finally:
             with lock:
                 active[0] -= 1
 
-    monkeypatch.setattr(services, "in_process_stream", counting)
+    monkeypatch.setattr(ScriptProvider, "stream", counting)
     lines = "\n".join(f"item {n}" for n in range(30))
     model = write_script(tmp_path / "r.jsonl", [{"text": "ok", "delay_s": 0.03}] * 30)
     result = run_map(["-m", model, "--each", "-j", "3", "do it"], lines)

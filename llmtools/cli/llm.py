@@ -153,8 +153,9 @@ def _answer_mapped(prepared, found, answer: AnswerWriter, *, log: bool) -> None:
                          thinking=request.thinking)
     messages = None
     try:
-        text, meta = overflow.answer_mapped(caller, request.messages, stream_to=answer.text,
-                                            max_tokens=request.max_tokens)
+        with caller:
+            text, meta = overflow.answer_mapped(caller, request.messages, stream_to=answer.text,
+                                                max_tokens=request.max_tokens)
         meta.update(model=prepared.spec.name, tool="llm", cost_usd=round(caller.tally.cost_usd, 8))
         messages = [*request.messages, {"role": "assistant", "content": text, "meta": meta}]
     finally:

@@ -6,6 +6,9 @@ through `llmtools.services`, so the daemon or the llm-exec sandbox can carry it)
 that fails is tried again (`retries` more times, with backoff) before it counts as
 failed; without `keep_going` the first call that fails for good stops the rest from
 starting, and `call_many` raises it once the running ones are done.
+
+Use it as a context manager: in this process the calls share one provider (one SDK
+client, one loaded model), released at the end.
 """
 
 from __future__ import annotations
@@ -83,6 +86,27 @@ class ModelCaller:
         self.sleep = sleep
         self.tally = Tally()
         self._lock = threading.Lock()
+        self._streams = contextlib.ExitStack()
+        self._stream_factory = None
+
+    def __enter__(self) -> ModelCaller:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release the model (its SDK client, or a local model's process)."""
+        self._streams.close()
+        self._stream_factory = None
+
+    def _streams_for_calls(self):
+        with self._lock:
+            if self._stream_factory is None:
+                from llmtools import services
+
+                self._stream_factory = self._streams.enter_context(services.chat_streams(self.spec))
+            return self._stream_factory
 
     def call(self, messages: list[dict], *, stream_to: Callable[[str], None] | None = None,
              max_tokens: int | None = None) -> str:
@@ -93,7 +117,7 @@ class ModelCaller:
         request = Request(messages=messages, max_tokens=max_tokens or self.max_tokens,
                           temperature=self.temperature, thinking=self.thinking)
         exchange = Exchange(self.spec, request, tool=self.tool, conversation_id=self.conversation_id,
-                            log=self.log)
+                            log=self.log, stream_factory=self._streams_for_calls())
         try:
             with contextlib.closing(exchange.events()) as events:
                 for event in events:

@@ -80,13 +80,13 @@ def call_with_content(spec: ModelSpec, content: list[dict], instruction: str, *,
     """`llm_call`'s core: one call when content and instruction fit, else read as llm-map reads."""
     options = {key: value for key, value in (request_options or {}).items()
                if key in ("max_tokens", "temperature", "thinking")}
-    caller = ModelCaller(spec, log=log, tool=tool, **options)
     messages = [stack.message("system", system), *content, stack.message("user", str(instruction))]
-    if overflows(spec, messages, options.get("max_tokens")) is None:
-        return caller.call(messages)
-    from llmtools.mapping.strategy import MapRequest, answer
-    from llmtools.notices import warn
+    with ModelCaller(spec, log=log, tool=tool, **options) as caller:
+        if overflows(spec, messages, options.get("max_tokens")) is None:
+            return caller.call(messages)
+        from llmtools.mapping.strategy import MapRequest, answer
+        from llmtools.notices import warn
 
-    warn(f"llm_call: the content does not fit model {spec.name}'s context; reading it in chunks")
-    request = MapRequest(instruction=str(instruction), messages=content, system=system)
-    return answer(caller, request, max_tokens=options.get("max_tokens")).text
+        warn(f"llm_call: the content does not fit model {spec.name}'s context; reading it in chunks")
+        request = MapRequest(instruction=str(instruction), messages=content, system=system)
+        return answer(caller, request, max_tokens=options.get("max_tokens")).text

@@ -101,13 +101,13 @@ def select_chunks(job: MapJob) -> list[dict]:
 def run_each(job: MapJob) -> list[dict]:
     from llmtools.mapping.strategy import each, items_of
 
-    bar = Bar()
-    caller = _caller(job, bar)
     items = items_of(job.messages)
     if not items:
         raise UsageError("--each: no input messages or lines to go over")
+    bar = Bar()
     try:
-        results = each(caller, items, job.instruction)
+        with _caller(job, bar) as caller:
+            results = each(caller, items, job.instruction)
     finally:
         bar.close()
     answers = []
@@ -125,7 +125,6 @@ def run_answer(job: MapJob, stream_to: Callable[[str], None]) -> list[dict]:
     from llmtools.mapping.strategy import answer
 
     bar = Bar()
-    caller = _caller(job, bar)
     request = job.request()
 
     def first_text(text: str) -> None:
@@ -133,7 +132,8 @@ def run_answer(job: MapJob, stream_to: Callable[[str], None]) -> list[dict]:
         stream_to(text)
 
     try:
-        found = answer(caller, request, stream_to=first_text, max_tokens=job.max_tokens)
+        with _caller(job, bar) as caller:
+            found = answer(caller, request, stream_to=first_text, max_tokens=job.max_tokens)
     finally:
         bar.close()
     meta = {"tool": "llm-map", "model": caller.spec.name, "strategy": found.strategy, "chunks": found.chunks,
