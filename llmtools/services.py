@@ -7,8 +7,9 @@ browser, live runtimes); both paths behave the same, since a request carries the
 settings. `LLMTOOLS_NO_DAEMON=1` chooses in-process everywhere, and a daemon that cannot
 be started is worked around with one warning.
 
-Services: `chat_stream` (model calls), `chat_streams` (many calls to one model), `runtimes` (llm-exec's Python runtimes), `fetch`
-(pages through the warm browser), `embedder` (rankers for llm-map and llm_call).
+Services: `chat_stream` (model calls), `chat_streams` (many calls to one model), `runtimes`
+(llm-exec's Python runtimes), `fetch` (pages through the warm browser), `embedder` (rankers
+for llm-map and llm_call), `batches` (providers' batch APIs, for llm-map --batch).
 """
 
 from __future__ import annotations
@@ -168,6 +169,15 @@ def embedder(name: str | None = None):
 
     chosen = setting("embedder", DEFAULT_EMBEDDER, flag=name, env="LLMTOOLS_EMBEDDER", table="map", kind=str)
     return make_ranker(str(chosen))
+
+
+def batches(spec: ModelSpec):
+    """The provider's batch API (`llmtools.mapping.batch`), in this process: submitting and
+    polling are a few small HTTP calls, and the state that makes a batch resumable lives in
+    the data directory, not in any process."""
+    from llmtools.mapping.batch import batches_for
+
+    return batches_for(spec)
 
 
 # --- the daemon itself (`llm daemon ...`) ------------------------------------------------------

@@ -62,7 +62,7 @@ def map_step(calls: int, jobs: int) -> float:
 
 def whole_command(calls: int, jobs: int, env: dict) -> float:
     # One message per chunk: exactly `calls` chunks, whatever the tokenizer does.
-    stack = "".join('{"role": "user", "content": "part %d of the content"}\n' % n for n in range(calls))
+    stack = "".join(f'{{"role": "user", "content": "part {n} of the content"}}\n' for n in range(calls))
     command = [sys.executable, "-c", "from llmtools.cli.map import main; main()", "-m", "fake",
                "--strategy", "mapreduce", "-j", str(jobs), "summarise"]
     started = time.perf_counter()

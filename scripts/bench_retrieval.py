@@ -37,27 +37,34 @@ FACTS = [
      "Why and where was the marathon course changed?"),
     ("Professor Ilunga's lab studies the migration of Arctic terns.", "Which birds does Ilunga's laboratory research?"),
     ("The tallest tree in Redwood Grove measures 112 metres.", "How tall is the biggest tree in the grove?"),
-    ("Backups of the billing database run every night at 02:30 UTC.", "At what time is the billing database backed up?"),
+    ("Backups of the billing database run every night at 02:30 UTC.",
+     "At what time is the billing database backed up?"),
     ("The ferry to Skerra leaves from pier 7 on Tuesdays and Fridays.", "Which days does the Skerra boat sail?"),
     ("Tomas Varga won the 2019 chess open with the Catalan opening.", "Which opening did Varga play to win the open?"),
     ("The museum's missing painting was a small Vermeer sketch of a violinist.",
      "What artwork disappeared from the museum?"),
-    ("Sensor 14 in the greenhouse reported humidity of 93 percent.", "How humid was it according to greenhouse sensor 14?"),
-    ("The treaty of Valmora ended the salt war between the two duchies.", "What conflict did the Valmora treaty settle?"),
+    ("Sensor 14 in the greenhouse reported humidity of 93 percent.",
+     "How humid was it according to greenhouse sensor 14?"),
+    ("The treaty of Valmora ended the salt war between the two duchies.",
+     "What conflict did the Valmora treaty settle?"),
     ("Project Nightjar's budget was cut to 2.4 million euros.", "How much money does Nightjar have now?"),
     ("Our cat Biscuit is allergic to salmon.", "What food must Biscuit the cat avoid?"),
     ("The bridge over the Lenna river was designed by engineer Sofia Carvalho.",
      "Who was the designer of the Lenna bridge?"),
-    ("Quarterly revenue for the Osaka branch rose by 17 percent.", "By how much did the Osaka office grow its revenue?"),
-    ("The emergency generator runs on biodiesel and lasts 40 hours.", "How long can the backup generator keep running?"),
-    ("Volunteers planted 3,000 oak saplings along the northern ridge.", "How many young oaks were put in on the ridge?"),
+    ("Quarterly revenue for the Osaka branch rose by 17 percent.",
+     "By how much did the Osaka office grow its revenue?"),
+    ("The emergency generator runs on biodiesel and lasts 40 hours.",
+     "How long can the backup generator keep running?"),
+    ("Volunteers planted 3,000 oak saplings along the northern ridge.",
+     "How many young oaks were put in on the ridge?"),
     ("The band Glass Harbour recorded their first album in a converted chapel.",
      "Where did Glass Harbour make their debut record?"),
     ("The rover's left front wheel jammed on sol 412.", "On which Martian day did the rover's wheel get stuck?"),
     ("Dr. Anand prescribes a walk of 30 minutes after every meal.", "What does Anand recommend doing after eating?"),
     ("The library's rare map collection is stored in the east basement at 16 degrees.",
      "Where are the library's old maps kept?"),
-    ("Kestrel Airlines cancelled flight KA208 because of volcanic ash.", "Why was the Kestrel flight KA208 called off?"),
+    ("Kestrel Airlines cancelled flight KA208 because of volcanic ash.",
+     "Why was the Kestrel flight KA208 called off?"),
     ("The village fete raised 5,600 pounds for the new school roof.", "How much did the fete collect for the roof?"),
     ("Mount Orrin was first climbed by Hedda Lind in 1931.", "Who made the first ascent of Orrin?"),
     ("The orchestra's principal cellist, Yusuf Demir, plays a 1712 Gofriller cello.",
@@ -65,16 +72,20 @@ FACTS = [
     ("Release 4.2 of the billing service dropped support for SOAP requests.",
      "Which kind of request stopped working in billing 4.2?"),
     ("The honey from hive 9 tasted of lavender and thyme.", "What flavours did the bees in hive 9 produce?"),
-    ("Inspector Moreau found the stolen ledger inside a piano.", "Where was the ledger that had been stolen discovered?"),
+    ("Inspector Moreau found the stolen ledger inside a piano.",
+     "Where was the ledger that had been stolen discovered?"),
     ("The new tram line to Eastfield will open on 3 March.", "When does the Eastfield tram start running?"),
     ("Wind turbine 6 was shut down after a blade cracked in the storm.", "What happened to turbine number 6?"),
-    ("The poet Ines Albarran wrote her last collection in Lisbon.", "In which city did Albarran finish her final book?"),
-    ("Our team's on-call rotation changes every Wednesday at noon.", "When does the on-call duty switch to the next person?"),
+    ("The poet Ines Albarran wrote her last collection in Lisbon.",
+     "In which city did Albarran finish her final book?"),
+    ("Our team's on-call rotation changes every Wednesday at noon.",
+     "When does the on-call duty switch to the next person?"),
     ("The coral survey counted 212 parrotfish on the southern reef.",
      "How many parrotfish did the reef survey find in the south?"),
     ("Grandfather's pocket watch was made in Geneva in 1887.", "Where and when was the old pocket watch built?"),
     ("The chess club meets in room B14 on Thursday evenings.", "Where does the chess club gather?"),
-    ("The cheese cave in Roquelle ages wheels for eighteen months.", "How long are cheeses matured in the Roquelle cave?"),
+    ("The cheese cave in Roquelle ages wheels for eighteen months.",
+     "How long are cheeses matured in the Roquelle cave?"),
 ]
 
 
@@ -133,7 +144,8 @@ class CachedEmbeddings:
         from llmtools.mapping.vectors import search
 
         if self.rows is None:
-            self.rows = np.concatenate([self.embed([c.text for c in chunks[i:i + 16]]) for i in range(0, len(chunks), 16)])
+            self.rows = np.concatenate([self.embed([c.text for c in chunks[i:i + 16]])
+                                        for i in range(0, len(chunks), 16)])
         return search(self.rows, self.embed([query])[0])
 
 

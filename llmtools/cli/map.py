@@ -30,6 +30,10 @@ STRATEGIES = ("auto", "top", "mapreduce")  # llmtools.mapping.strategy.STRATEGIE
               help="Tries again for a call that failed, before it counts as failed.")
 @click.option("-k", "--keep-going", is_flag=True,
               help="Answer from the calls that succeeded when some fail for good (and exit 0).")
+@click.option("--batch", "use_batch", is_flag=True,
+              help="Map through the provider's batch API (Anthropic, OpenAI): half the price, within a day; "
+                   "prints the batch id; implies --strategy mapreduce.")
+@click.option("--resume", metavar="ID", help="Finish the batch ID that an interrupted --batch run submitted.")
 @click.option("--embedder", metavar="NAME",
               help="Ranker: bm25 (default), hashed, local:MODEL, gguf:PATH, openai:MODEL, A+B.")
 @model_options
@@ -37,7 +41,8 @@ STRATEGIES = ("auto", "top", "mapreduce")  # llmtools.mapping.strategy.STRATEGIE
 @answer_output_options(stack_help="Write the stack (content, instruction, answer) instead of the text.")
 @log_option("Do not log the model calls.")
 def command(instruction: tuple[str, ...], strategy: str, chunk_tokens: int, select_only: bool, each: bool,
-            jobs: int | None, retries: int, keep_going: bool, embedder: str | None, model: str | None,
+            jobs: int | None, retries: int, keep_going: bool, use_batch: bool, resume: str | None,
+            embedder: str | None, model: str | None,
             temperature: float | None, max_tokens: int | None, thinking: str | None,
             model_timeout: float | None, system: str | None, paths: tuple[str, ...],
             context: tuple[str, ...], answer_format, no_log: bool) -> int:
@@ -57,7 +62,12 @@ def command(instruction: tuple[str, ...], strategy: str, chunk_tokens: int, sele
 
     if select_only and each:
         raise UsageError("--select and --each do not go together")
+    if (use_batch or resume) and (select_only or each):
+        raise UsageError(f"{'--batch' if use_batch else '--resume'} maps every chunk; it does not go with "
+                         f"{'--select' if select_only else '--each'}")
     words = " ".join(instruction).strip()
+    if resume:
+        return _write_batch(resume, None, answer_format, keep_going=keep_going, no_log=no_log, retries=retries)
     if not words:
         raise UsageError("no instruction given (llm-map \"what to do with the content\")")
     job = run_command.MapJob(
@@ -69,6 +79,8 @@ def command(instruction: tuple[str, ...], strategy: str, chunk_tokens: int, sele
         return _write_selection(run_command.select_chunks(job), answer_format)
     if each:
         return _write_each(run_command.run_each(job), answer_format)
+    if use_batch:
+        return _write_batch(None, job, answer_format, keep_going=keep_going, no_log=no_log, retries=retries)
     return _write_answer(job, answer_format)
 
 
@@ -112,6 +124,23 @@ def _write_answer(job, answer_format) -> int:
     messages = None
     try:
         messages = run_command.run_answer(job, stream_to=writer.text)
+    finally:
+        writer.close(messages)
+    return 0
+
+
+def _write_batch(resume: str | None, job, answer_format, *, keep_going: bool, no_log: bool, retries: int) -> int:
+    from llmtools.cli.output import AnswerWriter
+    from llmtools.mapping import batch, batch_run, run_command
+
+    if job is None:
+        job = run_command.MapJob(instruction="", messages=[], keep_going=keep_going, log=not no_log,
+                                 retries=retries)
+    state = batch.BatchState.load(resume) if resume else batch_run.submit(job)
+    writer = AnswerWriter(answer_format)
+    messages = None
+    try:
+        messages = batch_run.finish(state, job, stream_to=writer.text)
     finally:
         writer.close(messages)
     return 0

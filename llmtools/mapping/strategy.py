@@ -158,13 +158,19 @@ def _map_reduce(caller: ModelCaller, chunks: list[Chunk], request: MapRequest, b
                 stream_to: Callable[[str], None] | None) -> MapAnswer:
     results = caller.call_many([prompts.map_messages(chunk, len(chunks), request.instruction)
                                 for chunk in chunks])
+    return reduce_results(caller, chunks, results, request.instruction, budget, stream_to)
+
+
+def reduce_results(caller: ModelCaller, chunks: list[Chunk], results: list, instruction: str, budget: int,
+                   stream_to: Callable[[str], None] | None) -> MapAnswer:
+    """The map step's results (CallResults, one per chunk) combined into the answer."""
     partials, used = [], []
     for chunk, result in zip(chunks, results, strict=True):
         if result.ok and result.text is not None and not prompts.is_nothing(result.text):
             partials.append(result.text)
             used.append(chunk.index)
-    partials = reduce_until_fits(caller, partials, request.instruction, budget)
-    text = caller.call(prompts.reduce_messages(partials, request.instruction, final=True), stream_to=stream_to)
+    partials = reduce_until_fits(caller, partials, instruction, budget)
+    text = caller.call(prompts.reduce_messages(partials, instruction, final=True), stream_to=stream_to)
     return MapAnswer(text, "mapreduce", len(chunks), used, failed=sum(not r.ok for r in results))
 
 
