@@ -133,9 +133,12 @@ def _overflow(prepared, *, strict: bool):
     """How the prompt overflows the model's context (None if it fits); with --strict, an error."""
     from llmtools.mapping import overflow
 
-    found = overflow.overflows(prepared.spec, prepared.request.messages, prepared.request.max_tokens)
+    request = prepared.request
+    found = overflow.overflows(prepared.spec, request.messages, request.max_tokens)
     if found is not None and strict:
         raise overflow.refuse(prepared.spec, found)
+    if found is not None and not overflow.mappable(prepared.spec, request.messages, request.max_tokens):
+        return None  # a context of a few hundred tokens has no room for chunks: the provider cuts
     return found
 
 

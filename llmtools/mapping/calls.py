@@ -76,6 +76,13 @@ class ModelCaller:
 
         self.spec = spec
         self.jobs = max(1, jobs or default_jobs(spec))
+        if spec.provider == "local" and self.jobs > 1:
+            # One loaded model has one context: calls would only queue behind each other
+            # (and one model process must not be driven from two threads).
+            from llmtools.notices import warn
+
+            warn(f"model {spec.name} answers one call at a time; -j {self.jobs} ignored")
+            self.jobs = 1
         self.retries = max(0, retries)
         self.keep_going = keep_going
         self.log = log

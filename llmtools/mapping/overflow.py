@@ -49,6 +49,18 @@ def overflows(spec: ModelSpec, messages: list[dict], max_tokens: int | None) -> 
     return Overflow(counted, context, budget) if counted > budget else None
 
 
+def mappable(spec: ModelSpec, messages: list[dict], max_tokens: int | None) -> bool:
+    """Whether the model's context leaves room to read the content in chunks at all: a
+    tiny one (a few hundred tokens) does not, and gets the cut instead."""
+    from llmtools.mapping.strategy import MIN_MAP_BUDGET, content_budget
+
+    _, instruction, _ = split_prompt(messages)
+    try:
+        return content_budget(spec, max_tokens, instruction) >= MIN_MAP_BUDGET
+    except UsageError:
+        return False
+
+
 def refuse(spec: ModelSpec, overflow: Overflow) -> UsageError:
     return UsageError(f"{overflow.describe(spec.name)} (--strict); leave out --strict to read it in "
                       f"chunks, or use --no-map to cut its middle")
@@ -82,7 +94,8 @@ def call_with_content(spec: ModelSpec, content: list[dict], instruction: str, *,
                if key in ("max_tokens", "temperature", "thinking")}
     messages = [stack.message("system", system), *content, stack.message("user", str(instruction))]
     with ModelCaller(spec, log=log, tool=tool, **options) as caller:
-        if overflows(spec, messages, options.get("max_tokens")) is None:
+        if (overflows(spec, messages, options.get("max_tokens")) is None
+                or not mappable(spec, messages, options.get("max_tokens"))):
             return caller.call(messages)
         from llmtools.mapping.strategy import MapRequest, answer
         from llmtools.notices import warn

@@ -30,6 +30,7 @@ LOCAL_DEFAULT_CONTEXT = 8192  # what llama_engine gives a GGUF model unless told
 DEFAULT_ANSWER_ROOM = 1024
 DECIDE_SAMPLES = 3
 PROMPT_OVERHEAD = 200  # tokens of system text and framing around the content
+MIN_MAP_BUDGET = 64  # less room than this for content, and reading in chunks is pointless
 
 
 def context_limit(spec: ModelSpec) -> int | None:
@@ -123,7 +124,8 @@ def answer(caller: ModelCaller, request: MapRequest, *, stream_to: Callable[[str
     if request.strategy not in STRATEGIES:
         raise UsageError(f"--strategy must be one of {', '.join(STRATEGIES)} (got {request.strategy!r})")
     budget = content_budget(caller.spec, max_tokens, request.instruction)
-    chunks = chunk_messages(request.messages, request.chunk_tokens)
+    # A chunk must fit a call with room to spare, whatever --chunk-tokens asked for.
+    chunks = chunk_messages(request.messages, min(request.chunk_tokens, max(32, budget // 2)))
     if not chunks:
         raise UsageError("no content to read: pipe a stack or text in, or use -p")
     strategy = request.strategy
