@@ -25,18 +25,31 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 
+def serve(delay: float) -> None:
+    """Run the loopback OpenAI server, answering each call after `delay` seconds, until stdin
+    closes. In a process of its own, so it does not share the client's interpreter lock."""
+    from tests.fakes.openai_server import OpenAIFakeServer
+
+    class Delayed(OpenAIFakeServer):
+        def respond(self, request, behaviour, exchange):
+            time.sleep(delay)  # the model "thinking": what the bench measures around
+            super().respond(request, behaviour, exchange)
+
+    server = Delayed().start()
+    print(server.base_url, flush=True)
+    sys.stdin.read()
+    server.stop()
+
+
 class DelayedServer:
-    """The loopback OpenAI server, answering each call after `delay` seconds."""
+    def __init__(self, delay: float) -> None:
+        self.process = subprocess.Popen([sys.executable, __file__, "--serve", str(delay)], stdin=subprocess.PIPE,
+                                        stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+        self.base_url = self.process.stdout.readline().strip()
 
-    def __new__(cls, delay: float):
-        from tests.fakes.openai_server import OpenAIFakeServer
-
-        class Delayed(OpenAIFakeServer):
-            def respond(self, request, behaviour, exchange):
-                time.sleep(delay)  # the model "thinking": what the bench measures around
-                super().respond(request, behaviour, exchange)
-
-        return Delayed().start()
+    def stop(self) -> None:
+        self.process.stdin.close()
+        self.process.wait(timeout=30)
 
 
 def configure(home: Path, base_url: str) -> None:
@@ -118,7 +131,10 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, nargs="+", default=[8, 16])
     parser.add_argument("--megabytes", type=int, default=10)
     parser.add_argument("--skip-concurrency", action="store_true")
+    parser.add_argument("--serve", type=float, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.serve is not None:
+        return serve(args.serve)
     if not args.skip_concurrency:
         concurrency(args)
     throughput(args)
