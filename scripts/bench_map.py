@@ -35,6 +35,14 @@ def serve(delay: float) -> None:
             time.sleep(delay)  # the model "thinking": what the bench measures around
             super().respond(request, behaviour, exchange)
 
+        def _track(self, connection):
+            # The fake writes a stream in many small pieces; with Nagle's algorithm on, each
+            # response waits ~40 ms for the client's delayed ACK, which a real API does not.
+            import socket
+
+            connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            super()._track(connection)
+
     server = Delayed().start()
     print(server.base_url, flush=True)
     sys.stdin.read()

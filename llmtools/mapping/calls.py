@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from llmtools.errors import ExitStatus, InputError, LlmtoolsError, ProviderError, UsageError, worst_status
 from llmtools.providers.base import ModelSpec, Request
@@ -95,6 +96,7 @@ class ModelCaller:
         self._lock = threading.Lock()
         self._streams = contextlib.ExitStack()
         self._stream_factory = None
+        self._log_store: Any = None
 
     def __enter__(self) -> ModelCaller:
         return self
@@ -106,6 +108,9 @@ class ModelCaller:
         """Release the model (its SDK client, or a local model's process)."""
         self._streams.close()
         self._stream_factory = None
+        if self._log_store is not None:
+            self._log_store.release()
+            self._log_store = None
 
     def _streams_for_calls(self):
         with self._lock:
@@ -114,6 +119,14 @@ class ModelCaller:
 
                 self._stream_factory = self._streams.enter_context(services.chat_streams(self.spec))
             return self._stream_factory
+
+    def _shared_log(self):
+        with self._lock:
+            if self._log_store is None and self.log:
+                from llmtools.logs import open_shared_log
+
+                self._log_store = open_shared_log()
+            return self._log_store
 
     def call(self, messages: list[dict], *, stream_to: Callable[[str], None] | None = None,
              max_tokens: int | None = None) -> str:
@@ -124,7 +137,8 @@ class ModelCaller:
         request = Request(messages=messages, max_tokens=max_tokens or self.max_tokens,
                           temperature=self.temperature, thinking=self.thinking)
         exchange = Exchange(self.spec, request, tool=self.tool, conversation_id=self.conversation_id,
-                            log=self.log, stream_factory=self._streams_for_calls())
+                            log=self.log, stream_factory=self._streams_for_calls(),
+                            log_store=self._shared_log())
         try:
             with contextlib.closing(exchange.events()) as events:
                 for event in events:

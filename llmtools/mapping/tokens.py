@@ -81,33 +81,12 @@ def byte_lengths() -> Any:
     return lengths
 
 
-# A long text is encoded in pieces of about this many characters, cut after a newline, so
-# tiktoken's threads share one big document as they share many small ones.
-PIECE_CHARS = 1 << 18
-
-
-def _pieces(text: str) -> list[str]:
-    pieces, start = [], 0
-    while len(text) - start > PIECE_CHARS:
-        cut = text.find("\n", start + PIECE_CHARS)
-        if cut < 0:
-            break
-        pieces.append(text[start:cut + 1])
-        start = cut + 1
-    pieces.append(text[start:])
-    return pieces
-
-
 def encode_many(texts: list[str]) -> list[Any]:
-    """Token ids (numpy int64 arrays) of each text, encoded on tiktoken's threads."""
+    """Token ids (numpy int64 arrays) of each text.
+
+    One `encode_ordinary` call per text: measured here, tiktoken's `encode_ordinary_batch`
+    (its thread pool) was twice as slow on 10 MB, split or not, on 2 busy cores."""
     import numpy as np
 
-    split = [_pieces(text) for text in texts]
-    flat = [piece for pieces in split for piece in pieces]
-    encoded = encoding().encode_ordinary_batch(flat, num_threads=min(8, os.cpu_count() or 1))
-    result, at = [], 0
-    for pieces in split:
-        parts = encoded[at:at + len(pieces)]
-        at += len(pieces)
-        result.append(np.concatenate([np.asarray(part, dtype=np.int64) for part in parts]))
-    return result
+    enc = encoding()
+    return [np.asarray(enc.encode_ordinary(text), dtype=np.int64) for text in texts]

@@ -145,7 +145,7 @@ def llm_call(values, instruction: str, model: str | None = None) -> str:
     context = STATE.context
     return call_with_content(helper_spec(model), as_messages(values), str(instruction), system=CALL_SYSTEM,
                              log=context.get("log", True), tool="llm-exec",
-                             request_options=context.get("request_options") or {})
+                             request_options=dict(context.get("request_options") or {}))
 
 
 def llm_bind(value, function):
