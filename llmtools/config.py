@@ -36,6 +36,16 @@ config.toml (all keys optional):
     path = "~/models/qwen2.5-7b-instruct-q4_k_m.gguf"   # or a name in the models dir
     context_size = 16384            # default: the model's own, at most 8192
     n_threads = 4                   # and other llama_cpp.Llama / sampling options
+
+    [models.small-script]    # scripted replies (tests, demos) with a context size to fit
+    provider = "script"
+    path = "replies.jsonl"
+    context_size = 2000
+
+    [map]                    # llm-map, and llm / llm_call reading what does not fit
+    jobs = 8                 # calls at once (default: by provider; local models 1)
+    embedder = "bm25"        # bm25, hashed, local:MODEL, gguf:PATH, openai:MODEL, A+B
+    batch_poll_interval = 30
 """
 
 from __future__ import annotations

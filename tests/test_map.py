@@ -23,7 +23,11 @@ def write_script(path, replies) -> str:
 
 
 def sent(path) -> list[dict]:
-    sidecar = path.with_name(path.name + ".requests.jsonl")
+    """What the scripted model was sent, call by call (where the provider keeps it)."""
+    from llmtools.providers import script
+
+    where = getattr(script, "requests_path", None)
+    sidecar = where(path) if where else path.with_name(path.name + ".requests.jsonl")
     return [json.loads(line) for line in sidecar.read_text().splitlines()]
 
 
