@@ -36,6 +36,16 @@ config.toml (all keys optional):
     path = "~/models/qwen2.5-7b-instruct-q4_k_m.gguf"   # or a name in the models dir
     context_size = 16384            # default: the model's own, at most 8192
     n_threads = 4                   # and other llama_cpp.Llama / sampling options
+
+    [models.small-script]    # scripted replies (tests, demos) with a context size to fit
+    provider = "script"
+    path = "replies.jsonl"
+    context_size = 2000
+
+    [map]                    # llm-map, and llm / llm_call reading what does not fit
+    jobs = 8                 # calls at once (default: by provider; local models 1)
+    embedder = "bm25"        # bm25, hashed, local:MODEL, gguf:PATH, openai:MODEL, A+B
+    batch_poll_interval = 30
 """
 
 from __future__ import annotations
@@ -333,7 +343,7 @@ def _local_model_id(model_id: str) -> str:
 
 def _configured_model(name: str, entry: dict, common: dict) -> ModelSpec:
     provider = str(entry.get("provider", "openai"))
-    if provider not in ("openai", "anthropic", "local"):
+    if provider not in ("openai", "anthropic", "local", "script"):
         raise UsageError(f"[models.{name}] in config.toml: unknown provider {provider!r}")
     key_env = entry.get("api_key_env")
     api_key = entry.get("api_key") or (os.environ.get(str(key_env)) if key_env else None)
@@ -350,6 +360,8 @@ def _configured_model(name: str, entry: dict, common: dict) -> ModelSpec:
     model_id = str(entry.get("model", entry.get("path", name)))
     if provider == "local":
         model_id = _local_model_id(model_id.removeprefix("local:"))
+    elif provider == "script":  # scripted replies with a context size etc. (tests, demos)
+        model_id = os.path.abspath(os.path.expanduser(model_id))
     return ModelSpec(
         name=name,
         provider=provider,

@@ -54,7 +54,9 @@ class Exchange:
         conversation_id: str | None = None,
         log: bool = True,
         stream_factory: StreamFactory | None = None,
+        log_store=None,
     ) -> None:
+        """`log_store`: a store shared by many exchanges (llm-map), else each opens its own."""
         from llmtools.logs import new_id
 
         self.spec = spec
@@ -62,6 +64,7 @@ class Exchange:
         self.tool = tool
         self.conversation_id = conversation_id or new_id()
         self.log = log
+        self.log_store = log_store
         if stream_factory is None:
             from llmtools.services import chat_stream
 
@@ -112,7 +115,7 @@ class Exchange:
     def _start_log(self):
         from llmtools.logs import open_log
 
-        store = open_log()
+        store = self.log_store or open_log()
         self.response_id = store.start(
             conversation_id=self.conversation_id, tool=self.tool, model=self.spec.name,
             messages=self.request.messages, prompt=_last_user_text(self.request.messages))

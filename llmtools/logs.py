@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import threading
 import time
 from pathlib import Path
 
@@ -71,7 +72,9 @@ class LogStore:
     def _connect(self) -> sqlite3.Connection:
         if self._connection is None:
             make_private(self.path)
-            connection = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+            # Not tied to the creating thread: llm-map's calls share one store (SharedLogStore).
+            connection = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None,
+                                         check_same_thread=False)
             connection.row_factory = sqlite3.Row
             # journal_mode is stored in the file: only the first process ever switches it,
             # the rest just read it, which takes no write lock.
@@ -202,7 +205,38 @@ def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + f".{time.time_ns() // 1_000_000 % 1000:03d}Z"
 
 
+class SharedLogStore(LogStore):
+    """One store for many threads (llm-map's concurrent calls): writes take turns on one
+    connection instead of contending for SQLite's write lock from many, whose busy wait
+    sleeps in steps of milliseconds. `close` is a no-op; `release` closes it."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self._lock = threading.Lock()
+
+    def start(self, **fields) -> str:
+        with self._lock:
+            return super().start(**fields)
+
+    def finish(self, response_id: str, **fields) -> None:
+        with self._lock:
+            super().finish(response_id, **fields)
+
+    def close(self) -> None:
+        pass
+
+    def release(self) -> None:
+        with self._lock:
+            super().close()
+
+
 def open_log() -> LogStore:
     from llmtools.config import paths
 
     return LogStore(paths().log_db)
+
+
+def open_shared_log() -> SharedLogStore:
+    from llmtools.config import paths
+
+    return SharedLogStore(paths().log_db)

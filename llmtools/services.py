@@ -7,14 +7,17 @@ browser, live runtimes); both paths behave the same, since a request carries the
 settings. `LLMTOOLS_NO_DAEMON=1` chooses in-process everywhere, and a daemon that cannot
 be started is worked around with one warning.
 
-Services: `chat_stream` (model calls), `runtimes` (llm-exec's Python runtimes), `fetch`
-(pages through the warm browser).
+Services: `chat_stream` (model calls), `chat_streams` (many calls to one model), `runtimes`
+(llm-exec's Python runtimes), `fetch` (pages through the warm browser), `embedder` (rankers
+for llm-map and llm_call), `batches` (providers' batch APIs, for llm-map --batch).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
+import threading
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -71,6 +74,46 @@ def chat_stream(spec: ModelSpec):
     return lambda _spec, request: chat_through(client, spec, request)
 
 
+class _SharedProvider:
+    """A `(spec, request) -> events` callable whose calls share one provider instance: one SDK
+    client and connection pool (a new client costs ~0.1 s of TLS set-up), or one loaded model."""
+
+    def __init__(self, spec: ModelSpec) -> None:
+        self.spec = spec
+        self.provider: Any = None
+        self.lock = threading.Lock()
+
+    def __call__(self, spec: ModelSpec, request: Request) -> Iterator[Event]:
+        from llmtools.providers.retry import stream_with_retries
+
+        with self.lock:
+            if self.provider is None:
+                from llmtools.providers import load_provider
+
+                self.provider = load_provider(self.spec)
+        yield from stream_with_retries(self.provider, request)
+
+    def close(self) -> None:
+        if self.provider is not None:
+            self.provider.close()
+            self.provider = None
+
+
+@contextlib.contextmanager
+def chat_streams(spec: ModelSpec) -> Iterator[Any]:
+    """Like `chat_stream`, for many calls to one model (llm-map, llm_call over chunks): in
+    this process they share one provider, released when the block ends."""
+    factory = chat_stream(spec)
+    if factory is not in_process_stream:
+        yield factory
+        return
+    shared = _SharedProvider(spec)
+    try:
+        yield shared
+    finally:
+        shared.close()
+
+
 # --- llm-exec's runtimes -----------------------------------------------------------------------
 
 
@@ -111,6 +154,30 @@ def fetch(urls: list[str], *, use_browser: bool = True, timeout: float, wait_for
         cookies = load_cookies_txt(cookies_file)
     return fetch_each(urls, use_browser=use_browser, timeout=timeout, wait_for=wait_for,
                       cookies=cookies, screenshot=screenshot, tool=tool)
+
+
+# --- rankers and embedders (llm-map, llm_call) ---------------------------------------------
+
+
+def embedder(name: str | None = None):
+    """The ranker `name` means (`llmtools.mapping.embedders`; default: `[map] embedder` in
+    config, else BM25). Always in this process for now: the offline rankers cost nothing to
+    start, and a model-backed one is loaded once per command. Holding GGUF embedders warm in
+    the daemon is the next step; callers will not change when it moves there."""
+    from llmtools.config import setting
+    from llmtools.mapping.embedders import DEFAULT_EMBEDDER, make_ranker
+
+    chosen = setting("embedder", DEFAULT_EMBEDDER, flag=name, env="LLMTOOLS_EMBEDDER", table="map", kind=str)
+    return make_ranker(str(chosen))
+
+
+def batches(spec: ModelSpec):
+    """The provider's batch API (`llmtools.mapping.batch`), in this process: submitting and
+    polling are a few small HTTP calls, and the state that makes a batch resumable lives in
+    the data directory, not in any process."""
+    from llmtools.mapping.batch import batches_for
+
+    return batches_for(spec)
 
 
 # --- the daemon itself (`llm daemon ...`) ------------------------------------------------------

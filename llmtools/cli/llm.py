@@ -91,10 +91,14 @@ def _profile_line(exchange) -> str:
 @click.option("--profile", is_flag=True,
               help="Print time to first token, total time, tokens/s and cost on stderr.")
 @listen_options
+@click.option("--no-map", is_flag=True,
+              help="A prompt too long for the model's context is cut in the middle instead of read in "
+                   "chunks (as llm-map does).")
+@click.option("--strict", is_flag=True, help="A prompt too long for the model's context is an error (exit 2).")
 @version_option
 @debug_option
 def prompt_command(prompt, model, temperature, max_tokens, thinking, model_timeout, system, paths, context,
-                   answer_format, continue_last, cid, no_log, profile) -> None:
+                   answer_format, continue_last, cid, no_log, profile, no_map, strict) -> None:
     """Ask MODEL: PROMPT words, stdin, -p paths and -t context in; the answer out."""
     from llmtools import ask
     from llmtools.exchange import Exchange
@@ -107,6 +111,11 @@ def prompt_command(prompt, model, temperature, max_tokens, thinking, model_timeo
         thinking=thinking, continue_last=continue_last, conversation=cid)
     for warning in prepared.warnings:
         warn(warning)
+    if not no_map or strict:
+        overflow = _overflow(prepared, strict=strict)
+        if overflow is not None:
+            _answer_mapped(prepared, overflow, AnswerWriter(answer_format), log=not no_log)
+            return
     exchange = Exchange(prepared.spec, prepared.request, tool="llm",
                         conversation_id=prepared.conversation_id, log=not no_log)
     answer = AnswerWriter(answer_format)
@@ -120,6 +129,42 @@ def prompt_command(prompt, model, temperature, max_tokens, thinking, model_timeo
         answer.close([*prepared.request.messages, exchange.assistant_message()] if worth_a_stack else None)
         if profile:
             print(_profile_line(exchange), file=sys.stderr, flush=True)
+
+
+def _overflow(prepared, *, strict: bool):
+    """How the prompt overflows the model's context (None if it fits); with --strict, an error."""
+    from llmtools.mapping import overflow
+
+    request = prepared.request
+    found = overflow.overflows(prepared.spec, request.messages, request.max_tokens)
+    if found is not None and strict:
+        raise overflow.refuse(prepared.spec, found)
+    if found is not None and not overflow.mappable(prepared.spec, request.messages, request.max_tokens):
+        return None  # a context of a few hundred tokens has no room for chunks: the provider cuts
+    return found
+
+
+def _answer_mapped(prepared, found, answer: AnswerWriter, *, log: bool) -> None:
+    """Read an overflowing prompt in chunks, as llm-map does (strategy auto), and answer."""
+    from llmtools.mapping import overflow
+    from llmtools.mapping.calls import ModelCaller
+    from llmtools.notices import warn
+
+    warn(f"{found.describe(prepared.spec.name)}; reading it in chunks as llm-map does "
+         f"(--no-map cuts it instead, --strict refuses it)")
+    request = prepared.request
+    caller = ModelCaller(prepared.spec, log=log, tool="llm", conversation_id=prepared.conversation_id,
+                         temperature=request.temperature, max_tokens=request.max_tokens,
+                         thinking=request.thinking)
+    messages = None
+    try:
+        with caller:
+            text, meta = overflow.answer_mapped(caller, request.messages, stream_to=answer.text,
+                                                max_tokens=request.max_tokens)
+        meta.update(model=prepared.spec.name, tool="llm", cost_usd=round(caller.tally.cost_usd, 8))
+        messages = [*request.messages, {"role": "assistant", "content": text, "meta": meta}]
+    finally:
+        answer.close(messages)
 
 
 def _stream_answer(exchange, answer: AnswerWriter) -> None:

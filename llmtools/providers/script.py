@@ -13,6 +13,10 @@ text) or an object:
     {"text": "...", "ignore_stop": true}   act like a provider without stop sequences
     {"text": "...", "stop_reason": "max_tokens"}   report this reason for stopping
     {"error": "message"}                   fail this call (exit status 1)
+    {"text": "...", "delay_s": 0.2}        answer after this long, as a slow model would
+    {"text": "seen: ", "quote": "F-\\d+"}  add the first match of this regex in what the
+                                           model was sent, so that concurrent callers
+                                           (llm-map) can tell which reply answered what
 
 Any other PATH: plain text, replies separated by lines holding a single `%` (as in
 fortune(6) files); a trailing newline before a separator is not part of the reply.
@@ -37,6 +41,8 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -162,6 +168,11 @@ class ScriptProvider(Provider):
         if "error" in reply:
             raise ProviderError(f"script {self.path} reply {index + 1}: {reply['error']}")
         text = reply["text"]
+        if reply.get("delay_s"):
+            time.sleep(float(reply["delay_s"]))
+        if reply.get("quote"):
+            found = re.search(str(reply["quote"]), json.dumps(request.messages, ensure_ascii=False))
+            text += found.group(0) if found else ""
         stopped = False
         if not reply.get("ignore_stop"):
             text, stopped = cut_at_stop(text, getattr(request, "stop", None))

@@ -40,7 +40,7 @@ def helper_spec(model: str | None) -> tuple[ModelSpec, bool]:
     whether it is llm-exec's own)."""
     from llmtools.config import resolve_model, setting
 
-    name = model or setting("helper_model", None, table="exec", kind=str)
+    name = setting("helper_model", None, flag=model, env="LLMTOOLS_HELPER_MODEL", table="exec", kind=str)
     if name:
         return resolve_model(str(name)), False
     return context_spec(STATE.context), True

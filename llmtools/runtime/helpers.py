@@ -123,13 +123,24 @@ def as_messages(values: Any) -> list[dict]:
     return messages
 
 
-def llm_call(values, instruction: str) -> str:
+def llm_call(values, instruction: str, model: str | None = None) -> str:
     """Ask a model to do `instruction` with `values` (text, a Document, a message, or a
     list of them) in a fresh conversation; returns its answer as a string. Use it for
-    work on text: summarise, translate, classify, extract."""
-    messages = [stack.message("system", CALL_SYSTEM), *as_messages(values),
-                stack.message("user", str(instruction))]
-    return ask_model(messages)
+    work on text: summarise, translate, classify, extract. Content too long for the
+    model is read in chunks (the most relevant ones, or all of them mapped and combined).
+    `model` picks another model for this call (e.g. a cheap one for bulk work)."""
+    from llmtools.mapping.overflow import call_with_content
+    from llmtools.runtime.binding import helper_spec
+
+    # Models are reached through llmtools.services only (Exchange asks it), so the daemon
+    # or a sandbox's channel can carry these calls.
+    context = STATE.context
+    spec, own_model = helper_spec(model)
+    options = dict(context.get("request_options") or {})
+    if not own_model:
+        options.pop("thinking", None)  # a budget set for llm-exec's model may not suit another one
+    return call_with_content(spec, as_messages(values), str(instruction), system=CALL_SYSTEM,
+                             log=context.get("log", True), tool="llm-exec", request_options=options)
 
 
 def llm_bind(value, function, model: str | None = None):
