@@ -198,9 +198,33 @@ def set_config_value(table: str | None, key: str, value: str | None, path: Path 
     load_config_cached.cache_clear()
 
 
+# A runtime worker cannot read config.toml (the sandbox hides the home directory): it is
+# handed the caller's configuration, secrets removed (`adopt_config`).
+_adopted: dict | None = None
+SECRET_KEYS = ("api_key", "token", "secret", "password", "cookie")
+
+
 @cache
 def load_config_cached() -> dict:
-    return load_config()
+    return _adopted if _adopted is not None else load_config()
+
+
+def adopt_config(config: dict) -> None:
+    """Use `config` instead of reading config.toml, from now on in this process."""
+    global _adopted
+    _adopted = config
+    load_config_cached.cache_clear()
+
+
+def without_secrets(value):
+    """A copy of a configuration with every secret-named key left out (`api_key_env`, a
+    variable's name, stays)."""
+    if isinstance(value, dict):
+        return {key: without_secrets(item) for key, item in value.items()
+                if key.endswith("_env") or not any(word in key.lower() for word in SECRET_KEYS)}
+    if isinstance(value, list):
+        return [without_secrets(item) for item in value]
+    return value
 
 
 # --- settings with precedence ------------------------------------------------

@@ -34,7 +34,8 @@ def test_llm_call_reads_content_too_long_for_its_model_in_chunks(tmp_path, write
                      block("Reading.", f"print(llm_call(read_file('{tmp_path / 'long.txt'}'), "
                                        f"'What is the vault code?', model='tiny'))"),
                      "Done.", name="planner.jsonl")
-    result = run_exec(["-m", planner.model, "find the code"])
+    # The file is outside the working directory: the sandbox shows it only when named.
+    result = run_exec(["-m", planner.model, "--allow-path", str(tmp_path), "find the code"])
     assert result.status == 0, result.stderr
     assert planner.result_sent(1).startswith("<helpers_result>\nThe code is 4471.")
     decide, final = helper.requests()

@@ -34,7 +34,11 @@ from typing import Any
 
 # Services that make no sense from inside a worker (the runtimes themselves, the daemon's
 # controls): never forwarded, and refused if asked for.
-LOCAL_ONLY = frozenset({"runtimes", "daemon_control", "daemon_disabled"})
+LOCAL_ONLY = frozenset({"runtimes", "daemon_control", "daemon_disabled", "batches"})
+# Services built on the forwarded ones, which run in the worker as they are: `chat_streams`
+# is a context manager over `chat_stream` (forwarded, so each call still crosses); an
+# offline `embedder` (BM25, hashed vectors) is pure computation on text the code has.
+COMPOSED_IN_WORKER = frozenset({"chat_streams", "embedder"})
 
 
 # --- encoding: worker -> parent is tagged JSON, parent -> worker is pickle ---------------------
@@ -225,7 +229,8 @@ class _CallableResult:
 
 
 class ForwardedLog:
-    """`llmtools.logs.open_log()` inside a worker: rows are written by the parent."""
+    """`llmtools.logs.open_log()` (and `open_shared_log()`) inside a worker: rows are
+    written by the parent."""
 
     def __init__(self, channel: Channel) -> None:
         self.channel = channel
@@ -239,6 +244,8 @@ class ForwardedLog:
     def close(self) -> None:
         """Nothing is open on this side."""
 
+    release = close  # as SharedLogStore's (llm-map's calls share one store)
+
 
 def forwarded_names() -> list[str]:
     """The public functions of llmtools.services that a worker forwards."""
@@ -248,7 +255,7 @@ def forwarded_names() -> list[str]:
 
     return [name for name, value in vars(services).items()
             if inspect.isfunction(value) and value.__module__ == services.__name__
-            and not name.startswith("_") and name not in LOCAL_ONLY]
+            and not name.startswith("_") and name not in LOCAL_ONLY | COMPOSED_IN_WORKER]
 
 
 def route_services(channel: Channel) -> None:
@@ -268,6 +275,7 @@ def route_services(channel: Channel) -> None:
         if hasattr(services, name):
             replaced[getattr(services, name)] = _refused(name)
     replaced[logs.open_log] = lambda: ForwardedLog(channel)
+    replaced[logs.open_shared_log] = lambda: ForwardedLog(channel)
     _rebind(replaced)
 
 

@@ -152,6 +152,7 @@ class HelperContext(TypedDict, total=False):
     log: bool
     cwd: str  # the caller's working directory
     task: list[dict]  # what llm-exec was asked (its messages), where llm_bind widens its scope
+    config: dict[str, Any]  # the caller's config.toml without secrets (the worker cannot read it)
 
 
 def helper_context(spec: ModelSpec, *, temperature: float | None, max_tokens: int | None,
@@ -163,8 +164,10 @@ def helper_context(spec: ModelSpec, *, temperature: float | None, max_tokens: in
         options["max_tokens"] = max_tokens
     if thinking is not None:
         options["thinking"] = thinking
+    from llmtools.config import load_config_cached, without_secrets
+
     context: HelperContext = {"model": dataclasses.asdict(spec), "request_options": options, "log": log,
-                              "cwd": cwd}
+                              "cwd": cwd, "config": without_secrets(load_config_cached())}
     if task:
         from llmtools.stack import text_of
 

@@ -213,6 +213,10 @@ class Worker:
             # `--eval` sends no context: helpers it calls use the model (and directory)
             # of the thread's last block.
             helpers.STATE.context = context
+        if "config" in context:
+            from llmtools.config import adopt_config
+
+            adopt_config(context["config"])
         cwd = context.get("cwd")
         if cwd and os.path.isdir(cwd):
             os.chdir(cwd)
