@@ -38,7 +38,8 @@ def listen_options(function):
 
 
 def serve(fifo: str, out: str | None, *, prompt, model, temperature, max_tokens, thinking, model_timeout,
-          system, paths, context, answer_format: AnswerFormat, continue_last, cid, no_log, profile) -> None:
+          system, paths, context, answer_format: AnswerFormat, continue_last, cid, no_log, profile,
+          no_map: bool = False, strict: bool = False) -> None:
     """Answer every request arriving on `fifo`, each written whole once it is complete."""
     from llmtools import ask, listen
     from llmtools.errors import LlmtoolsError, UsageError
@@ -55,25 +56,33 @@ def serve(fifo: str, out: str | None, *, prompt, model, temperature, max_tokens,
                 thinking=thinking)
             for warning in prepared.warnings:
                 warn(warning)
-            text = _answer(prepared, answer_format, log=not no_log)
+            text = _answer(prepared, answer_format, log=not no_log, no_map=no_map, strict=strict)
         except LlmtoolsError as error:
             warn(f"request not answered: {' '.join(str(error).split())}")
             continue
         _deliver(text, out)
 
 
-def _answer(prepared, answer_format: AnswerFormat, *, log: bool) -> str:
-    """The whole answer (text, or the stack and an empty line that ends it for the next reader)."""
+def _answer(prepared, answer_format: AnswerFormat, *, log: bool, no_map: bool, strict: bool) -> str:
+    """The whole answer (text, or the stack and an empty line that ends it for the next reader);
+    a request too long for the model is read in chunks, as `llm` reads one."""
     from llmtools import stack
     from llmtools.exchange import Exchange
+    from llmtools.mapping.overflow import answer_overflowing, overflow_to_map
 
-    exchange = Exchange(prepared.spec, prepared.request, tool="llm --listen",
-                        conversation_id=prepared.conversation_id, log=log)
-    outcome = exchange.run()
+    found = overflow_to_map(prepared.spec, prepared.request, no_map=no_map, strict=strict)
+    if found is not None:
+        message = answer_overflowing(prepared.spec, prepared.request, found, tool="llm --listen", log=log,
+                                     conversation_id=prepared.conversation_id)
+    else:
+        exchange = Exchange(prepared.spec, prepared.request, tool="llm --listen",
+                            conversation_id=prepared.conversation_id, log=log)
+        exchange.run()
+        message = exchange.assistant_message()
     if answer_format.stack:
-        return "".join(stack.dumps(msg) + "\n" for msg in [*prepared.request.messages,
-                                                           exchange.assistant_message()]) + "\n"
-    return outcome.text if outcome.text.endswith("\n") else outcome.text + "\n"
+        return "".join(stack.dumps(msg) + "\n" for msg in [*prepared.request.messages, message]) + "\n"
+    text = stack.content_text(message["content"])
+    return text if text.endswith("\n") else text + "\n"
 
 
 def _deliver(text: str, out: str | None) -> None:

@@ -111,11 +111,10 @@ def prompt_command(prompt, model, temperature, max_tokens, thinking, model_timeo
         thinking=thinking, continue_last=continue_last, conversation=cid)
     for warning in prepared.warnings:
         warn(warning)
-    if not no_map or strict:
-        overflow = _overflow(prepared, strict=strict)
-        if overflow is not None:
-            _answer_mapped(prepared, overflow, AnswerWriter(answer_format), log=not no_log)
-            return
+    overflow = _overflow_to_map(prepared, no_map=no_map, strict=strict)
+    if overflow is not None:
+        _answer_mapped(prepared, overflow, AnswerWriter(answer_format), log=not no_log)
+        return
     exchange = Exchange(prepared.spec, prepared.request, tool="llm",
                         conversation_id=prepared.conversation_id, log=not no_log)
     answer = AnswerWriter(answer_format)
@@ -131,40 +130,22 @@ def prompt_command(prompt, model, temperature, max_tokens, thinking, model_timeo
             print(_profile_line(exchange), file=sys.stderr, flush=True)
 
 
-def _overflow(prepared, *, strict: bool):
-    """How the prompt overflows the model's context (None if it fits); with --strict, an error."""
-    from llmtools.mapping import overflow
+def _overflow_to_map(prepared, *, no_map: bool, strict: bool):
+    from llmtools.mapping.overflow import overflow_to_map
 
-    request = prepared.request
-    found = overflow.overflows(prepared.spec, request.messages, request.max_tokens)
-    if found is not None and strict:
-        raise overflow.refuse(prepared.spec, found)
-    if found is not None and not overflow.mappable(prepared.spec, request.messages, request.max_tokens):
-        return None  # a context of a few hundred tokens has no room for chunks: the provider cuts
-    return found
+    return overflow_to_map(prepared.spec, prepared.request, no_map=no_map, strict=strict)
 
 
 def _answer_mapped(prepared, found, answer: AnswerWriter, *, log: bool) -> None:
     """Read an overflowing prompt in chunks, as llm-map does (strategy auto), and answer."""
-    from llmtools.mapping import overflow
-    from llmtools.mapping.calls import ModelCaller
-    from llmtools.notices import warn
+    from llmtools.mapping.overflow import answer_overflowing
 
-    warn(f"{found.describe(prepared.spec.name)}; reading it in chunks as llm-map does "
-         f"(--no-map cuts it instead, --strict refuses it)")
-    request = prepared.request
-    caller = ModelCaller(prepared.spec, log=log, tool="llm", conversation_id=prepared.conversation_id,
-                         temperature=request.temperature, max_tokens=request.max_tokens,
-                         thinking=request.thinking)
-    messages = None
+    message = None
     try:
-        with caller:
-            text, meta = overflow.answer_mapped(caller, request.messages, stream_to=answer.text,
-                                                max_tokens=request.max_tokens)
-        meta.update(model=prepared.spec.name, tool="llm", cost_usd=round(caller.tally.cost_usd, 8))
-        messages = [*request.messages, {"role": "assistant", "content": text, "meta": meta}]
+        message = answer_overflowing(prepared.spec, prepared.request, found, tool="llm", log=log,
+                                     conversation_id=prepared.conversation_id, stream_to=answer.text)
     finally:
-        answer.close(messages)
+        answer.close([*prepared.request.messages, message] if message else None)
 
 
 def _stream_answer(exchange, answer: AnswerWriter) -> None:

@@ -87,6 +87,35 @@ def answer_mapped(caller: ModelCaller, messages: list[dict], *, stream_to: Calla
     return found.text, {"strategy": found.strategy, "chunks": found.chunks, "used": found.used}
 
 
+def overflow_to_map(spec: ModelSpec, request, *, no_map: bool, strict: bool) -> Overflow | None:
+    """`llm`'s rule for a prompt: None to send it as it is (it fits, `--no-map`, or a context
+    too small for chunks, which the provider cuts); the overflow to read in chunks; with
+    `--strict`, an overflow is a usage error."""
+    if no_map and not strict:
+        return None
+    found = overflows(spec, request.messages, request.max_tokens)
+    if found is not None and strict:
+        raise refuse(spec, found)
+    if found is None or no_map or not mappable(spec, request.messages, request.max_tokens):
+        return None
+    return found
+
+
+def answer_overflowing(spec: ModelSpec, request, found: Overflow, *, tool: str, log: bool,
+                       conversation_id: str | None, stream_to: Callable[[str], None] | None = None) -> dict:
+    """Answer a request that does not fit, reading it as llm-map does; the assistant message."""
+    from llmtools.notices import warn
+
+    warn(f"{found.describe(spec.name)}; reading it in chunks as llm-map does "
+         f"(--no-map cuts it instead, --strict refuses it)")
+    caller = ModelCaller(spec, log=log, tool=tool, conversation_id=conversation_id,
+                         temperature=request.temperature, max_tokens=request.max_tokens, thinking=request.thinking)
+    with caller:
+        text, meta = answer_mapped(caller, request.messages, stream_to=stream_to, max_tokens=request.max_tokens)
+    meta.update(model=spec.name, tool=tool, cost_usd=round(caller.tally.cost_usd, 8))
+    return {"role": "assistant", "content": text, "meta": meta}
+
+
 def call_with_content(spec: ModelSpec, content: list[dict], instruction: str, *, system: str,
                       log: bool = True, tool: str = "llm-exec", request_options: dict | None = None) -> str:
     """`llm_call`'s core: one call when content and instruction fit, else read as llm-map reads."""
