@@ -180,8 +180,14 @@ STOP_MESSAGES = {
 @model_options
 @prompt_options(system_help="Extra system instructions (after llm-exec's own).", subject="task")
 @click.option("--thread", metavar="ID",
-              help="Runtime to use: its variables, functions and imports persist across calls. "
-                   "Default: a fresh one, discarded at the end.")
+              help="Thread to use: its runtime's variables, functions and imports and its "
+                   "conversation persist across calls. Default: a fresh one, discarded at the end.")
+@click.option("--new", "new_conversation", is_flag=True,
+              help="Start the thread's conversation over (its variables stay).")
+@click.option("-c", "--continue", "continue_last", is_flag=True, help="Continue the last conversation.")
+@click.option("--cid", metavar="ID", help="Continue the conversation with this id (or id prefix).")
+@click.option("--threads", "list_threads", is_flag=True,
+              help="List the threads: variables, last use and size; then exit.")
 @click.option("--eval", "expression", metavar="EXPR",
               help="Evaluate EXPR in the thread's runtime and print its value; no model call.")
 @click.option("--reset", is_flag=True, help="Forget the thread's runtime first (alone: just that).")
@@ -199,9 +205,13 @@ STOP_MESSAGES = {
 @click.option("-q", "--quiet", is_flag=True, help="Do not show code and results on stderr.")
 @answer_output_options(stack_help="Write the whole exchange as a message stack (JSON lines) instead of the prose.")
 @log_option("Do not log the model calls.")
+@click.option("--profile", is_flag=True,
+              help="Print each model call's time, tokens (cache reads and writes too) and cost, "
+                   "and their total, on stderr.")
 def exec_command(task, model, temperature, max_tokens, thinking, model_timeout, system, paths, context,
-                 thread, expression, reset, statement_timeout, max_steps, max_errors, memory_mb,
-                 max_output, confirm, quiet, answer_format, no_log):
+                 thread, new_conversation, continue_last, cid, list_threads, expression, reset,
+                 statement_timeout, max_steps, max_errors, memory_mb, max_output, confirm, quiet,
+                 answer_format, no_log, profile):
     """Do TASK by letting the model write and run Python, step by step.
 
     \b
@@ -218,10 +228,15 @@ def exec_command(task, model, temperature, max_tokens, thinking, model_timeout, 
     from llmtools.errors import UsageError
     from llmtools.notices import warn
 
+    if list_threads:
+        _list_threads()
+        return
     if expression is not None and (task or paths or context):
         raise UsageError("--eval takes an expression and no task")
     if reset and not thread:
         raise UsageError("--reset needs --thread ID")
+    if new_conversation and not thread:
+        raise UsageError("--new needs --thread ID")
     timeout = _setting(statement_timeout, "timeout", DEFAULT_TIMEOUT, float)
     thread_id = thread or f"exec-{secrets.token_hex(6)}"
     stdin_messages = [] if expression is not None else read_stdin_messages()
@@ -230,12 +245,18 @@ def exec_command(task, model, temperature, max_tokens, thinking, model_timeout, 
         if reset:
             runtimes.reset(thread_id)
         if expression is not None:
+            _check_thread_exists(runtimes, thread)
             _evaluate(runtimes, thread_id, expression, timeout)
         elif asked or not reset:  # nothing asked and no --reset: prepare() says so
+            continued = _thread_conversation(thread, new=new_conversation or reset,
+                                             chosen=continue_last or bool(cid))
             prepared = ask.prepare(
                 ask.PromptParts(prompt=" ".join(task) or None, system=system, paths=list(paths),
                                 context=list(context), stdin_messages=stdin_messages),
-                model=model, timeout=model_timeout, thinking=thinking)
+                model=model, timeout=model_timeout, thinking=thinking,
+                continue_last=continue_last, conversation=cid or continued)
+            if thread and prepared.conversation_id is None:
+                prepared.conversation_id = _new_thread_conversation(thread)
             for warning in prepared.warnings:
                 warn(warning)
             settings = _loop_settings(thread_id, timeout, max_steps=max_steps, max_errors=max_errors,
@@ -243,7 +264,7 @@ def exec_command(task, model, temperature, max_tokens, thinking, model_timeout, 
                                       temperature=temperature, max_tokens=max_tokens,
                                       thinking=prepared.request.thinking)
             _run_task(runtimes, prepared, settings, thread=thread, confirm=confirm, quiet=quiet,
-                      answer_format=answer_format)
+                      answer_format=answer_format, profile=profile)
 
 
 @contextlib.contextmanager
@@ -276,7 +297,7 @@ def _loop_settings(thread_id: str, statement_timeout: float, *, max_steps, max_e
 
 
 def _run_task(runtimes, prepared, settings, *, thread: str | None, confirm: bool, quiet: bool,
-              answer_format: AnswerFormat) -> None:
+              answer_format: AnswerFormat, profile: bool = False) -> None:
     """The loop, shown as it runs: prose to stdout, code and results to stderr."""
     from llmtools import codeact
     from llmtools.errors import LlmtoolsError
@@ -293,12 +314,69 @@ def _run_task(runtimes, prepared, settings, *, thread: str | None, confirm: bool
             _show_events(loop.run(), answer, display)
         finally:
             answer.close([*messages, *loop.transcript])
+            if profile:
+                _show_profile(loop.exchanges)
     finally:
         if tty is not None:
             tty.close()
     if loop.stop_reason in STOP_MESSAGES:
         raise LlmtoolsError(STOP_MESSAGES[loop.stop_reason].format(
             max_steps=settings.max_steps, max_errors=settings.max_errors))
+
+
+def _show_profile(exchanges) -> None:
+    from llmtools.profile import profile_line, total_line
+
+    lines = [profile_line(exchange.outcome, exchange.spec.name, step=number)
+             for number, exchange in enumerate(exchanges, start=1)]
+    if exchanges:
+        lines.append(total_line([exchange.outcome for exchange in exchanges]))
+    write_stderr("".join(line + "\n" for line in lines))
+
+
+# --- threads that remember ------------------------------------------------------------------
+
+
+def _thread_conversation(thread: str | None, *, new: bool, chosen: bool) -> str | None:
+    """The thread's conversation to continue (None: a new one), unless -c/--cid chose one."""
+    if not thread or new or chosen:
+        return None
+    from llmtools.codeact import threads
+    from llmtools.logs import open_log
+
+    store = open_log()
+    try:
+        return threads.current_conversation(store, thread)
+    finally:
+        store.close()
+
+
+def _new_thread_conversation(thread: str) -> str:
+    from llmtools.codeact import threads
+
+    return threads.new_conversation_id(thread)
+
+
+def _check_thread_exists(runtimes, thread: str | None) -> None:
+    """--eval on a thread nobody made is a mistake (a typo, most likely), not a new thread."""
+    from llmtools.codeact import threads
+    from llmtools.errors import UsageError
+
+    if thread and not threads.thread_exists(runtimes, thread):
+        raise UsageError(f"no thread {thread!r}: `llm-exec --threads` lists them; "
+                         f"`llm-exec --thread {thread} TASK` starts it")
+
+
+def _list_threads() -> None:
+    from llmtools.codeact import threads
+
+    runtimes, owned = connect_runtimes(None)
+    try:
+        rows = threads.list_threads(runtimes)
+    finally:
+        if owned:
+            runtimes.close()
+    echo(threads.format_threads(rows) if rows else "no threads yet")
 
 
 def _helpers_doc(runtimes, settings, display: WorkDisplay, thread: str | None) -> str:

@@ -21,6 +21,7 @@ from llmtools.codeact.feedback import (
     system_prompt,
 )
 from llmtools.codeact.splitter import HELPERS_CLOSE, HelpersSplitter, clean_code
+from llmtools.codeact.threads import is_own_prompt
 from llmtools.providers.base import ModelSpec, Request, TextDelta, ThinkingDelta
 from llmtools.runtime.results import EvaluateResult, ExecuteResult, HelperContext, helper_context
 
@@ -159,10 +160,13 @@ class CodeActLoop:
 
     def _request(self) -> Request:
         settings = self.settings
+        # Marked as ours so that a continued thread leaves the logged copy out (each call
+        # adds it afresh); it comes first and stays the same, which prompt caches rely on.
         system = stack.message("system", system_prompt(
             self.helpers_doc, statement_timeout=settings.statement_timeout,
-            max_steps=settings.max_steps, cwd=settings.cwd))
-        return Request(messages=[system, *self.messages, *self.transcript],
+            max_steps=settings.max_steps, cwd=settings.cwd), tool="llm-exec")
+        earlier = [message for message in self.messages if not is_own_prompt(message)]
+        return Request(messages=[system, *earlier, *self.transcript],
                        max_tokens=settings.max_tokens, temperature=settings.temperature,
                        thinking=settings.thinking, stop=[HELPERS_CLOSE])
 

@@ -137,6 +137,11 @@ class Worker:
     def hidden(self, name: str, value: object) -> bool:
         return self.helper_objects.get(name) is value
 
+    def variable_names(self) -> list[str]:
+        """The user's names, for `llm-exec --threads` (read from the snapshot, unpickled)."""
+        return sorted(name for name, value in self.namespace.items()
+                      if not name.startswith("__") and not self.hidden(name, value))
+
     def take_results(self) -> list[ResultValue]:
         results, helpers.STATE.results = helpers.STATE.results, []
         return results
@@ -234,7 +239,7 @@ class Worker:
         if self.snapshot_path is None:
             return
         extra = {"sources": self.sources, "blocks": self.block_number, "evals": self.eval_number,
-                 "thread_id": self.thread_id}
+                 "thread_id": self.thread_id, "names": self.variable_names()}
         self.gate.cancelled = False  # a cancel was for the block, which is over
         try:
             # Pickling can run user code (__reduce__, __getstate__), so a runaway one is
