@@ -66,7 +66,7 @@ def test_six_step_exec_reads_the_prefix_from_cache_and_full_rate_input_falls(ant
     for row in cached_rows[1:]:
         # Every later step reads at least everything the step before it was sent.
         assert row["cache_read_tokens"] >= cached_rows[0]["cache_write_tokens"], row
-    for earlier, later in zip(cached_rows, cached_rows[1:]):
+    for earlier, later in zip(cached_rows, cached_rows[1:], strict=False):
         assert later["cache_read_tokens"] >= earlier["input_tokens"] - 5, (earlier, later)
 
     monkeypatch.setenv("LLMTOOLS_PROMPT_CACHE", "0")
