@@ -248,7 +248,7 @@ def exec_command(task, model, temperature, max_tokens, thinking, model_timeout, 
             _check_thread_exists(runtimes, thread)
             _evaluate(runtimes, thread_id, expression, timeout)
         elif asked or not reset:  # nothing asked and no --reset: prepare() says so
-            continued = _thread_conversation(thread, new=new_conversation or reset,
+            continued = _thread_conversation(thread, new=new_conversation,
                                              chosen=continue_last or bool(cid))
             prepared = ask.prepare(
                 ask.PromptParts(prompt=" ".join(task) or None, system=system, paths=list(paths),

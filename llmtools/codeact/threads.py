@@ -116,7 +116,8 @@ def list_threads(runtimes) -> list[dict]:
                 continue  # newest first: the first seen is the thread's current conversation
             entry = row(thread)
             entry["last_used"] = last_used
-            entry["messages"] = len(store.conversation_messages(conversation_id))
+            entry["messages"] = sum(1 for message in store.conversation_messages(conversation_id)
+                                    if not is_own_prompt(message))
             last_row = store.recent(1, conversation_id)
             entry["tokens"] = (last_row[0]["input_tokens"] if last_row else None) or 0
     finally:
