@@ -92,3 +92,17 @@ def test_eval_on_an_unknown_thread_says_so_instead_of_creating_it(tmp_path):
 def test_new_needs_a_thread(tmp_path):
     result = run_exec(["-m", "echo", "--new", "task"])
     assert result.status == 2 and "--new needs --thread" in result.stderr
+
+
+def test_echo_shows_what_would_be_sent_and_runs_nothing(tmp_path):
+    result = run_exec(["-m", "echo", "--thread", "shown", "-S", "list the files"])
+    assert result.status == 0, result.stderr
+    assert "<helpers_result>" not in result.stderr
+    stack = result.stack()
+    assert [message["role"] for message in stack] == ["user", "assistant"]
+    lines = [json.loads(line) for line in stack[-1]["content"].splitlines()]
+    assert "<helpers>" in lines[0]["system"] and "read_file" in lines[0]["system"]
+    assert lines[-1] == {"role": "user", "content": "list the files"}
+    assert open_log().recent(None) == []  # a dry run: a thread's conversation stays as it was
+    plain = run_exec(["-m", "echo", "what now?"])
+    assert plain.status == 0 and '{"role": "user", "content": "what now?"}' in plain.stdout

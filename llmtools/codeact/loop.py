@@ -199,6 +199,9 @@ class CodeActLoop:
         return {"role": "assistant", "content": splitter.assistant_text(), "meta": meta}
 
     def run(self) -> Iterator[Event]:
+        if self.spec.provider == "echo":
+            yield from self._show_request()
+            return
         settings = self.settings
         consecutive_errors = 0
         code_allowed = True
@@ -246,6 +249,24 @@ class CodeActLoop:
             limit_reason, note = self._bound_reached(consecutive_errors)
             code_allowed = limit_reason is None
             self.transcript.append(result_message(feedback + note, None, settings.thread_id, step))
+
+    def _show_request(self) -> Iterator[Event]:
+        """`-m echo`: one call whose answer, what the first step would send, is all prose.
+        Its system prompt holds <helpers> examples, which must not be taken for code to run.
+        A dry run changes nothing: not logged, so a thread's conversation stays as it was."""
+        from llmtools.exchange import Exchange
+
+        exchange = Exchange(self.spec, self._request(), tool="llm-exec",
+                            conversation_id=self.conversation_id, log=False,
+                            stream_factory=self.stream_factory)
+        self.exchanges.append(exchange)
+        self.conversation_id = exchange.conversation_id
+        with contextlib.closing(exchange.events()) as events:
+            for event in events:
+                if isinstance(event, TextDelta):
+                    yield Prose(event.text)
+        self.transcript.append(exchange.assistant_message())
+        self.stop_reason = "answered"
 
     def _bound_reached(self, consecutive_errors: int) -> tuple[str | None, str]:
         """(the bound now reached or None, the note that tells the model to answer)."""
