@@ -30,6 +30,7 @@ import contextlib
 import hashlib
 import os
 import re
+import shutil
 import signal
 import subprocess
 import threading
@@ -258,6 +259,7 @@ class RuntimeManager:
             path.unlink(missing_ok=True)
             for leftover in path.parent.glob(f".{path.name}.*.tmp"):
                 leftover.unlink(missing_ok=True)
+            shutil.rmtree(path.with_name(path.name + ".outputs"), ignore_errors=True)  # runtime/outputs.py
         return {"ok": True, "thread_id": thread_id, "existed": existed}
 
     def threads(self) -> list[dict]:

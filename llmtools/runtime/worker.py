@@ -33,7 +33,7 @@ import threading
 import traceback
 from pathlib import Path
 
-from llmtools.runtime import execution, helpers, snapshot
+from llmtools.runtime import execution, helpers, outputs, snapshot
 from llmtools.runtime.results import HelperContext, ResultValue, block_error
 
 # Sources of this many recent blocks are kept (in the snapshot too) so that tracebacks
@@ -152,6 +152,7 @@ class Worker:
         self.thread_id = str(request.get("thread_id", ""))
         path = request.get("snapshot_path")
         self.snapshot_path = Path(path) if path else None
+        outputs.configure(self.snapshot_path)
         self.snapshot_budget = float(request.get("snapshot_budget") or snapshot.DEFAULT_BUDGET)
         # Helper modules first: functions from them in a snapshot unpickle by reference.
         helpers.load_user_helpers()
