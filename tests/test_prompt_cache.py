@@ -178,3 +178,12 @@ def test_an_existing_log_is_upgraded_in_place(llmtools_home):
     assert [row["id"] for row in rows][0] == "a"
     assert (rows[-1]["cache_read_tokens"], rows[-1]["cache_write_tokens"]) == (7, 3)
     assert store._connect().execute("PRAGMA user_version").fetchone()[0] >= 2
+
+
+def test_llm_logs_shows_cache_reads_and_writes(anthropic_env):
+    system = "Long instructions. " * 400
+    anthropic_env.script(Reply(text="one"), Reply(text="two"))
+    assert run_llm(["-s", system, "first"]).status == 0
+    assert run_llm(["-c", "second"]).status == 0
+    shown = run_llm(["logs", "-n", "1"]).stdout
+    assert re.search(r"cache \d+ read / \d+ written", shown), shown
