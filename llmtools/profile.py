@@ -55,3 +55,12 @@ def total_line(outcomes: Sequence) -> str:
 
 def _cost(value: float | None) -> str:
     return "cost=" + (f"${value:.6f}" if value is not None else "unknown")
+
+
+def run_profile(exchanges: Sequence) -> str:
+    """Lines for a run of calls (llm-exec's steps): one per call, then the total."""
+    lines = [profile_line(exchange.outcome, exchange.spec.name, step=number)
+             for number, exchange in enumerate(exchanges, start=1)]
+    if exchanges:
+        lines.append(total_line([exchange.outcome for exchange in exchanges]))
+    return "".join(line + "\n" for line in lines)

@@ -137,7 +137,9 @@ def test_the_daemon_survives_a_model_crash_with_its_browser_and_runtimes(smollm2
         assert run_process("llm-fetch", [site.url("/article")]).status == 0
     finally:
         site.stop()
-    assert run_process("llm-exec", ["--thread", "keep", "--eval", "kept = 'still here'"]).status == 0
+    replies = tmp_path / "keep.jsonl"  # --eval does not create a thread: a task does
+    replies.write_text('"<helpers>\\nkept = \'still here\'\\n</helpers>"\n"Kept."\n')
+    assert run_process("llm-exec", ["-m", f"script:{replies}", "--thread", "keep", "keep it"]).status == 0
     client = DaemonClient(llmtools_home / "run")
     daemon = client.call("status")["pid"]
 

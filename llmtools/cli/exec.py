@@ -225,6 +225,7 @@ def exec_command(task, model, temperature, max_tokens, thinking, model_timeout, 
     back to the model, until it answers. See llm-exec(1) for the helpers it can call.
     """
     from llmtools import ask
+    from llmtools.codeact import threads
     from llmtools.errors import UsageError
     from llmtools.notices import warn
 
@@ -245,18 +246,18 @@ def exec_command(task, model, temperature, max_tokens, thinking, model_timeout, 
         if reset:
             runtimes.reset(thread_id)
         if expression is not None:
-            _check_thread_exists(runtimes, thread)
+            threads.check_exists(runtimes, thread)
             _evaluate(runtimes, thread_id, expression, timeout)
         elif asked or not reset:  # nothing asked and no --reset: prepare() says so
-            continued = _thread_conversation(thread, new=new_conversation,
-                                             chosen=continue_last or bool(cid))
+            continued = threads.conversation_to_continue(thread, new=new_conversation,
+                                                         chosen=continue_last or bool(cid))
             prepared = ask.prepare(
                 ask.PromptParts(prompt=" ".join(task) or None, system=system, paths=list(paths),
                                 context=list(context), stdin_messages=stdin_messages),
                 model=model, timeout=model_timeout, thinking=thinking,
                 continue_last=continue_last, conversation=cid or continued)
             if thread and prepared.conversation_id is None:
-                prepared.conversation_id = _new_thread_conversation(thread)
+                prepared.conversation_id = threads.new_conversation_id(thread)
             for warning in prepared.warnings:
                 warn(warning)
             settings = _loop_settings(thread_id, timeout, max_steps=max_steps, max_errors=max_errors,
@@ -325,46 +326,9 @@ def _run_task(runtimes, prepared, settings, *, thread: str | None, confirm: bool
 
 
 def _show_profile(exchanges) -> None:
-    from llmtools.profile import profile_line, total_line
+    from llmtools.profile import run_profile
 
-    lines = [profile_line(exchange.outcome, exchange.spec.name, step=number)
-             for number, exchange in enumerate(exchanges, start=1)]
-    if exchanges:
-        lines.append(total_line([exchange.outcome for exchange in exchanges]))
-    write_stderr("".join(line + "\n" for line in lines))
-
-
-# --- threads that remember ------------------------------------------------------------------
-
-
-def _thread_conversation(thread: str | None, *, new: bool, chosen: bool) -> str | None:
-    """The thread's conversation to continue (None: a new one), unless -c/--cid chose one."""
-    if not thread or new or chosen:
-        return None
-    from llmtools.codeact import threads
-    from llmtools.logs import open_log
-
-    store = open_log()
-    try:
-        return threads.current_conversation(store, thread)
-    finally:
-        store.close()
-
-
-def _new_thread_conversation(thread: str) -> str:
-    from llmtools.codeact import threads
-
-    return threads.new_conversation_id(thread)
-
-
-def _check_thread_exists(runtimes, thread: str | None) -> None:
-    """--eval on a thread nobody made is a mistake (a typo, most likely), not a new thread."""
-    from llmtools.codeact import threads
-    from llmtools.errors import UsageError
-
-    if thread and not threads.thread_exists(runtimes, thread):
-        raise UsageError(f"no thread {thread!r}: `llm-exec --threads` lists them; "
-                         f"`llm-exec --thread {thread} TASK` starts it")
+    write_stderr(run_profile(exchanges))
 
 
 def _list_threads() -> None:

@@ -45,6 +45,20 @@ def current_conversation(store, thread: str) -> str | None:
     return None
 
 
+def conversation_to_continue(thread: str | None, *, new: bool, chosen: bool) -> str | None:
+    """The conversation `--thread` continues: the thread's newest, unless there is no thread,
+    `--new` starts over, or -c/--cid chose another (None: a new conversation)."""
+    if not thread or new or chosen:
+        return None
+    from llmtools.logs import open_log
+
+    store = open_log()
+    try:
+        return current_conversation(store, thread)
+    finally:
+        store.close()
+
+
 def is_own_prompt(message: dict) -> bool:
     """llm-exec's system prompt as logged: left out of a continued conversation."""
     return message.get("role") == "system" and (message.get("meta") or {}).get("tool") == "llm-exec"
@@ -89,6 +103,15 @@ def thread_exists(runtimes, thread: str) -> bool:
         return current_conversation(store, thread) is not None
     finally:
         store.close()
+
+
+def check_exists(runtimes, thread: str | None) -> None:
+    """--eval on a thread nobody made is a mistake (a typo, most likely), not a new thread."""
+    from llmtools.errors import UsageError
+
+    if thread and not thread_exists(runtimes, thread):
+        raise UsageError(f"no thread {thread!r}: `llm-exec --threads` lists them; "
+                         f"`llm-exec --thread {thread} TASK` starts it")
 
 
 def _live_threads(runtimes) -> list[dict]:
