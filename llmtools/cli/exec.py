@@ -246,7 +246,8 @@ def exec_command(task, model, temperature, max_tokens, thinking, model_timeout, 
         if reset:
             runtimes.reset(thread_id)
         if expression is not None:
-            threads.check_exists(runtimes, thread)
+            if not reset:  # --reset --eval: a fresh runtime, on purpose
+                threads.check_exists(runtimes, thread)
             _evaluate(runtimes, thread_id, expression, timeout)
         elif asked or not reset:  # nothing asked and no --reset: prepare() says so
             continued = threads.conversation_to_continue(thread, new=new_conversation,
