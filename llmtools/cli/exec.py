@@ -169,18 +169,11 @@ def exec_command(task, model, temperature, max_tokens, thinking, model_timeout, 
     """
     from llmtools import ask
     from llmtools.codeact import threads
-    from llmtools.errors import UsageError
-    from llmtools.notices import warn
 
     if list_threads:
         _list_threads()
         return
-    if expression is not None and (task or paths or context):
-        raise UsageError("--eval takes an expression and no task")
-    if reset and not thread:
-        raise UsageError("--reset needs --thread ID")
-    if new_conversation and not thread:
-        raise UsageError("--new needs --thread ID")
+    _check_combinations(expression is not None and bool(task or paths or context), reset, new_conversation, thread)
     timeout = _setting(statement_timeout, "timeout", DEFAULT_TIMEOUT, float)
     thread_id = thread or f"exec-{secrets.token_hex(6)}"
     stdin_messages = [] if expression is not None else read_stdin_messages()
@@ -195,23 +188,46 @@ def exec_command(task, model, temperature, max_tokens, thinking, model_timeout, 
                 threads.check_exists(runtimes, thread)
             _evaluate(runtimes, thread_id, expression, timeout)
         elif asked or not reset:  # nothing asked and no --reset: prepare() says so
-            continued = threads.conversation_to_continue(thread, new=new_conversation,
-                                                         chosen=continue_last or bool(cid))
-            prepared = ask.prepare(
+            prepared = _prepare_task(
                 ask.PromptParts(prompt=" ".join(task) or None, system=system, paths=list(paths),
                                 context=list(context), stdin_messages=stdin_messages),
-                model=model, timeout=model_timeout, thinking=thinking,
-                continue_last=continue_last, conversation=cid or continued)
-            if thread and prepared.conversation_id is None:
-                prepared.conversation_id = threads.new_conversation_id(thread)
-            for warning in prepared.warnings:
-                warn(warning)
+                model=model, timeout=model_timeout, thinking=thinking, thread=thread,
+                new_conversation=new_conversation, continue_last=continue_last, cid=cid)
             settings = _loop_settings(thread_id, timeout, max_steps=max_steps, max_errors=max_errors,
                                       memory_mb=memory_mb, max_output=max_output, log=not no_log,
                                       temperature=temperature, max_tokens=max_tokens,
                                       thinking=prepared.request.thinking)
             _run_task(runtimes, prepared, settings, thread=thread, confirm=confirm, quiet=quiet,
                       answer_format=answer_format, profile=profile)
+
+
+def _check_combinations(eval_with_task: bool, reset: bool, new_conversation: bool, thread: str | None) -> None:
+    from llmtools.errors import UsageError
+
+    if eval_with_task:
+        raise UsageError("--eval takes an expression and no task")
+    if reset and not thread:
+        raise UsageError("--reset needs --thread ID")
+    if new_conversation and not thread:
+        raise UsageError("--new needs --thread ID")
+
+
+def _prepare_task(parts, *, model, timeout, thinking, thread: str | None, new_conversation: bool,
+                  continue_last: bool, cid: str | None):
+    """The first request: the task, after the conversation it continues (the thread's own,
+    unless --new; or -c / --cid)."""
+    from llmtools import ask
+    from llmtools.codeact import threads
+    from llmtools.notices import warn
+
+    continued = threads.conversation_to_continue(thread, new=new_conversation, chosen=continue_last or bool(cid))
+    prepared = ask.prepare(parts, model=model, timeout=timeout, thinking=thinking,
+                           continue_last=continue_last, conversation=cid or continued)
+    if thread and prepared.conversation_id is None:
+        prepared.conversation_id = threads.new_conversation_id(thread)
+    for warning in prepared.warnings:
+        warn(warning)
+    return prepared
 
 
 def _sandbox_rules(mode, allow_paths, allow_net, limit_flags) -> dict:

@@ -92,9 +92,10 @@ def snapshot_facts(path: Path) -> dict | None:
 
 def thread_exists(runtimes, thread: str) -> bool:
     from llmtools.logs import open_log
-    from llmtools.runtime.manager import snapshot_file_name
+    from llmtools.runtime.manager import snapshot_file_name, thread_dir_name
 
-    if (_snapshot_dir() / snapshot_file_name(thread)).exists():
+    directory = _snapshot_dir()
+    if (directory / thread_dir_name(thread) / "snapshot").exists() or (directory / snapshot_file_name(thread)).exists():
         return True
     if any(row.get("id") == thread for row in _live_threads(runtimes)):
         return True
@@ -146,7 +147,10 @@ def list_threads(runtimes) -> list[dict]:
     finally:
         store.close()
     directory = _snapshot_dir()
-    for path in sorted(directory.glob("*.snapshot")) if directory.is_dir() else ():
+    # Each thread's directory holds its snapshot; a flat <id>.snapshot is the layout before
+    # the sandbox (moved in when the thread next runs).
+    snapshots = [*directory.glob("*.thread/snapshot"), *directory.glob("*.snapshot")] if directory.is_dir() else []
+    for path in sorted(snapshots):
         facts = snapshot_facts(path) or {}
         thread = facts.get("thread_id")
         if isinstance(thread, str) and thread and not thread.startswith("exec-"):
