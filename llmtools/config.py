@@ -13,6 +13,7 @@ config.toml (all keys optional):
 
     default_model = "sonnet"
     timeout = 120            # seconds to wait for the first (and each next) byte
+    prompt_cache = true      # provider prompt caching and local KV reuse (LLMTOOLS_PROMPT_CACHE=0: off)
     retries = 3              # resends on 429/5xx/overload/timeouts
     retry_base_delay = 1.0   # first backoff in seconds, doubled per attempt, jittered
 
@@ -30,6 +31,8 @@ config.toml (all keys optional):
     context_size = 32768
     price_input = 0.0               # USD per million tokens
     price_output = 0.0
+    price_cache_read = 0.0          # prompt-cache reads and writes (default: price_input)
+    price_cache_write = 0.0
 
     [models.qwen-local]      # a GGUF file run in-process (llmtools.providers.local)
     provider = "local"
@@ -263,6 +266,26 @@ def setting(key: str, default, *, flag=None, env: str | None = None, table: str 
     return value
 
 
+def _on_off(raw) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    word = str(raw).strip().lower()
+    if word in ("1", "true", "yes", "on"):
+        return True
+    if word in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(raw)
+
+
+def prompt_cache_enabled() -> bool:
+    """`prompt_cache` (LLMTOOLS_PROMPT_CACHE > config.toml > on): Anthropic cache breakpoints,
+    local models' KV cache reuse. Off sends every prompt as if never seen."""
+    try:
+        return setting("prompt_cache", True, env="LLMTOOLS_PROMPT_CACHE", kind=_on_off)
+    except UsageError:
+        raise UsageError("prompt_cache (LLMTOOLS_PROMPT_CACHE) must be true or false") from None
+
+
 def aliases(config: dict) -> dict[str, str]:
     merged = dict(catalog.BUILTIN_ALIASES)
     merged.update({str(k): str(v) for k, v in (config.get("aliases") or {}).items()})
@@ -347,6 +370,8 @@ def resolve_model(name: str | None, config: dict | None = None) -> ModelSpec:
         context_size=known.context_size if known else None,
         price_input=known.price_input if known else None,
         price_output=known.price_output if known else None,
+        price_cache_read=known.price_cache_read if known else None,
+        price_cache_write=known.price_cache_write if known else None,
         **common,
     )
 
@@ -396,6 +421,8 @@ def _configured_model(name: str, entry: dict, common: dict) -> ModelSpec:
         context_size=entry.get("context_size") or (known.context_size if known else None),
         price_input=entry.get("price_input", known.price_input if known else None),
         price_output=entry.get("price_output", known.price_output if known else None),
+        price_cache_read=entry.get("price_cache_read", known.price_cache_read if known else None),
+        price_cache_write=entry.get("price_cache_write", known.price_cache_write if known else None),
         options={k: v for k, v in entry.items() if k not in _MODEL_ENTRY_KEYS},
         **settings,
     )
@@ -403,5 +430,5 @@ def _configured_model(name: str, entry: dict, common: dict) -> ModelSpec:
 
 _MODEL_ENTRY_KEYS = {
     "provider", "model", "path", "base_url", "api_key", "api_key_env", "context_size",
-    "price_input", "price_output", "timeout", "retries", "retry_base_delay",
+    "price_input", "price_output", "price_cache_read", "price_cache_write", "timeout", "retries", "retry_base_delay",
 }

@@ -25,6 +25,8 @@ class Outcome:
     thinking: str = ""
     input_tokens: int | None = None
     output_tokens: int | None = None
+    cache_read_tokens: int | None = None
+    cache_write_tokens: int | None = None
     stop_reason: str | None = None
     ttft_s: float | None = None
     total_s: float | None = None
@@ -60,7 +62,7 @@ class Exchange:
         from llmtools.logs import new_id
 
         self.spec = spec
-        self.request = request
+        self.request = _with_cache_setting(request)
         self.tool = tool
         self.conversation_id = conversation_id or new_id()
         self.log = log
@@ -93,10 +95,7 @@ class Exchange:
                     (text_parts if isinstance(event, TextDelta) else thinking_parts).append(event.text)
                     yield event
                 elif isinstance(event, Usage):
-                    if event.input_tokens is not None:
-                        outcome.input_tokens = event.input_tokens
-                    if event.output_tokens is not None:
-                        outcome.output_tokens = event.output_tokens
+                    _count(outcome, event)
                 elif isinstance(event, Finished):
                     outcome.stop_reason = event.stop_reason
             outcome.status = "ok"
@@ -107,8 +106,12 @@ class Exchange:
             outcome.total_s = time.perf_counter() - started
             outcome.text = "".join(text_parts)
             outcome.thinking = "".join(thinking_parts)
-            outcome.cost_usd = cost_usd(self.spec.price_input, self.spec.price_output,
-                                        outcome.input_tokens, outcome.output_tokens)
+            outcome.cost_usd = cost_usd(
+                self.spec.price_input, self.spec.price_output, outcome.input_tokens,
+                outcome.output_tokens, cache_read_tokens=outcome.cache_read_tokens,
+                cache_write_tokens=outcome.cache_write_tokens,
+                price_cache_read=self.spec.price_cache_read,
+                price_cache_write=self.spec.price_cache_write)
             if store is not None:
                 self._finish_log(store)
 
@@ -127,7 +130,9 @@ class Exchange:
             self.response_id, response=outcome.text, status=outcome.status,
             error=outcome.error, meta=self.assistant_meta(),
             input_tokens=outcome.input_tokens, output_tokens=outcome.output_tokens,
-            cost_usd=outcome.cost_usd, ttft_s=outcome.ttft_s, total_s=outcome.total_s)
+            cost_usd=outcome.cost_usd, ttft_s=outcome.ttft_s, total_s=outcome.total_s,
+            cache_read_tokens=outcome.cache_read_tokens,
+            cache_write_tokens=outcome.cache_write_tokens)
         store.close()
 
     def run(self) -> Outcome:
@@ -142,7 +147,9 @@ class Exchange:
         if self.response_id:
             meta["id"] = self.response_id
         usage = {key: value for key, value in (("input_tokens", outcome.input_tokens),
-                                               ("output_tokens", outcome.output_tokens))
+                                               ("output_tokens", outcome.output_tokens),
+                                               ("cache_read_tokens", outcome.cache_read_tokens),
+                                               ("cache_write_tokens", outcome.cache_write_tokens))
                  if value is not None}
         if usage:
             meta["usage"] = usage
@@ -161,6 +168,27 @@ class Exchange:
 
     def assistant_message(self) -> dict:
         return {"role": "assistant", "content": self.outcome.text, "meta": self.assistant_meta()}
+
+
+USAGE_FIELDS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
+
+
+def _count(outcome: Outcome, usage: Usage) -> None:
+    """Usage may arrive more than once; a later non-None count replaces an earlier one."""
+    for field in USAGE_FIELDS:
+        value = getattr(usage, field)
+        if value is not None:
+            setattr(outcome, field, value)
+
+
+def _with_cache_setting(request: Request) -> Request:
+    """The request with prompt caching as the `prompt_cache` setting says, decided here in
+    the caller's process so the daemon's own config never matters."""
+    from llmtools.config import prompt_cache_enabled
+
+    if request.cache and not prompt_cache_enabled():
+        return dataclasses.replace(request, cache=False)
+    return request
 
 
 def _ending(error: BaseException) -> tuple[str, str | None]:

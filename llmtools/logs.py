@@ -18,7 +18,7 @@ from pathlib import Path
 
 from llmtools.errors import UsageError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 BUSY_TIMEOUT_S = 60.0
 
 SCHEMA = """
@@ -42,6 +42,14 @@ CREATE TABLE IF NOT EXISTS responses (
 );
 CREATE INDEX IF NOT EXISTS responses_by_conversation ON responses (conversation_id);
 """
+
+# Each later version's statements, run once on a database older than it (new ones too, after
+# SCHEMA): the upgrade path is the same for a fresh log and one written by an older release.
+MIGRATIONS: dict[int, tuple[str, ...]] = {
+    # Prompt-cache reads and writes (input_tokens counts the whole prompt, these included).
+    2: ("ALTER TABLE responses ADD COLUMN cache_read_tokens INTEGER",
+        "ALTER TABLE responses ADD COLUMN cache_write_tokens INTEGER"),
+}
 
 
 def new_id() -> str:
@@ -84,6 +92,7 @@ class LogStore:
             if connection.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
                 with _transaction(connection):
                     _create_schema(connection)
+                    _migrate(connection)
             self._connection = connection
         return self._connection
 
@@ -110,14 +119,17 @@ class LogStore:
     def finish(self, response_id: str, *, response: str, status: str, error: str | None = None,
                meta: dict | None = None, input_tokens: int | None = None,
                output_tokens: int | None = None, cost_usd: float | None = None,
-               ttft_s: float | None = None, total_s: float | None = None) -> None:
+               ttft_s: float | None = None, total_s: float | None = None,
+               cache_read_tokens: int | None = None, cache_write_tokens: int | None = None) -> None:
         connection = self._connect()
         with _transaction(connection):
             connection.execute(
                 "UPDATE responses SET response = ?, status = ?, error = ?, meta = ?, input_tokens = ?,"
-                " output_tokens = ?, cost_usd = ?, ttft_s = ?, total_s = ? WHERE id = ?",
+                " output_tokens = ?, cost_usd = ?, ttft_s = ?, total_s = ?, cache_read_tokens = ?,"
+                " cache_write_tokens = ? WHERE id = ?",
                 (response, status, error, json.dumps(meta, ensure_ascii=False) if meta else None,
-                 input_tokens, output_tokens, cost_usd, ttft_s, total_s, response_id),
+                 input_tokens, output_tokens, cost_usd, ttft_s, total_s, cache_read_tokens,
+                 cache_write_tokens, response_id),
             )
 
     # --- reading ---
@@ -141,6 +153,13 @@ class LogStore:
         if len(rows) > 1:
             raise UsageError(f"conversation id {id_or_prefix!r} is ambiguous; give more of it")
         return rows[0][0]
+
+    def conversations_with_prefix(self, prefix: str) -> list[tuple[str, str]]:
+        """(conversation id, when it was last used) for ids starting with `prefix`, newest first."""
+        rows = self._connect().execute(
+            "SELECT conversation_id, max(created) FROM responses WHERE conversation_id LIKE ? ESCAPE '\\'"
+            " GROUP BY conversation_id ORDER BY max(rowid) DESC", (_like_prefix(prefix),)).fetchall()
+        return [(row[0], row[1]) for row in rows]
 
     def conversation_messages(self, conversation_id: str) -> list[dict]:
         """The whole thread: what the last call was sent plus what it answered."""
@@ -194,6 +213,17 @@ def _create_schema(connection: sqlite3.Connection) -> None:
     for statement in SCHEMA.split(";"):
         if statement.strip():
             connection.execute(statement)
+
+
+def _migrate(connection: sqlite3.Connection) -> None:
+    """Bring the schema up to SCHEMA_VERSION, one version at a time, inside the caller's
+    transaction (two processes opening an old log at once: the second finds it done)."""
+    version = connection.execute("PRAGMA user_version").fetchone()[0]
+    for target in sorted(MIGRATIONS):
+        if target > version:
+            for statement in MIGRATIONS[target]:
+                connection.execute(statement)
+            version = target
     connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
 

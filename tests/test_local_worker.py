@@ -10,6 +10,7 @@ from the caller's directory.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -137,7 +138,9 @@ def test_the_daemon_survives_a_model_crash_with_its_browser_and_runtimes(smollm2
         assert run_process("llm-fetch", [site.url("/article")]).status == 0
     finally:
         site.stop()
-    assert run_process("llm-exec", ["--thread", "keep", "--eval", "kept = 'still here'"]).status == 0
+    replies = tmp_path / "keep.jsonl"  # --eval does not create a thread: a task does
+    replies.write_text('"<helpers>\\nkept = \'still here\'\\n</helpers>"\n"Kept."\n')
+    assert run_process("llm-exec", ["-m", f"script:{replies}", "--thread", "keep", "keep it"]).status == 0
     client = DaemonClient(llmtools_home / "run")
     daemon = client.call("status")["pid"]
 
@@ -211,13 +214,20 @@ def test_a_llmtools_folder_in_the_working_directory_is_never_imported(monkeypatc
     impostor.mkdir()
     (impostor / "__init__.py").write_text("raise SystemExit('the impostor llmtools was imported')\n")
     monkeypatch.chdir(tmp_path)
-    first = run_process("llm-exec", ["--thread", "t", "--eval", "def double(n):\n    return 2 * n"])
+
+    def start_thread(thread: str, code: str, env: dict | None = None):  # --eval does not create one
+        replies = tmp_path / f"{thread}.jsonl"
+        replies.write_text(json.dumps(f"<helpers>\n{code}\n</helpers>") + "\n" + json.dumps("Done.") + "\n")
+        return run_process("llm-exec", ["-m", f"script:{replies}", "--thread", thread, "start"], env=env)
+
+    first = start_thread("t", "def double(n):\n    return 2 * n")
     assert first.status == 0, first.stderr
     daemon = DaemonClient().call("status")["pid"]
     second = run_process("llm-exec", ["--thread", "t", "--eval", "double(21)"])
     assert (second.status, second.stdout) == (0, "42\n"), second.stderr
     assert DaemonClient().call("status")["pid"] == daemon
     # In-process too: the runtime worker a command starts itself.
+    assert start_thread("solo", "started = True", env={"LLMTOOLS_NO_DAEMON": "1"}).status == 0
     alone = run_process("llm-exec", ["--thread", "solo", "--eval", "import os; os.getcwd()"],
                         env={"LLMTOOLS_NO_DAEMON": "1"})
     assert (alone.status, alone.stdout.strip()) == (0, str(tmp_path)), alone.stderr

@@ -67,7 +67,7 @@ def test_sends_system_apart_merged_alternating_turns_and_image_blocks(anthropic_
             {"type": "text", "text": "What is in this picture?"},
             {"type": "image", "media_type": "image/png", "data": "iVBORw0KGgo="},
         ]},
-    ])
+    ], cache=False)  # the turns as they are; cache breakpoints: tests/test_prompt_cache.py
     assert Run(provider, request).error is None
     [received] = anthropic_server.requests
     assert received.path == "/v1/messages"

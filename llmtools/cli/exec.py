@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from llmtools.cli.exec_display import WorkDisplay, tty_confirm
 from llmtools.cli.main import run
 from llmtools.cli.options import SECONDS, answer_output_options, log_option, model_options, prompt_options
 from llmtools.cli.options import command as llmtools_command
@@ -64,87 +65,6 @@ def connect_runtimes(thread_named: str | None):
     return runtimes, True
 
 
-# --- showing the work on stderr ----------------------------------------------------------
-
-
-class WorkDisplay:
-    """Code blocks and their results on stderr, as the model sees them; dimmed on a terminal."""
-
-    def __init__(self, quiet: bool) -> None:
-        self.quiet = quiet
-        self.in_code = False
-        self.code_ends_line = True
-
-    def _write(self, text: str) -> None:
-        if not self.quiet:
-            write_stderr(text, dim=True)
-
-    def code(self, text: str) -> None:
-        if not self.in_code:
-            self._write("<helpers>")
-            self.in_code = True
-        self._write(text)
-        self.code_ends_line = text.endswith("\n")
-
-    def end_code(self, code: str) -> None:
-        if not self.in_code:  # an empty block still shows as one
-            self._write("<helpers>\n" + code)
-            self.code_ends_line = code.endswith("\n") or not code
-        self._write(("" if self.code_ends_line else "\n") + "</helpers>\n")
-        self.in_code = False
-
-    def result(self, feedback: str) -> None:
-        self._write(f"<helpers_result>\n{feedback}\n</helpers_result>\n")
-
-    def note(self, text: str) -> None:
-        self._write(f"[{text}]\n")
-
-
-class Terminal:
-    """/dev/tty, for questions: stdin may be the task's data and stdout a pipe."""
-
-    def __init__(self) -> None:
-        from llmtools.errors import UsageError
-
-        try:
-            # Two handles: a tty cannot be opened "r+" in text mode (it is not seekable).
-            self.reader = open("/dev/tty", encoding="utf-8", errors="replace")  # noqa: SIM115
-            self.writer = open("/dev/tty", "w", encoding="utf-8", errors="replace")  # noqa: SIM115
-        except OSError:
-            raise UsageError("--confirm needs a terminal to ask on, and /dev/tty cannot be "
-                             "opened") from None
-
-    def ask(self, text: str) -> str:
-        self.writer.write(text)
-        self.writer.flush()
-        return self.reader.readline()
-
-    def close(self) -> None:
-        self.reader.close()
-        self.writer.close()
-
-
-def tty_confirm(show_code: bool):
-    """A confirm function asking on /dev/tty; the Terminal to close."""
-    from llmtools import codeact
-
-    tty = Terminal()
-
-    def confirm(code: str) -> str:
-        shown = f"<helpers>\n{code}</helpers>\n" if show_code else ""  # not on this terminal yet
-        answer = tty.ask(shown + "Run this block? [y]es, [N]o (tell the model), [q]uit: ")
-        if not answer:  # end of file: nobody to say yes
-            return codeact.QUIT
-        word = answer.strip().lower()
-        if word in ("y", "yes"):
-            return codeact.RUN
-        if word in ("q", "quit"):
-            return codeact.QUIT
-        return codeact.SKIP
-
-    return confirm, tty
-
-
 # --- the command --------------------------------------------------------------------------
 
 
@@ -184,8 +104,14 @@ STOP_MESSAGES = {
 @model_options
 @prompt_options(system_help="Extra system instructions (after llm-exec's own).", subject="task")
 @click.option("--thread", metavar="ID",
-              help="Runtime to use: its variables, functions and imports persist across calls. "
-                   "Default: a fresh one, discarded at the end.")
+              help="Thread to use: its runtime's variables, functions and imports and its "
+                   "conversation persist across calls. Default: a fresh one, discarded at the end.")
+@click.option("--new", "new_conversation", is_flag=True,
+              help="Start the thread's conversation over (its variables stay).")
+@click.option("-c", "--continue", "continue_last", is_flag=True, help="Continue the last conversation.")
+@click.option("--cid", metavar="ID", help="Continue the conversation with this id (or id prefix).")
+@click.option("--threads", "list_threads", is_flag=True,
+              help="List the threads: variables, last use and size; then exit.")
 @click.option("--eval", "expression", metavar="EXPR",
               help="Evaluate EXPR in the thread's runtime and print its value; no model call.")
 @click.option("--reset", is_flag=True, help="Forget the thread's runtime first (alone: just that).")
@@ -212,10 +138,13 @@ STOP_MESSAGES = {
 @click.option("-q", "--quiet", is_flag=True, help="Do not show code and results on stderr.")
 @answer_output_options(stack_help="Write the whole exchange as a message stack (JSON lines) instead of the prose.")
 @log_option("Do not log the model calls.")
+@click.option("--profile", is_flag=True,
+              help="Print each model call's time, tokens (cache reads and writes too) and cost, "
+                   "and their total, on stderr.")
 def exec_command(task, model, temperature, max_tokens, thinking, model_timeout, system, paths, context,
-                 thread, expression, reset, statement_timeout, max_steps, max_errors, sandbox_mode,
-                 allow_paths, allow_net, memory_mb, cpu_seconds, max_processes,
-                 max_output, confirm, quiet, answer_format, no_log):
+                 thread, new_conversation, continue_last, cid, list_threads, expression, reset,
+                 statement_timeout, max_steps, max_errors, sandbox_mode, allow_paths, allow_net, memory_mb,
+                 cpu_seconds, max_processes, max_output, confirm, quiet, answer_format, no_log, profile):
     """Do TASK by letting the model write and run Python, step by step.
 
     \b
@@ -239,13 +168,12 @@ def exec_command(task, model, temperature, max_tokens, thinking, model_timeout, 
     mode. Memory, CPU, processes, open files and file size are limited in every mode.
     """
     from llmtools import ask
-    from llmtools.errors import UsageError
-    from llmtools.notices import warn
+    from llmtools.codeact import threads
 
-    if expression is not None and (task or paths or context):
-        raise UsageError("--eval takes an expression and no task")
-    if reset and not thread:
-        raise UsageError("--reset needs --thread ID")
+    if list_threads:
+        _list_threads()
+        return
+    _check_combinations(expression is not None and bool(task or paths or context), reset, new_conversation, thread)
     timeout = _setting(statement_timeout, "timeout", DEFAULT_TIMEOUT, float)
     thread_id = thread or f"exec-{secrets.token_hex(6)}"
     stdin_messages = [] if expression is not None else read_stdin_messages()
@@ -256,20 +184,50 @@ def exec_command(task, model, temperature, max_tokens, thinking, model_timeout, 
         if reset:
             runtimes.reset(thread_id)
         if expression is not None:
+            if not reset:  # --reset --eval: a fresh runtime, on purpose
+                threads.check_exists(runtimes, thread)
             _evaluate(runtimes, thread_id, expression, timeout)
         elif asked or not reset:  # nothing asked and no --reset: prepare() says so
-            prepared = ask.prepare(
+            prepared = _prepare_task(
                 ask.PromptParts(prompt=" ".join(task) or None, system=system, paths=list(paths),
                                 context=list(context), stdin_messages=stdin_messages),
-                model=model, timeout=model_timeout, thinking=thinking)
-            for warning in prepared.warnings:
-                warn(warning)
+                model=model, timeout=model_timeout, thinking=thinking, thread=thread,
+                new_conversation=new_conversation, continue_last=continue_last, cid=cid)
             settings = _loop_settings(thread_id, timeout, max_steps=max_steps, max_errors=max_errors,
                                       memory_mb=memory_mb, max_output=max_output, log=not no_log,
                                       temperature=temperature, max_tokens=max_tokens,
                                       thinking=prepared.request.thinking)
             _run_task(runtimes, prepared, settings, thread=thread, confirm=confirm, quiet=quiet,
-                      answer_format=answer_format)
+                      answer_format=answer_format, profile=profile)
+
+
+def _check_combinations(eval_with_task: bool, reset: bool, new_conversation: bool, thread: str | None) -> None:
+    from llmtools.errors import UsageError
+
+    if eval_with_task:
+        raise UsageError("--eval takes an expression and no task")
+    if reset and not thread:
+        raise UsageError("--reset needs --thread ID")
+    if new_conversation and not thread:
+        raise UsageError("--new needs --thread ID")
+
+
+def _prepare_task(parts, *, model, timeout, thinking, thread: str | None, new_conversation: bool,
+                  continue_last: bool, cid: str | None):
+    """The first request: the task, after the conversation it continues (the thread's own,
+    unless --new; or -c / --cid)."""
+    from llmtools import ask
+    from llmtools.codeact import threads
+    from llmtools.notices import warn
+
+    continued = threads.conversation_to_continue(thread, new=new_conversation, chosen=continue_last or bool(cid))
+    prepared = ask.prepare(parts, model=model, timeout=timeout, thinking=thinking,
+                           continue_last=continue_last, conversation=cid or continued)
+    if thread and prepared.conversation_id is None:
+        prepared.conversation_id = threads.new_conversation_id(thread)
+    for warning in prepared.warnings:
+        warn(warning)
+    return prepared
 
 
 def _sandbox_rules(mode, allow_paths, allow_net, limit_flags) -> dict:
@@ -319,7 +277,7 @@ def _loop_settings(thread_id: str, statement_timeout: float, *, max_steps, max_e
 
 
 def _run_task(runtimes, prepared, settings, *, thread: str | None, confirm: bool, quiet: bool,
-              answer_format: AnswerFormat) -> None:
+              answer_format: AnswerFormat, profile: bool = False) -> None:
     """The loop, shown as it runs: prose to stdout, code and results to stderr."""
     from llmtools import codeact
     from llmtools.errors import LlmtoolsError
@@ -336,12 +294,32 @@ def _run_task(runtimes, prepared, settings, *, thread: str | None, confirm: bool
             _show_events(loop.run(), answer, display)
         finally:
             answer.close([*messages, *loop.transcript])
+            if profile:
+                _show_profile(loop.exchanges)
     finally:
         if tty is not None:
             tty.close()
     if loop.stop_reason in STOP_MESSAGES:
         raise LlmtoolsError(STOP_MESSAGES[loop.stop_reason].format(
             max_steps=settings.max_steps, max_errors=settings.max_errors))
+
+
+def _show_profile(exchanges) -> None:
+    from llmtools.profile import run_profile
+
+    write_stderr(run_profile(exchanges))
+
+
+def _list_threads() -> None:
+    from llmtools.codeact import threads
+
+    runtimes, owned = connect_runtimes(None)
+    try:
+        rows = threads.list_threads(runtimes)
+    finally:
+        if owned:
+            runtimes.close()
+    echo(threads.format_threads(rows) if rows else "no threads yet")
 
 
 def _helpers_doc(runtimes, settings, display: WorkDisplay, thread: str | None) -> str:

@@ -65,19 +65,9 @@ command = cli  # the name every cli module gives its click command
 
 
 def _profile_line(exchange) -> str:
-    outcome = exchange.outcome
-    rate_in, rate_out = outcome.tokens_per_second()
-    fields = [f"model={exchange.spec.name}"]
-    if outcome.ttft_s is not None:
-        fields.append(f"ttft={outcome.ttft_s:.3f}s")
-    if outcome.total_s is not None:
-        fields.append(f"total={outcome.total_s:.3f}s")
-    if outcome.input_tokens is not None:
-        fields.append(f"in={outcome.input_tokens}tok" + (f" ({rate_in:.1f} tok/s)" if rate_in else ""))
-    if outcome.output_tokens is not None:
-        fields.append(f"out={outcome.output_tokens}tok" + (f" ({rate_out:.1f} tok/s)" if rate_out else ""))
-    fields.append("cost=" + (f"${outcome.cost_usd:.6f}" if outcome.cost_usd is not None else "unknown"))
-    return "profile: " + " ".join(fields)
+    from llmtools.profile import profile_line
+
+    return profile_line(exchange.outcome, exchange.spec.name)
 
 
 @cli.command("prompt")

@@ -14,6 +14,8 @@ def _summary(row: dict) -> str:
     fields = [row["created"], row["model"], f"conversation {row['conversation_id']}", row["status"]]
     if row["input_tokens"] is not None or row["output_tokens"] is not None:
         fields.append(f"{row['input_tokens'] or 0} in / {row['output_tokens'] or 0} out tokens")
+    if row.get("cache_read_tokens") or row.get("cache_write_tokens"):
+        fields.append(f"cache {row.get('cache_read_tokens') or 0} read / {row.get('cache_write_tokens') or 0} written")
     if row["cost_usd"]:
         fields.append(f"${row['cost_usd']:.6f}")
     return "## " + "  ".join(fields)

@@ -144,14 +144,19 @@ def format_result(result: ExecuteResult, max_chars: int) -> str:
     for statement in result.get("statements") or ():
         for key in ("stdout", "stderr"):
             if statement.get(key):
-                pieces.append(statement[key] if statement[key].endswith("\n") else statement[key] + "\n")
+                text = _with_true_tail(statement, key)
+                pieces.append(text if text.endswith("\n") else text + "\n")
         if (shown := statement.get("value")) is not None:
             pieces.append(shown + "\n")
         for value in statement.get("results") or ():
             pieces.append(f"result(): {value['text']}\n")
-    output = truncate_middle("".join(pieces), max_chars).rstrip("\n")
+    whole = "".join(pieces)
+    output = truncate_middle(whole, max_chars).rstrip("\n")
     sections = [output] if output.strip() else []
-    dropped = result.get("dropped_bytes") or {}
+    if len(whole) > max_chars:  # only what the model did not see whole needs paging
+        sections += kept_output_notes(result)
+    dropped = {name: count for name, count in (result.get("dropped_bytes") or {}).items()
+               if not _kept_whole(result, name)}
     if dropped:
         sections.append("[the runtime kept only the first megabyte of "
                         + " and ".join(f"{name} ({count:,} bytes more were dropped)"
@@ -164,6 +169,42 @@ def format_result(result: ExecuteResult, max_chars: int) -> str:
         count = len(result.get("statements") or ())
         sections.append(f"(no output; {_plural(count, 'statement')} ran)")
     return "\n".join(sections)
+
+
+def _with_true_tail(statement: Any, key: str) -> str:
+    """The statement's output as read back; when the read-back stopped short (past a
+    megabyte) but the whole was kept, with the whole's real end, so the tail shown is the end."""
+    text = statement[key]
+    kept = statement.get(f"{key}_kept")
+    if kept and statement.get(f"{key}_dropped_bytes") and kept.get("tail"):
+        return f"{text}\n[...]\n{kept['tail']}"
+    return text
+
+
+def _kept_whole(result: ExecuteResult, key: str) -> bool:
+    """Whether what the runtime did not read back of `key` is in a kept output all the same."""
+    statements: list[Any] = list(result.get("statements") or ())
+    kept = [statement.get(f"{key}_kept") for statement in statements]
+    return any(kept) and not any(item.get("cut_bytes") for item in kept if item)
+
+
+def kept_output_notes(result: ExecuteResult) -> list[str]:
+    """How to page through statements' whole outputs the runtime kept (runtime/outputs.py)."""
+    notes = []
+    for number, statement in enumerate(result.get("statements") or (), start=1):
+        for key in ("stdout", "stderr"):
+            kept: dict | None = statement.get(f"{key}_kept")  # type: ignore[assignment]
+            if not kept:
+                continue
+            handle, chars = kept["handle"], kept["chars"]
+            pages = -(-chars // 4000)
+            note = (f'[the whole {key} of statement {number} is kept as "{handle}": {chars:,} characters, '
+                    f'{kept["lines"]:,} lines; read_output("{handle}", start, length) returns any part '
+                    f'of it, output("{handle}", page=N) page N of {pages}')
+            if kept.get("cut_bytes"):
+                note += f"; {kept['cut_bytes']:,} bytes past the first 64 MB were not kept"
+            notes.append(note + "]")
+    return notes
 
 
 def result_message(feedback: str, result: ExecuteResult | None, thread_id: str, step: int) -> dict:

@@ -21,6 +21,7 @@ from llmtools.codeact.feedback import (
     system_prompt,
 )
 from llmtools.codeact.splitter import HELPERS_CLOSE, HelpersSplitter, clean_code
+from llmtools.codeact.threads import is_own_prompt
 from llmtools.providers.base import ModelSpec, Request, TextDelta, ThinkingDelta
 from llmtools.runtime.results import EvaluateResult, ExecuteResult, HelperContext, helper_context
 
@@ -159,10 +160,13 @@ class CodeActLoop:
 
     def _request(self) -> Request:
         settings = self.settings
+        # Marked as ours so that a continued thread leaves the logged copy out (each call
+        # adds it afresh); it comes first and stays the same, which prompt caches rely on.
         system = stack.message("system", system_prompt(
             self.helpers_doc, statement_timeout=settings.statement_timeout,
-            max_steps=settings.max_steps, cwd=settings.cwd))
-        return Request(messages=[system, *self.messages, *self.transcript],
+            max_steps=settings.max_steps, cwd=settings.cwd), tool="llm-exec")
+        earlier = [message for message in self.messages if not is_own_prompt(message)]
+        return Request(messages=[system, *earlier, *self.transcript],
                        max_tokens=settings.max_tokens, temperature=settings.temperature,
                        thinking=settings.thinking, stop=[HELPERS_CLOSE])
 
@@ -195,6 +199,9 @@ class CodeActLoop:
         return {"role": "assistant", "content": splitter.assistant_text(), "meta": meta}
 
     def run(self) -> Iterator[Event]:
+        if self.spec.provider == "echo":
+            yield from self._show_request()
+            return
         settings = self.settings
         consecutive_errors = 0
         code_allowed = True
@@ -242,6 +249,24 @@ class CodeActLoop:
             limit_reason, note = self._bound_reached(consecutive_errors)
             code_allowed = limit_reason is None
             self.transcript.append(result_message(feedback + note, None, settings.thread_id, step))
+
+    def _show_request(self) -> Iterator[Event]:
+        """`-m echo`: one call whose answer, what the first step would send, is all prose.
+        Its system prompt holds <helpers> examples, which must not be taken for code to run.
+        A dry run changes nothing: not logged, so a thread's conversation stays as it was."""
+        from llmtools.exchange import Exchange
+
+        exchange = Exchange(self.spec, self._request(), tool="llm-exec",
+                            conversation_id=self.conversation_id, log=False,
+                            stream_factory=self.stream_factory)
+        self.exchanges.append(exchange)
+        self.conversation_id = exchange.conversation_id
+        with contextlib.closing(exchange.events()) as events:
+            for event in events:
+                if isinstance(event, TextDelta):
+                    yield Prose(event.text)
+        self.transcript.append(exchange.assistant_message())
+        self.stop_reason = "answered"
 
     def _bound_reached(self, consecutive_errors: int) -> tuple[str | None, str]:
         """(the bound now reached or None, the note that tells the model to answer)."""

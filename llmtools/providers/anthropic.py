@@ -28,6 +28,7 @@ from llmtools.providers.base import (
     prepare_turns,
     schema_name,
 )
+from llmtools.providers.prompt_cache import mark_cache_breakpoints
 from llmtools.providers.sdk import (
     CONNECT_TIMEOUT,
     SdkProvider,
@@ -125,6 +126,8 @@ class AnthropicProvider(SdkProvider):
     def stream(self, request: Request) -> Iterator[Event]:
         client = self._get_client()
         params = self.request_params(request)
+        if request.cache:
+            mark_cache_breakpoints(params)
         try:
             response_stream = client.messages.create(stream=True, **params)
         except Exception as error:
@@ -157,13 +160,10 @@ class AnthropicProvider(SdkProvider):
                         answered = True
                         yield TextDelta(delta.partial_json)
                 elif kind == "message_start":
-                    yield Usage(input_tokens=_input_tokens(event.message.usage))
+                    yield _usage_event(event.message.usage, with_output=False)
                 elif kind == "message_delta":
                     stop_reason = event.delta.stop_reason or stop_reason
-                    yield Usage(
-                        input_tokens=_input_tokens(event.usage),
-                        output_tokens=event.usage.output_tokens,
-                    )
+                    yield _usage_event(event.usage, with_output=True)
                 elif kind == "message_stop":
                     stopped = True
         except anthropic.APIStatusError as error:
@@ -273,13 +273,17 @@ def thinking_budget(value: str | None) -> int | None:
     return budget
 
 
-def _input_tokens(usage: Any) -> int | None:
-    # Prompt-cache reads and writes are input too; without cache_control they are zero.
-    parts = [usage.input_tokens, getattr(usage, "cache_creation_input_tokens", None),
-             getattr(usage, "cache_read_input_tokens", None)]
-    if usage.input_tokens is None:
-        return None
-    return sum(part or 0 for part in parts)
+def _usage_event(usage: Any, *, with_output: bool) -> Usage:
+    """The API's usage as ours: its `input_tokens` counts only the uncached part of the
+    prompt, so the whole prompt is that plus the cache reads and writes."""
+    uncached = getattr(usage, "input_tokens", None)
+    written = getattr(usage, "cache_creation_input_tokens", None)
+    read = getattr(usage, "cache_read_input_tokens", None)
+    whole = None if uncached is None else uncached + (written or 0) + (read or 0)
+    return Usage(input_tokens=whole,
+                 output_tokens=usage.output_tokens if with_output else None,
+                 cache_read_tokens=read if uncached is not None else None,
+                 cache_write_tokens=written if uncached is not None else None)
 
 
 # --- errors particular to this API ----------------------------------------

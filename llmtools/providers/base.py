@@ -37,10 +37,17 @@ class ThinkingDelta:
 
 @dataclasses.dataclass(frozen=True)
 class Usage:
-    """Token counts. May arrive more than once; a later non-None value replaces an earlier one."""
+    """Token counts. May arrive more than once; a later non-None value replaces an earlier one.
+
+    `input_tokens` is the whole prompt. Of it, `cache_read_tokens` came from the provider's
+    prompt cache (billed at the cache-read price) and `cache_write_tokens` were stored in
+    it (billed at the cache-write price); the rest is billed at the full input price.
+    """
 
     input_tokens: int | None = None
     output_tokens: int | None = None
+    cache_read_tokens: int | None = None
+    cache_write_tokens: int | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,7 +66,9 @@ def event_to_json(event: Event) -> dict:
         return {"event": "thinking", "text": event.text}
     if isinstance(event, Usage):
         return {"event": "usage", "input_tokens": event.input_tokens,
-                "output_tokens": event.output_tokens}
+                "output_tokens": event.output_tokens,
+                "cache_read_tokens": event.cache_read_tokens,
+                "cache_write_tokens": event.cache_write_tokens}
     if isinstance(event, Finished):
         return {"event": "finished", "stop_reason": event.stop_reason}
     raise TypeError(f"unknown provider event {event!r}")
@@ -73,7 +82,8 @@ def event_from_json(data: dict) -> Event | None:
     if kind == "thinking":
         return ThinkingDelta(data["text"])
     if kind == "usage":
-        return Usage(data.get("input_tokens"), data.get("output_tokens"))
+        return Usage(data.get("input_tokens"), data.get("output_tokens"),
+                     data.get("cache_read_tokens"), data.get("cache_write_tokens"))
     if kind == "finished":
         return Finished(data.get("stop_reason"))
     return None
@@ -93,8 +103,9 @@ class ModelSpec:
     """A model name resolved against config: everything needed to call it.
 
     `name` is what the user knows the model as (logged and shown); `model_id` is what the
-    API is sent. Prices are US dollars per million tokens. `api_key` is never logged or
-    shown; `api_key_env` names the variable to set when it is missing.
+    API is sent. Prices are US dollars per million tokens; a prompt-cache price left None
+    is the input price. `api_key` is never logged or shown; `api_key_env` names the
+    variable to set when it is missing.
     """
 
     name: str
@@ -106,6 +117,8 @@ class ModelSpec:
     context_size: int | None = None
     price_input: float | None = None
     price_output: float | None = None
+    price_cache_read: float | None = None
+    price_cache_write: float | None = None
     timeout: float = DEFAULT_MODEL_TIMEOUT
     max_retries: int = DEFAULT_RETRIES
     retry_base_delay: float = DEFAULT_RETRY_BASE_DELAY
@@ -121,6 +134,10 @@ class Request:
 
     `thinking` is the raw `-z` value: a token budget ("2048") or an effort ("low",
     "medium", "high"); each provider maps it to what its API takes.
+
+    `cache`: reuse the provider's prompt cache for the stable prefix of the stack (Anthropic
+    `cache_control` breakpoints; a local model's KV cache). The caller decides it from the
+    `prompt_cache` setting, so the daemon never consults its own config.
 
     `stop`: strings that end the answer where they first appear (llm-exec stops at
     `</helpers>`). Providers that support them send them to the API, which leaves the
@@ -141,6 +158,7 @@ class Request:
     thinking: str | None = None
     stop: list[str] | None = None
     schema: dict | None = None
+    cache: bool = True
 
 
 def schema_name(schema: dict) -> str:

@@ -130,7 +130,8 @@ class LlamaEngine:
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         generated = 0
         stop_reason = "length"
-        yield Usage(input_tokens=len(prompt), output_tokens=0)
+        yield Usage(input_tokens=len(prompt), output_tokens=0,
+                    cache_read_tokens=self._reusable_prefix(prompt, request.cache))
         self._seed()
         sampling = self._sampling()
         if request.schema is not None:
@@ -161,6 +162,22 @@ class LlamaEngine:
                 yield TextDelta(rest)
         yield Usage(input_tokens=len(prompt), output_tokens=generated)
         yield Finished(stop_reason)
+
+    def _reusable_prefix(self, prompt: list[int], cache: bool) -> int:
+        """How many of `prompt`'s tokens the KV cache already holds, which `Llama.generate`
+        keeps instead of evaluating again (all but the last when the whole prompt is there,
+        since sampling needs fresh logits). With caching off the cache is dropped first."""
+        llama = self.llama
+        if not cache:
+            llama.reset()
+            return 0
+        held = llama.n_tokens
+        shared = 0
+        for cached, wanted in zip(llama.input_ids[:held].tolist(), prompt, strict=False):
+            if cached != wanted:
+                break
+            shared += 1
+        return shared - 1 if shared == len(prompt) and shared else shared
 
     def _fit(self, request: Request) -> tuple[list[dict], list[int], int]:
         """(the messages as sent, their prompt tokens, the most tokens the answer may have)."""

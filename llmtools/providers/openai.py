@@ -184,8 +184,7 @@ class OpenAIProvider(SdkProvider):
                     raise self._stream_error_chunk(chunk["error"])
                 usage = chunk.get("usage")
                 if isinstance(usage, dict):
-                    yield Usage(input_tokens=usage.get("prompt_tokens"),
-                                output_tokens=usage.get("completion_tokens"))
+                    yield _usage_event(usage)
                 for choice in chunk.get("choices") or ():
                     if choice.get("index", 0) != 0:
                         continue
@@ -251,6 +250,17 @@ class OpenAIProvider(SdkProvider):
 
     def _shown_base_url(self, client: Any) -> str:
         return without_credentials(self.spec.base_url or str(client.base_url) or DEFAULT_BASE_URL)
+
+
+def _usage_event(usage: dict[str, Any]) -> Usage:
+    """`prompt_tokens` is the whole prompt; OpenAI caches prefixes on its own and says how
+    much of it came from the cache in `prompt_tokens_details.cached_tokens` (writes are
+    not billed apart, so there are none to report)."""
+    details = usage.get("prompt_tokens_details")
+    cached = details.get("cached_tokens") if isinstance(details, dict) else None
+    return Usage(input_tokens=usage.get("prompt_tokens"),
+                 output_tokens=usage.get("completion_tokens"),
+                 cache_read_tokens=cached if isinstance(cached, int) else None)
 
 
 def _parse_chunk(data: str) -> dict[str, Any]:

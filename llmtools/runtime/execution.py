@@ -27,7 +27,7 @@ import traceback
 import types
 from collections.abc import Callable
 
-from llmtools.runtime import limits
+from llmtools.runtime import limits, outputs
 from llmtools.runtime.results import BlockError, LocalVariable, ResultValue, block_error
 
 # Bytes of each stream kept per block; the rest is counted, not stored. The model sees
@@ -136,7 +136,7 @@ class SpoolWriter(io.TextIOBase):
         self._fd = fd
         self._name = name
         self._buffer = bytearray()
-        self.budget = CAPTURE_LIMIT
+        self.budget = outputs.MAX_KEPT_BYTES  # to disk; what is read back is CAPTURE_LIMIT
         self.dropped = 0
 
     @property
@@ -153,7 +153,7 @@ class SpoolWriter(io.TextIOBase):
 
     def reset(self) -> None:
         self._buffer.clear()
-        self.budget = CAPTURE_LIMIT
+        self.budget = outputs.MAX_KEPT_BYTES
         self.dropped = 0
 
     def writable(self) -> bool:
@@ -304,10 +304,14 @@ def _value_text(value: object, for_eval: bool) -> str:
 def _collect_output(context: BlockContext, info: dict) -> None:
     for key, (spool, writer) in (("stdout", context.stdout), ("stderr", context.stderr)):
         writer.flush()
+        start = spool.offset
         text, dropped = spool.take_new()
         info[key] = text
         if dropped:
             info[f"{key}_dropped_bytes"] = dropped
+        kept = outputs.keep(spool.fd, start, spool.offset)  # the whole of a large output, for paging
+        if kept is not None:
+            info[f"{key}_kept"] = kept
 
 
 def run_statement(statement: Statement, context: BlockContext, *, for_eval: bool = False) -> dict:
@@ -414,9 +418,10 @@ def run_block(code: str, filename: str, context: BlockContext, *, for_eval: bool
         context.emit({"event": "statement_done", "statement": info, "error": failure})
         if failure is not None:
             break
-    # Output the Python-level cap refused (counted apart from what the read-back cap cut).
-    dropped = {name: writer.dropped for name, (_, writer) in
-               (("stdout", context.stdout), ("stderr", context.stderr)) if writer.dropped}
+    # Output not read back: past the read-back cap (large outputs are kept whole on disk,
+    # runtime/outputs.py) or past the Python-level cap.
+    dropped = {name: writer.dropped + spool.dropped for name, (spool, writer) in
+               (("stdout", context.stdout), ("stderr", context.stderr)) if writer.dropped + spool.dropped}
     summary: dict = {"statements_total": len(statements), "error": failure}
     if dropped:
         summary["dropped_bytes"] = dropped

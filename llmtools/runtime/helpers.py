@@ -33,6 +33,7 @@ from typing import Any
 
 from llmtools import detect, stack
 from llmtools.errors import LlmtoolsError, UsageError
+from llmtools.runtime.outputs import output, read_output
 from llmtools.runtime.results import HelperContext, ResultValue, context_spec
 
 
@@ -268,7 +269,8 @@ def helpers() -> str:
 
 
 BUILTIN: dict[str, Any] = {function.__name__: function for function in (
-    llm_call, llm_bind, llm_list_bind, result, download, pdf, read_file, write_file, helpers)}
+    llm_call, llm_bind, llm_list_bind, result, download, pdf, read_file, write_file, helpers,
+    read_output, output)}
 
 
 # --- user helpers ------------------------------------------------------------------------

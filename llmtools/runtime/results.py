@@ -68,6 +68,8 @@ class StatementRecord(TypedDict):
     stderr: str
     stdout_dropped_bytes: NotRequired[int]
     stderr_dropped_bytes: NotRequired[int]
+    stdout_kept: NotRequired[dict]  # a large output kept whole for paging (runtime/outputs.py)
+    stderr_kept: NotRequired[dict]
     results: list[ResultValue]
 
 

@@ -33,7 +33,7 @@ import threading
 import traceback
 from pathlib import Path
 
-from llmtools.runtime import channel, execution, helpers, limits, snapshot
+from llmtools.runtime import channel, execution, helpers, limits, outputs, snapshot
 from llmtools.runtime.results import HelperContext, ResultValue, block_error
 
 # Sources of this many recent blocks are kept (in the snapshot too) so that tracebacks
@@ -144,6 +144,11 @@ class Worker:
     def hidden(self, name: str, value: object) -> bool:
         return self.helper_objects.get(name) is value
 
+    def variable_names(self) -> list[str]:
+        """The user's names, for `llm-exec --threads` (read from the snapshot, unpickled)."""
+        return sorted(name for name, value in self.namespace.items()
+                      if not name.startswith("__") and not self.hidden(name, value))
+
     def take_results(self) -> list[ResultValue]:
         results, helpers.STATE.results = helpers.STATE.results, []
         return results
@@ -154,6 +159,7 @@ class Worker:
         self.thread_id = str(request.get("thread_id", ""))
         path = request.get("snapshot_path")
         self.snapshot_path = Path(path) if path else None
+        outputs.configure(self.snapshot_path)
         self.snapshot_budget = float(request.get("snapshot_budget") or snapshot.DEFAULT_BUDGET)
         limits.apply_fixed(request.get("limits") or {})
         # Helper modules first: functions from them in a snapshot unpickle by reference.
@@ -250,7 +256,7 @@ class Worker:
         if self.snapshot_path is None:
             return
         extra = {"sources": self.sources, "blocks": self.block_number, "evals": self.eval_number,
-                 "thread_id": self.thread_id}
+                 "thread_id": self.thread_id, "names": self.variable_names()}
         self.gate.cancelled = False  # a cancel was for the block, which is over
         try:
             # Pickling can run user code (__reduce__, __getstate__), so a runaway one is

@@ -2,12 +2,22 @@
 
 Every event carries an `event:` line as well as `data:`: the anthropic SDK skips events
 without one. The SDK's base_url is the server root (it adds `/v1/messages` itself).
+
+Prompt caching is reported the way the API reports it, from the `cache_control` markers
+a request carries (`PromptCache`): the prefix up to a marker seen before (within 20
+blocks back of a marker) is a cache read, newly marked prefixes are cache writes, and
+`input_tokens` is only the rest. Prefixes under `min_cache_tokens` are not cached, as
+the API ignores them. Tokens are counted as the fake counts them (about four characters
+each). A request that caches nothing reports the scripted `Reply.input_tokens`, unless
+`count_tokens` is set: then every request reports its counted size.
 """
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
+import threading
 from typing import Any
 
 from tests.fakes.loopback import (
@@ -51,9 +61,100 @@ def _forced_tool(body: dict[str, Any]) -> tuple[str | None, str | None]:
     return choice["name"], None
 
 
+MIN_CACHE_TOKENS = 1024  # the API's minimum cacheable prefix for Sonnet and Opus models
+LOOKBACK_BLOCKS = 20  # how far back from a breakpoint the API looks for an earlier hit
+
+
+def count_tokens(text: str) -> int:
+    return max(1, len(text) // 4)
+
+
+def _prompt_blocks(body: dict) -> list[tuple[str, int, bool]]:
+    """(key, tokens, marked) for each block of the prompt in cache order: tools, system, messages."""
+    flat: list[tuple[str, dict]] = [("tool", tool) for tool in body.get("tools") or []]
+    system = body.get("system")
+    if isinstance(system, str) and system:
+        system = [{"type": "text", "text": system}]
+    flat += [("system", block) for block in system or []]
+    for message in body.get("messages") or []:
+        content = message.get("content")
+        if isinstance(content, str):
+            content = [{"type": "text", "text": content}]
+        flat += [(message.get("role", "user"), block) for block in content or []]
+    blocks = []
+    for role, block in flat:
+        bare = {key: value for key, value in block.items() if key != "cache_control"}
+        key = json.dumps([role, bare], sort_keys=True)
+        blocks.append((key, count_tokens(bare.get("text") or key), "cache_control" in block))
+    return blocks
+
+
+def _cut_at_stop(text: str, stops: Any) -> tuple[str, str | None]:
+    """As the API does: the text up to the first stop sequence, which is left out."""
+    found = [(text.find(stop), stop) for stop in stops or () if isinstance(stop, str) and stop in text]
+    if not found:
+        return text, None
+    position, stop = min(found)
+    return text[:position], stop
+
+
+class PromptCache:
+    """Prefixes written by earlier requests, by the hash of everything up to a block."""
+
+    def __init__(self, min_tokens: int = MIN_CACHE_TOKENS) -> None:
+        self.min_tokens = min_tokens
+        self._written: set[str] = set()
+        self._lock = threading.Lock()
+
+    def usage(self, body: dict) -> tuple[int, int, int] | None:
+        """(uncached input, cache read, cache write) tokens, or None for no markers."""
+        blocks = _prompt_blocks(body)
+        marks = [index for index, (_, _, marked) in enumerate(blocks) if marked]
+        if not marks:
+            return None
+        hashes, totals, running, digest = [], [], 0, hashlib.sha256()
+        for key, tokens, _ in blocks:
+            digest.update(key.encode())
+            hashes.append(digest.hexdigest())
+            running += tokens
+            totals.append(running)
+        with self._lock:
+            read_end = 0
+            for mark in marks:
+                for index in range(mark, max(-1, mark - LOOKBACK_BLOCKS), -1):
+                    if hashes[index] in self._written:
+                        read_end = max(read_end, index + 1)
+                        break
+            write_end = read_end
+            for mark in marks:
+                if mark + 1 > read_end and totals[mark] >= self.min_tokens:
+                    self._written.add(hashes[mark])
+                    write_end = max(write_end, mark + 1)
+        read = totals[read_end - 1] if read_end else 0
+        written = totals[write_end - 1] - read if write_end > read_end else 0
+        return running - read - written, read, written
+
+
 class AnthropicFakeServer(LoopbackServer):
     api_prefix = ""
     endpoint = "/v1/messages"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.prompt_cache = PromptCache()
+        self.count_tokens = False
+
+    def _usage(self, body: Any, scripted_input: int) -> dict[str, int]:
+        body = body if isinstance(body, dict) else {}
+        counted = self.prompt_cache.usage(body)
+        if counted is None or counted[1] + counted[2] == 0:
+            whole = sum(tokens for _, tokens, _ in _prompt_blocks(body))
+            uncached = whole if self.count_tokens else scripted_input
+            return {"input_tokens": uncached, "cache_creation_input_tokens": 0,
+                    "cache_read_input_tokens": 0}
+        uncached, read, written = counted
+        return {"input_tokens": uncached, "cache_creation_input_tokens": written,
+                "cache_read_input_tokens": read}
 
     def respond(self, request: RecordedRequest, behaviour: Any, exchange: Exchange) -> None:
         headers = request.headers
@@ -71,7 +172,8 @@ class AnthropicFakeServer(LoopbackServer):
                 exchange.send_json(400, _error_body("invalid_request_error", refusal))
                 return
             exchange.start_stream()
-            self._message_start(exchange, model, behaviour.input_tokens)
+            self._message_start(exchange, model, behaviour.input_tokens,
+                                usage=self._usage(request.body, behaviour.input_tokens))
             index = 0
             if behaviour.thinking:
                 self._block(exchange, index, "thinking", behaviour.thinking, behaviour.chunks)
@@ -79,13 +181,16 @@ class AnthropicFakeServer(LoopbackServer):
             if forced_tool:
                 # The reply's text is the tool's input, streamed as the API streams JSON.
                 self._tool_block(exchange, index, forced_tool, behaviour.text, behaviour.chunks)
+                stop_sequence = None
             else:
-                self._block(exchange, index, "text", behaviour.text, behaviour.chunks)
-            stop_reason = behaviour.stop_reason or ("tool_use" if forced_tool else "end_turn")
+                text, stop_sequence = _cut_at_stop(behaviour.text, (request.body or {}).get("stop_sequences"))
+                self._block(exchange, index, "text", text, behaviour.chunks)
+            stop_reason = behaviour.stop_reason or (
+                "tool_use" if forced_tool else "stop_sequence" if stop_sequence else "end_turn")
             exchange.send(_event("message_delta", {
                 "type": "message_delta",
                 "delta": {"stop_reason": stop_reason,
-                          "stop_sequence": None},
+                          "stop_sequence": stop_sequence},
                 "usage": {"output_tokens": behaviour.output_tokens},
             }))
             exchange.send(_event("message_stop", {"type": "message_stop"}))
@@ -123,14 +228,16 @@ class AnthropicFakeServer(LoopbackServer):
     # --- pieces of a stream ---
 
     @staticmethod
-    def _message_start(exchange: Exchange, model: str, input_tokens: int) -> None:
+    def _message_start(exchange: Exchange, model: str, input_tokens: int,
+                       usage: dict[str, int] | None = None) -> None:
+        usage = usage or {"input_tokens": input_tokens, "cache_creation_input_tokens": 0,
+                          "cache_read_input_tokens": 0}
         exchange.send(_event("message_start", {
             "type": "message_start",
             "message": {
                 "id": f"msg_fake{next(_message_ids)}", "type": "message", "role": "assistant",
                 "model": model, "content": [], "stop_reason": None, "stop_sequence": None,
-                "usage": {"input_tokens": input_tokens, "output_tokens": 1,
-                          "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0},
+                "usage": {**usage, "output_tokens": 1},
             },
         }))
         exchange.send(_event("ping", {"type": "ping"}))

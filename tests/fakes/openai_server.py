@@ -4,12 +4,19 @@ Chunks are `data: {json}` lines ending with `data: [DONE]`; the final usage chun
 `choices`) is sent only when the request asked for it with `stream_options.include_usage`,
 as the real API does. Thinking is streamed as `reasoning_content`, the way llama.cpp's
 server and vLLM send it. The SDK's base_url includes `/v1`.
+
+Prompt caching is automatic, as OpenAI's is: the longest prefix a request shares with an
+earlier one (in messages as sent, about four characters a token) is reported as
+`prompt_tokens_details.cached_tokens` once it reaches 1024 tokens, in steps of 128, never
+more than the scripted prompt size.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+import os
+import threading
 import time
 from typing import Any
 
@@ -85,15 +92,41 @@ class _Chunks:
         return _data({**self.base, "choices": [
             {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}]})
 
-    def usage(self, prompt_tokens: int, completion_tokens: int) -> str:
-        return _data({**self.base, "choices": [], "usage": {
-            "prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-            "total_tokens": prompt_tokens + completion_tokens}})
+    def usage(self, prompt_tokens: int, completion_tokens: int, cached_tokens: int = 0) -> str:
+        usage: dict[str, Any] = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                                 "total_tokens": prompt_tokens + completion_tokens}
+        if cached_tokens:
+            usage["prompt_tokens_details"] = {"cached_tokens": cached_tokens, "audio_tokens": 0}
+        return _data({**self.base, "choices": [], "usage": usage})
+
+
+MIN_CACHED_TOKENS = 1024
+CACHE_STEP_TOKENS = 128
+
+
+class AutomaticCache:
+    """The prompts seen so far, to find the longest prefix a new one shares with them."""
+
+    def __init__(self) -> None:
+        self._seen: list[str] = []
+        self._lock = threading.Lock()
+
+    def cached_tokens(self, body: dict) -> int:
+        prompt = json.dumps(body.get("messages") or [], sort_keys=True)
+        with self._lock:
+            shared = max((len(os.path.commonprefix([prompt, seen])) for seen in self._seen), default=0)
+            self._seen.append(prompt)
+        tokens = shared // 4
+        return tokens - tokens % CACHE_STEP_TOKENS if tokens >= MIN_CACHED_TOKENS else 0
 
 
 class OpenAIFakeServer(LoopbackServer):
     api_prefix = "/v1"
     endpoint = "/v1/chat/completions"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.prompt_cache = AutomaticCache()
 
     def respond(self, request: RecordedRequest, behaviour: Any, exchange: Exchange) -> None:
         body = request.body if isinstance(request.body, dict) else {}
@@ -111,7 +144,8 @@ class OpenAIFakeServer(LoopbackServer):
             exchange.send(chunks.choice({}, finish_reason=behaviour.stop_reason or "stop"))
             wants_usage = (body.get("stream_options") or {}).get("include_usage")
             if wants_usage and behaviour.include_usage:
-                exchange.send(chunks.usage(behaviour.input_tokens, behaviour.output_tokens))
+                cached = min(self.prompt_cache.cached_tokens(body), behaviour.input_tokens)
+                exchange.send(chunks.usage(behaviour.input_tokens, behaviour.output_tokens, cached))
             exchange.send("data: [DONE]\n\n")
             exchange.end_stream()
         elif isinstance(behaviour, HttpError):
