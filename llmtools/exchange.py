@@ -18,6 +18,11 @@ from llmtools.providers.catalog import cost_usd
 
 StreamFactory = Callable[[ModelSpec, Request], Iterator[Event]]
 
+# Providers' words for why an answer ended, in the one vocabulary `meta.stop_reason` uses
+# (Anthropic's); other reasons ("refusal", "content_filter") are kept as they come.
+STOP_REASONS = {"stop": "end_turn", "length": "max_tokens", "eos": "end_turn"}
+TRUNCATED = "max_tokens"
+
 
 @dataclasses.dataclass
 class Outcome:
@@ -55,12 +60,12 @@ class Exchange:
         log: bool = True,
         stream_factory: StreamFactory | None = None,
     ) -> None:
-        from llmtools.logs import new_id
+        from llmtools.logs import new_conversation_id
 
         self.spec = spec
         self.request = request
         self.tool = tool
-        self.conversation_id = conversation_id or new_id()
+        self.conversation_id = conversation_id or new_conversation_id()
         self.log = log
         if stream_factory is None:
             from llmtools.services import chat_stream
@@ -94,8 +99,8 @@ class Exchange:
                         outcome.input_tokens = event.input_tokens
                     if event.output_tokens is not None:
                         outcome.output_tokens = event.output_tokens
-                elif isinstance(event, Finished):
-                    outcome.stop_reason = event.stop_reason
+                elif isinstance(event, Finished) and event.stop_reason:
+                    outcome.stop_reason = STOP_REASONS.get(event.stop_reason, event.stop_reason)
             outcome.status = "ok"
         except BaseException as error:
             outcome.status, outcome.error = _ending(error)
@@ -120,9 +125,14 @@ class Exchange:
 
     def _finish_log(self, store) -> None:
         outcome = self.outcome
+        request = self.request
+        # The call's settings go in the log (not the stack), so `llm -c` can keep them.
+        options = {key: value for key, value in (("max_tokens", request.max_tokens),
+                                                 ("temperature", request.temperature),
+                                                 ("thinking", request.thinking)) if value is not None}
         store.finish(
             self.response_id, response=outcome.text, status=outcome.status,
-            error=outcome.error, meta=self.assistant_meta(),
+            error=outcome.error, meta={**self.assistant_meta(), **({"options": options} if options else {})},
             input_tokens=outcome.input_tokens, output_tokens=outcome.output_tokens,
             cost_usd=outcome.cost_usd, ttft_s=outcome.ttft_s, total_s=outcome.total_s)
         store.close()
@@ -154,7 +164,23 @@ class Exchange:
             meta["thinking"] = outcome.thinking
         if outcome.status not in ("ok", "running"):
             meta["status"] = outcome.status
+        meta["stop_reason"] = self.stop_reason()
         return meta
+
+    def stop_reason(self) -> str:
+        """Why the answer ended: the provider's reason, else how the call ended."""
+        outcome = self.outcome
+        if outcome.stop_reason:
+            return outcome.stop_reason
+        return "end_turn" if outcome.status in ("ok", "running") else outcome.status
+
+    def truncation_warning(self) -> str | None:
+        """The warning for an answer the token limit cut short, or None."""
+        if self.outcome.stop_reason != TRUNCATED:
+            return None
+        limit = self.request.max_tokens or self.outcome.output_tokens
+        shown = f" ({limit})" if limit else ""
+        return f"answer stopped at the token limit{shown}; raise --max-tokens"
 
     def assistant_message(self) -> dict:
         return {"role": "assistant", "content": self.outcome.text, "meta": self.assistant_meta()}

@@ -12,6 +12,7 @@ from llmtools.cli.main import run
 from llmtools.cli.options import (
     CONTEXT_SETTINGS,
     answer_output_options,
+    complete_conversation_ids,
     debug_option,
     log_option,
     model_options,
@@ -85,14 +86,17 @@ def _profile_line(exchange) -> str:
 @prompt_options(system_help="System prompt (replaces a leading one from stdin).")
 @answer_output_options(stack_help="Write the whole message stack (JSON lines) instead of the answer text.")
 @click.option("-c", "--continue", "continue_last", is_flag=True, help="Continue the last conversation.")
-@click.option("--cid", metavar="ID", help="Continue the conversation with this id (or id prefix).")
+@click.option("--cid", metavar="ID", shell_complete=complete_conversation_ids,
+              help="Continue the conversation with this id (or id prefix).")
+@click.option("--retry", is_flag=True,
+              help="Send the conversation's last exchange again (with -c, the default, or --cid).")
 @log_option()
 @click.option("--profile", is_flag=True,
               help="Print time to first token, total time, tokens/s and cost on stderr.")
 @version_option
 @debug_option
 def prompt_command(prompt, model, temperature, max_tokens, thinking, model_timeout, system, paths, context,
-                   answer_format, continue_last, cid, no_log, profile) -> None:
+                   answer_format, continue_last, cid, retry, no_log, profile) -> None:
     """Ask MODEL: PROMPT words, stdin, -p paths and -t context in; the answer out."""
     from llmtools import ask
     from llmtools.exchange import Exchange
@@ -102,7 +106,7 @@ def prompt_command(prompt, model, temperature, max_tokens, thinking, model_timeo
         ask.PromptParts(prompt=" ".join(prompt) or None, system=system, paths=list(paths),
                         context=list(context), stdin_messages=read_stdin_messages()),
         model=model, timeout=model_timeout, temperature=temperature, max_tokens=max_tokens,
-        thinking=thinking, continue_last=continue_last, conversation=cid)
+        thinking=thinking, continue_last=continue_last, conversation=cid, retry=retry)
     for warning in prepared.warnings:
         warn(warning)
     exchange = Exchange(prepared.spec, prepared.request, tool="llm",
@@ -116,6 +120,8 @@ def prompt_command(prompt, model, temperature, max_tokens, thinking, model_timeo
         outcome = exchange.outcome
         worth_a_stack = outcome.text or outcome.status == "ok"
         answer.close([*prepared.request.messages, exchange.assistant_message()] if worth_a_stack else None)
+        if exchange.truncation_warning():
+            warn(exchange.truncation_warning())
         if profile:
             print(_profile_line(exchange), file=sys.stderr, flush=True)
 

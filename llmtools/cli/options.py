@@ -76,6 +76,23 @@ def complete_model_names(ctx, param, incomplete: str):
     return [CompletionItem(name) for name in sorted(names) if name.startswith(incomplete)]
 
 
+def complete_conversation_ids(ctx, param, incomplete: str):
+    """Tab completion for --cid: the newest conversations in the log."""
+    from click.shell_completion import CompletionItem
+
+    from llmtools.logs import open_log
+
+    try:
+        store = open_log()
+        try:
+            ids = store.conversation_ids()
+        finally:
+            store.close()
+    except Exception:  # no log yet, or a locked one: complete nothing rather than fail
+        return []
+    return [CompletionItem(cid) for cid in ids if cid.startswith(incomplete)]
+
+
 def model_options(function=None, *, timeout_aliases: tuple[str, ...] = ()):
     """-m, --temperature, --max-tokens, -z, --model-timeout: the knobs of one model call.
 
