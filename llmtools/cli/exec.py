@@ -17,7 +17,14 @@ import sys
 import click
 
 from llmtools.cli.main import run
-from llmtools.cli.options import SECONDS, answer_output_options, log_option, model_options, prompt_options
+from llmtools.cli.options import (
+    SECONDS,
+    answer_output_options,
+    complete_thread_ids,
+    log_option,
+    model_options,
+    prompt_options,
+)
 from llmtools.cli.options import command as llmtools_command
 from llmtools.cli.output import AnswerFormat, AnswerWriter, echo, read_stdin_messages, write_raw
 from llmtools.terminal import write_stderr
@@ -179,7 +186,7 @@ STOP_MESSAGES = {
 @click.argument("task", nargs=-1)
 @model_options
 @prompt_options(system_help="Extra system instructions (after llm-exec's own).", subject="task")
-@click.option("--thread", metavar="ID",
+@click.option("--thread", metavar="ID", shell_complete=complete_thread_ids,
               help="Runtime to use: its variables, functions and imports persist across calls. "
                    "Default: a fresh one, discarded at the end.")
 @click.option("--eval", "expression", metavar="EXPR",

@@ -21,6 +21,23 @@ from llmtools.cli.options import (
 )
 from llmtools.cli.output import AnswerWriter, read_stdin_messages
 
+# Subcommands of simonw/llm that users type from habit: sending them to the model as a
+# prompt would cost money and answer nothing, so each says what to use here instead.
+FOREIGN_SUBCOMMANDS = {
+    "keys": "API keys come from the environment (ANTHROPIC_API_KEY, OPENAI_API_KEY) or config.toml "
+            "(api_key or api_key_env in [models.NAME] or [providers.NAME]); see llm(1) CONFIGURATION",
+    "templates": "use -s TEXT for a system prompt, or keep a stack file and `cat it.jsonl | llm ...`",
+    "aliases": "`llm models aliases` lists them, `llm models alias NAME MODEL` sets one",
+    "plugins": "providers are built in (Anthropic, OpenAI, OpenAI-compatible servers by base_url, "
+               "local GGUF); `llm models` lists what you can use",
+    "embed": "embeddings are used inside llm-map (chunks ranked against the question); "
+             "there is no embedding command",
+    "similar": "llm-map ranks chunks of your content against a question",
+    "collections": "there are no embedding collections; llm-map ranks content it is given",
+    "install": "providers are built in; there is nothing to install",
+    "uninstall": "providers are built in; there is nothing to uninstall",
+}
+
 
 class DefaultGroup(click.Group):
     """A group whose first argument, when it is not a subcommand, starts the default one.
@@ -36,6 +53,13 @@ class DefaultGroup(click.Group):
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         # --debug belongs to whatever follows it: `llm --debug models` is the models command.
         first = next((arg for arg in args if arg != "--debug"), None)
+        if first is None and ctx.resilient_parsing:
+            # Completing `llm <TAB>`: the group's own subcommands and options.
+            return super().parse_args(ctx, args)
+        if first in FOREIGN_SUBCOMMANDS and first not in self.commands and not ctx.resilient_parsing:
+            raise click.UsageError(f"`llm {first}` is a command of simonw/llm, not of llmtools: "
+                                   f"{FOREIGN_SUBCOMMANDS[first]}. "
+                                   f"To ask the model about it, run `llm prompt {first} ...`")
         if first is None or (first not in self.commands and first not in self.group_only):
             args = [self.default_command, *args]
         return super().parse_args(ctx, args)

@@ -9,7 +9,7 @@ import click
 
 from llmtools.cli.main import run
 from llmtools.cli.options import command as llmtools_command
-from llmtools.cli.options import content_output_options, url_timeout_option
+from llmtools.cli.options import complete_paths, content_output_options, url_timeout_option
 from llmtools.cli.output import read_stdin_bytes, stdin_is_piped, write_content
 from llmtools.errors import LlmtoolsError, UsageError
 from llmtools.terminal import can_redraw, rewrite_stderr_line
@@ -58,7 +58,7 @@ def _check_pages(ctx, param, value: str | None) -> str | None:
 
 
 @llmtools_command("llm-pdf")
-@click.argument("inputs", nargs=-1, metavar="FILE|URL...")
+@click.argument("inputs", nargs=-1, metavar="FILE|URL...", shell_complete=complete_paths)
 @click.option("--pages", metavar="LIST", callback=_check_pages,
               help="Only these pages, e.g. 1-3,7 or 10- (counting from 1).")
 @click.option("--ocr", type=click.Choice(OCR_MODES), default="auto", show_default=True,
@@ -66,7 +66,7 @@ def _check_pages(ctx, param, value: str | None) -> str | None:
 @click.option("--lang", "language", default="eng", show_default=True, metavar="LANGS",
               help="Tesseract language(s) for OCR, e.g. eng or deu+eng.")
 @url_timeout_option("For URLs: give up after this long.")
-@click.option("--cookies", "cookies_file", metavar="FILE",
+@click.option("--cookies", "cookies_file", metavar="FILE", shell_complete=complete_paths,
               help="For URLs: send the cookies in FILE (Netscape cookies.txt format).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress lines on stderr.")
 @content_output_options(text_help="the text")
