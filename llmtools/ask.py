@@ -186,7 +186,10 @@ def check_request(spec: ModelSpec, request: Request) -> list[str]:
         for number, msg in enumerate(request.messages, start=1):
             content = msg["content"]
             if isinstance(content, list) and any(p.get("type") == "image" for p in content):
-                raise InputError(f"model {spec.name} cannot read images (message {number} has one)")
+                source = (msg.get("meta") or {}).get("source")
+                which = f"{source} is an image" if source else f"the image piped in (message {number})"
+                raise InputError(f"model {spec.name} cannot read images: {which}; "
+                                 f"choose a model that can with -m")
     if request.thinking and not provider.supports_thinking:
         warnings.append(f"model {spec.name} has no thinking budget; -z ignored")
         request.thinking = None

@@ -237,14 +237,28 @@ def test_cli_reads_stdin_and_writes_text(files):
     assert result.stdout == "\n".join(TEXT_LINES) + "\n"
 
 
-def test_cli_progress_for_long_documents(files):
+def test_cli_progress_is_by_time_not_pages(files, monkeypatch):
+    monkeypatch.setattr(pdf_cli, "PROGRESS_AFTER_S", 0.0)  # every run counts as slow
+    short_run = invoke([str(files["text"])])
+    assert short_run.stderr.splitlines()[-1] == f"llm-pdf: {files['text']}: text 2/2 pages"
     long_run = invoke([str(files["long"])])
-    assert long_run.exit_code == 0
     progress = long_run.stderr.splitlines()
     assert progress[-1] == f"llm-pdf: {files['long']}: text 25/25 pages"
     assert len(progress) <= 11  # a line per tenth, not per page
     assert invoke([str(files["long"]), "-q"]).stderr == ""
-    assert invoke([str(files["text"])]).stderr == ""  # short: nothing to report
+    monkeypatch.setattr(pdf_cli, "PROGRESS_AFTER_S", 3600.0)  # every run counts as quick
+    assert invoke([str(files["long"])]).stderr == ""  # many pages, but no wait to report
+
+
+def test_cli_text_output_has_no_form_feed_and_names_each_pdf(files):
+    result = invoke(["-o", "text", str(files["text"]), str(files["long"])])
+    assert result.exit_code == 0
+    assert "\f" not in result.stdout
+    lines = result.stdout.splitlines()
+    assert lines[0] == f"==> {files['text']} <==" and f"==> {files['long']} <==" in lines
+    assert "--- page 2 ---" in lines and "--- page 25 ---" in lines
+    one = invoke(["-o", "text", "--pages", "2-3", str(files["long"])]).stdout
+    assert "==>" not in one and "--- page 3 ---" in one.splitlines()
 
 
 @pytest.mark.parametrize("args, complaint", [

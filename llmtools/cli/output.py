@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import IO, NamedTuple
 
 from llmtools import stack
@@ -227,11 +227,11 @@ def report_error(error: LlmtoolsError) -> None:
 
 
 def write_content(results: Iterable[dict | LlmtoolsError], output_format: str | None, *,
-                  raw: bool) -> int:
+                  raw: bool, text_of: Callable[[dict], str] = stack.text_of) -> int:
     """Write each message as soon as it is ready, report each error; return the worst status.
 
     `results` yields a message, or the error that stood in its place. Text output puts a
-    blank line between messages.
+    blank line between messages, each shown by `text_of`.
     """
     from llmtools.errors import ExitStatus, worst_status
 
@@ -251,7 +251,7 @@ def write_content(results: Iterable[dict | LlmtoolsError], output_format: str | 
                 statuses.append(ExitStatus.OK)
                 if writer.wrote:
                     writer.write("\n")
-                writer.write(stack.text_of(result))
+                writer.write(text_of(result))
                 writer.end_line()
     finally:
         if writer is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import sys
+import time
 
 import click
 
@@ -15,9 +16,9 @@ from llmtools.errors import LlmtoolsError, UsageError
 from llmtools.terminal import can_redraw, rewrite_stderr_line
 
 OCR_MODES = ("auto", "always", "never")  # as llmtools.content.pdf.OCR_MODES, without importing it
-# Progress is worth a line only when the wait is long enough to wonder about.
-TEXT_PROGRESS_MIN_PAGES = 20
-OCR_PROGRESS_MIN_PAGES = 2
+# Progress is worth a line only when the wait is long enough to wonder about: by time,
+# since a page of text takes milliseconds and a page of OCR seconds.
+PROGRESS_AFTER_S = 1.0
 
 
 class ProgressReport:
@@ -29,10 +30,10 @@ class ProgressReport:
         self.quiet = quiet
         self.terminal = can_redraw(sys.stderr)
         self.last_tenth: dict[str, int] = {}
+        self.started = time.monotonic()
 
     def __call__(self, stage: str, done: int, total: int) -> None:
-        minimum = OCR_PROGRESS_MIN_PAGES if stage == "ocr" else TEXT_PROGRESS_MIN_PAGES
-        if self.quiet or total < minimum:
+        if self.quiet or time.monotonic() - self.started < PROGRESS_AFTER_S:
             return
         what = "OCR" if stage == "ocr" else "text"
         line = f"{self.prog}: {self.label}: {what} {done}/{total} pages"
@@ -75,8 +76,9 @@ def command(inputs: tuple[str, ...], pages: str | None, ocr: str, language: str,
     """Extract the text of PDFs, page by page, as user messages (one per PDF).
 
     FILE may be - for stdin; with no FILE, a PDF piped to stdin is read. Pages are
-    separated by form feeds. A PDF that fails is reported on stderr and the others
-    still come out.
+    separated by form feeds in a stack; as text (-o text, a terminal) by a `--- page N ---`
+    line, and each PDF is headed `==> NAME <==` when there are several (as head(1) does).
+    A PDF that fails is reported on stderr and the others still come out.
     """
     names = list(inputs)
     if not names:
@@ -92,7 +94,20 @@ def command(inputs: tuple[str, ...], pages: str | None, ocr: str, language: str,
         cookies = load_cookies_txt(cookies_file)
     extract = functools.partial(_extract, pages=pages, ocr=ocr, language=language, timeout=url_timeout,
                                 cookies=cookies, quiet=quiet)
-    return write_content(map(extract, names), output_format, raw=raw)
+    return write_content(map(extract, names), output_format, raw=raw,
+                         text_of=functools.partial(pdf_as_text, headed=len(names) > 1))
+
+
+def pdf_as_text(message: dict, *, headed: bool) -> str:
+    """A PDF's message as text to read: page lines instead of form feeds, and its name."""
+    meta = message.get("meta") or {}
+    texts = str(message["content"]).split("\f")
+    numbers = meta.get("pages") or range(1, len(texts) + 1)
+    parts = [texts[0]]
+    for number, text in zip(list(numbers)[1:], texts[1:], strict=False):
+        parts.append(f"\n--- page {number} ---\n{text}")
+    body = "".join(parts)
+    return f"==> {meta.get('source') or 'stdin'} <==\n{body}" if headed else body
 
 
 def _extract(name: str, *, pages: str | None, ocr: str, language: str, timeout: float, cookies,
