@@ -57,8 +57,11 @@ def _fetch(url_list: list[str], *, use_browser: bool, timeout: float, wait_for: 
         from llmtools.content.cookies import load_cookies_txt
 
         cookies = load_cookies_txt(cookies_file)  # read here too: a bad file fails before any fetch
-    return services.fetch(url_list, use_browser=use_browser, timeout=timeout, wait_for=wait_for,
-                          cookies_file=cookies_file, cookies=cookies, screenshot=screenshot)
+    from llmtools.content.progress_lines import announce_slow
+
+    return announce_slow(url_list, services.fetch(
+        url_list, use_browser=use_browser, timeout=timeout, wait_for=wait_for,
+        cookies_file=cookies_file, cookies=cookies, screenshot=screenshot))
 
 
 def main() -> None:

@@ -11,6 +11,7 @@ import click
 from llmtools.cli.main import run
 from llmtools.cli.options import (
     CONTEXT_SETTINGS,
+    SECONDS,
     answer_output_options,
     complete_conversation_ids,
     debug_option,
@@ -115,12 +116,14 @@ def _profile_line(exchange) -> str:
 @click.option("--retry", is_flag=True,
               help="Send the conversation's last exchange again (with -c, the default, or --cid).")
 @log_option()
+@click.option("--url-timeout", type=SECONDS, metavar="SECONDS",
+              help="Give up on a -p URL after this long (default: [fetch] timeout in config, else 30).")
 @click.option("--profile", is_flag=True,
               help="Print time to first token, total time, tokens/s and cost on stderr.")
 @version_option
 @debug_option
 def prompt_command(prompt, model, temperature, max_tokens, thinking, model_timeout, system, paths, context,
-                   answer_format, continue_last, cid, retry, no_log, profile) -> None:
+                   answer_format, continue_last, cid, retry, no_log, url_timeout, profile) -> None:
     """Ask MODEL: PROMPT words, stdin, -p paths and -t context in; the answer out."""
     from llmtools import ask
     from llmtools.exchange import Exchange
@@ -128,7 +131,7 @@ def prompt_command(prompt, model, temperature, max_tokens, thinking, model_timeo
 
     prepared = ask.prepare(
         ask.PromptParts(prompt=" ".join(prompt) or None, system=system, paths=list(paths),
-                        context=list(context), stdin_messages=read_stdin_messages()),
+                        context=list(context), stdin_messages=read_stdin_messages(), url_timeout=url_timeout),
         model=model, timeout=model_timeout, temperature=temperature, max_tokens=max_tokens,
         thinking=thinking, continue_last=continue_last, conversation=cid, retry=retry)
     for warning in prepared.warnings:
