@@ -92,3 +92,23 @@ def test_llm_p_url_takes_a_fetch_timeout_flag_and_config_key(site, write_config)
     result = run_llm(["-m", "echo", "-p", hang, "q"])
     assert result.status == 75 and "timed out after 1.5 s" in result.stderr
     assert time.monotonic() - started < 20
+
+
+# --- extraction: link-density pruning -------------------------------------------------------
+
+def test_link_lists_and_big_link_sidebars_are_dropped_but_prose_links_kept():
+    from llmtools.content.html import html_to_markdown
+
+    chapters = "".join(f'<li><a href="/c/{n}">Chapter {n} of the manual</a></li>' for n in range(1, 31))
+    html = f"""<html><body>
+    <div class="md-sidebar"><ul>{chapters}</ul></div>
+    <div class="x7f"><a href="/a">Alpha</a> <a href="/b">Beta</a> <a href="/c">Gamma</a>
+      <a href="/d">Delta</a> <a href="/e">Epsilon</a></div>
+    <h1>Configure the cache</h1>
+    <p>The cache keeps hot objects; see <a href="/sizing">sizing</a> and <a href="/eviction">eviction</a>
+    for how much memory it takes and what it drops first when full.</p>
+    </body></html>"""
+    markdown = html_to_markdown(html, base_url="https://example.org/").markdown
+    assert "Chapter 12 of the manual" not in markdown  # a sidebar of links, however long
+    assert "Epsilon" not in markdown  # five links and nothing else, under an unknown class
+    assert "[sizing](https://example.org/sizing)" in markdown and "what it drops first" in markdown
