@@ -245,12 +245,28 @@ def exec_command(task, model, temperature, max_tokens, thinking, model_timeout, 
                 model=model, timeout=model_timeout, thinking=thinking)
             for warning in prepared.warnings:
                 warn(warning)
+            documents = _documents(prepared, stdin_messages)
             settings = _loop_settings(thread_id, timeout, max_steps=max_steps, max_errors=max_errors,
                                       memory_mb=memory_mb, max_output=max_output, log=not no_log,
                                       temperature=temperature, max_tokens=max_tokens,
                                       thinking=prepared.request.thinking)
             _run_task(runtimes, prepared, settings, thread=thread, confirm=confirm, quiet=quiet,
-                      answer_format=answer_format)
+                      answer_format=answer_format, documents=documents)
+
+
+def _documents(prepared, stdin_messages: list[dict]) -> list[dict]:
+    """stdin and -p inputs made `documents` for the runtime; long ones previewed in the prompt.
+
+    Inputs are messages with a `meta.source` (files, URLs, fetched pages) and what stdin
+    held when it was not a stack (text, a PDF): a stack piped in is a conversation."""
+    from llmtools.codeact.documents import split_inputs
+
+    plain_stdin = len(stdin_messages) == 1 and stdin_messages[0]["role"] == "user"
+    from_stdin = {id(message) for message in stdin_messages} if plain_stdin else set()
+    inputs = split_inputs(prepared.request.messages, lambda message: id(message) in from_stdin
+                          or bool((message.get("meta") or {}).get("source")))
+    prepared.request.messages = inputs.messages
+    return inputs.documents
 
 
 @contextlib.contextmanager
@@ -283,7 +299,7 @@ def _loop_settings(thread_id: str, statement_timeout: float, *, max_steps, max_e
 
 
 def _run_task(runtimes, prepared, settings, *, thread: str | None, confirm: bool, quiet: bool,
-              answer_format: AnswerFormat) -> None:
+              answer_format: AnswerFormat, documents: list[dict]) -> None:
     """The loop, shown as it runs: prose to stdout, code and results to stderr."""
     from llmtools import codeact
     from llmtools.errors import LlmtoolsError
@@ -294,7 +310,8 @@ def _run_task(runtimes, prepared, settings, *, thread: str | None, confirm: bool
         helpers_doc = _helpers_doc(runtimes, settings, display, thread)
         messages = prepared.request.messages
         loop = codeact.CodeActLoop(prepared.spec, messages, runtimes, settings, helpers_doc=helpers_doc,
-                                   confirm=confirm_function, conversation_id=prepared.conversation_id)
+                                   confirm=confirm_function, conversation_id=prepared.conversation_id,
+                                   documents=documents)
         answer = AnswerWriter(answer_format, show_thinking=not quiet)
         try:
             _show_events(loop.run(), answer, display)

@@ -147,6 +147,8 @@ class HelperContext(TypedDict, total=False):
     request_options: RequestOptions
     log: bool
     cwd: str  # the caller's working directory
+    # What llm-exec was given (stdin, -p), sent once with the first block: [{"text", "source"}].
+    documents: list[dict[str, Any]]
 
 
 def helper_context(spec: ModelSpec, *, temperature: float | None, max_tokens: int | None,
