@@ -299,12 +299,14 @@ def test_process_end_to_end(files):
     assert completed.returncode == ExitStatus.DATA_ERROR
     [msg] = stack.parse_stack(completed.stdout.decode())
     assert msg["meta"]["ocr_pages"] == [2]
-    assert completed.stderr.decode() == (
-        f"llm-pdf: error: {files['truncated']}: not a readable PDF (corrupt or truncated)\n")
+    # A progress line may come first when the OCR page takes over a second (a loaded machine).
+    said = [line for line in completed.stderr.decode().splitlines() if not line.endswith(" pages")]
+    assert said == [f"llm-pdf: error: {files['truncated']}: not a readable PDF (corrupt or truncated)"]
 
     piped = subprocess.run([command_path("llm-pdf"), "-o", "text"], input=files["scanned"].read_bytes(),
                            capture_output=True, timeout=120)
     assert piped.returncode == 0
     assert share_of_words_recovered(words(SCAN_LINES + SECOND_SCAN), piped.stdout.decode()) >= 0.9
-    assert piped.stderr.decode().splitlines() == [
-        "llm-pdf: stdin: OCR 1/2 pages", "llm-pdf: stdin: OCR 2/2 pages"]
+    # Progress only when the OCR took over a second: at most one line per page, nothing else.
+    assert set(piped.stderr.decode().splitlines()) <= {"llm-pdf: stdin: OCR 1/2 pages",
+                                                       "llm-pdf: stdin: OCR 2/2 pages"}
