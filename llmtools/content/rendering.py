@@ -27,9 +27,12 @@ PLACEHOLDER_MAX_CHARS = 200
 EMPTY_WAIT_S = 3.0  # a page with no text at all may be one (images only): wait less for it
 # Resolves when the DOM has been quiet long enough and does not look unfinished, or at the
 # limit: {"settled": bool, "changing": bool (mutations right up to the limit), "waited_ms": number}.
-SETTLE_SCRIPT = """([quietMs, limitMs, pattern, shortText, emptyMs]) => new Promise((resolve) => {
+SETTLE_SCRIPT = """([quietMs, limitMs, pattern, shortText, emptyMs, sinceLoad]) => new Promise((resolve) => {
   const started = performance.now();
-  let lastChange = started;
+  // Right after "load" nothing ran unobserved: the quiet time counts from the load's end.
+  const navigation = performance.getEntriesByType("navigation")[0];
+  const loaded = navigation && navigation.loadEventEnd > 0 ? navigation.loadEventEnd : started;
+  let lastChange = sinceLoad ? Math.min(started, loaded) : started;
   const placeholder = new RegExp(pattern, "i");
   const unfinished = () => {
     const text = (document.body ? document.body.innerText : "").trim();
@@ -148,6 +151,7 @@ def load(page: Any, url: str, deadline: Deadline, *, wait_for: str | None, scree
     if not is_html:
         result.body = _body(page, response, result, deadline)
         return result
+    quiet_since_load = pending_requests() == 0 and not wait_for
     if pending_requests() > 0:
         # Data still loading after "load" (a script fetching JSON to render): give the
         # page a bounded while to go quiet, then take what is there.
@@ -157,17 +161,19 @@ def load(page: Any, url: str, deadline: Deadline, *, wait_for: str | None, scree
             pass
     if wait_for:
         _wait_for_selector(page, wait_for, deadline)
-    result.still_changing_s = settle(page, deadline)
+    result.still_changing_s = settle(page, deadline, since_load=quiet_since_load)
     result.html = page.content()
     if screenshot:
         result.screenshot_png = take_screenshot(page, deadline)
     return result
 
 
-def settle(page: Any, deadline: Deadline) -> float | None:
+def settle(page: Any, deadline: Deadline, *, since_load: bool = False) -> float | None:
     """Wait until the DOM stops changing (a timer, hydration, an animation filling the page
     in after "load"); None when it did (or when it only still looks unfinished, which the
-    caller judges from the text), else the seconds waited before giving up."""
+    caller judges from the text), else the seconds waited before giving up. `since_load`:
+    nothing happened between "load" and now that the observer missed, so the quiet time
+    may count from the load's end."""
     from playwright.sync_api import Error as PlaywrightError
 
     limit_s = min(SETTLE_MAX_S, deadline.left_s() - SETTLE_MARGIN_S)
@@ -175,7 +181,8 @@ def settle(page: Any, deadline: Deadline) -> float | None:
         return None
     try:
         outcome = page.evaluate(SETTLE_SCRIPT, [SETTLE_QUIET_S * 1000, limit_s * 1000,
-                                                PLACEHOLDER_PATTERN, PLACEHOLDER_MAX_CHARS, EMPTY_WAIT_S * 1000])
+                                                PLACEHOLDER_PATTERN, PLACEHOLDER_MAX_CHARS, EMPTY_WAIT_S * 1000,
+                                                since_load])
     except PlaywrightError:
         return None  # the page navigated away (a script redirect): read what is there now
     return outcome.get("waited_ms", 0) / 1000 if outcome.get("changing") else None
