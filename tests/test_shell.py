@@ -16,7 +16,7 @@ from llmtools.logs import open_log
 from tests.conftest import REPO
 from tests.helpers import run_llm
 
-SHELL_TIMEOUT = 60  # a cold start of the completing command under a loaded machine
+SHELL_TIMEOUT = 120  # a cold start of the completing command on a loaded machine
 
 
 def shell_env(llmtools_home: Path) -> dict:
@@ -32,7 +32,8 @@ class InteractiveBash:
     def __init__(self, cwd: Path, env: dict) -> None:
         self.child = pexpect.spawn("bash", ["--norc", "--noprofile", "-i"], cwd=str(cwd), env=env,
                                    encoding="utf-8", dimensions=(40, 200), timeout=SHELL_TIMEOUT)
-        self.run(f"PS1='{self.PROMPT}'; bind 'set show-all-if-ambiguous on'; bind 'set bell-style none'")
+        # Quoted in two pieces, so the echo of this line cannot pass for the prompt.
+        self.run("PS1='READY''> '; bind 'set show-all-if-ambiguous on'; bind 'set bell-style none'")
 
     def run(self, line: str) -> None:
         self.child.sendline(line)
@@ -87,17 +88,50 @@ def test_bash_completes_conversation_and_thread_ids(bash, llmtools_home):
     bash.complete("llm-exec --thread workb", "workbench")
 
 
+class InteractiveOtherShell:
+    """zsh or fish, interactive in a pty, with no user config and our completions loaded."""
+
+    PROMPT = "READY> "
+
+    def __init__(self, shell: str, cwd: Path, env: dict) -> None:
+        env = {**env, "TERM": "xterm"}  # both line editors want a real terminal type
+        if shell == "zsh":
+            args = ["-f", "-i"]
+            setup = "PS1='READY''> '; autoload -Uz compinit && compinit -u -D"
+            load = "source {}"
+        else:
+            args = ["--no-config", "-i"]
+            setup = "function fish_prompt; echo 'READY''> '; end"
+            load = "source {}"
+        self.child = pexpect.spawn(shell, args, cwd=str(cwd), env=env, encoding="utf-8",
+                                   dimensions=(40, 200), timeout=SHELL_TIMEOUT)
+        scripts = "; ".join(load.format(REPO / "completions" / f"{name}.{shell}") for name in ("llm", "llm-pdf"))
+        self.child.sendline(f"{setup}; {scripts}")
+        self.child.expect_exact(self.PROMPT)
+
+    def complete(self, partial: str, expected: str) -> None:
+        self.child.send(partial + "\t")
+        self.child.expect_exact(expected)
+
+    def close(self) -> None:
+        self.child.terminate(force=True)
+
+
 @pytest.mark.parametrize("shell", ["zsh", "fish"])
-def test_other_shells_get_file_replies_for_paths(shell, llmtools_home):
-    """zsh and fish read click's `file` reply the way bash does; run them when installed."""
+@pytest.mark.parametrize("partial, expected", [
+    ("llm -p ./te", "testfile.txt"), ("llm-pdf ./te", "testfile.txt"), ("llm mod", "models")])
+def test_zsh_and_fish_complete_paths_and_subcommands(shell, partial, expected, tmp_path, llmtools_home):
+    """A fresh shell for each line: a line editor's Ctrl-C is not a reliable reset."""
     if shutil.which(shell) is None:
         pytest.skip(f"{shell} is not installed")
-    env = {**shell_env(llmtools_home), "COMP_WORDS": "llm -p ./te", "COMP_CWORD": "2",
-           "_LLM_COMPLETE": f"{shell}_complete"}
-    reply = subprocess.run(["llm"], env=env, capture_output=True, text=True, timeout=30).stdout
-    assert reply.splitlines()[0] == "file"
-    script = (REPO / "completions" / f"llm.{shell}").read_text()
-    assert ("_path_files -f" if shell == "zsh" else "__fish_complete_path") in script
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "testfile.txt").write_text("hello\n")
+    session = InteractiveOtherShell(shell, work, shell_env(llmtools_home))
+    try:
+        session.complete(partial, expected)
+    finally:
+        session.close()
 
 
 def test_man_finds_every_page_after_the_install_step(tmp_path):
