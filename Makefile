@@ -11,7 +11,7 @@ SYSTEM_PACKAGES := chromium poppler-utils tesseract-ocr tesseract-ocr-eng \
 
 .PHONY: setup system-packages local-runtime model demo test bench man completions clean
 
-setup: $(STAMP) model
+setup: $(STAMP) model man
 
 system-packages:
 	@scripts/install-system-packages $(SYSTEM_PACKAGES)
@@ -56,6 +56,12 @@ bench: setup
 	$(PY) scripts/bench_local.py
 	$(PY) scripts/bench_exec.py --daemon
 	$(PY) scripts/bench_fetch.py
+
+# Man pages where man(1) looks without root: the venv's share/man, found through PATH when
+# .venv/bin is on it (man-db maps each bin/ on PATH to ../share/man), or MANDIR=~/.local/share/man.
+MANDIR ?= $(VENV)/share/man
+man:
+	@scripts/install-man "$(MANDIR)"
 
 completions: $(STAMP)
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" scripts/gen-completions

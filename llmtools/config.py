@@ -417,7 +417,9 @@ def _configured_model(name: str, entry: dict, common: dict) -> ModelSpec:
         model_id=model_id,
         base_url=entry.get("base_url"),
         api_key=api_key,
-        api_key_env=str(key_env) if key_env else providers.key_env(provider),
+        # A server of its own is never sent the provider's usual key, so it names no variable.
+        api_key_env=str(key_env) if key_env else (None if entry.get("base_url") else providers.key_env(provider)),
+        config_table=f"models.{name}",
         context_size=entry.get("context_size") or (known.context_size if known else None),
         price_input=entry.get("price_input", known.price_input if known else None),
         price_output=entry.get("price_output", known.price_output if known else None),

@@ -18,6 +18,11 @@ from llmtools.providers.catalog import cost_usd
 
 StreamFactory = Callable[[ModelSpec, Request], Iterator[Event]]
 
+# Providers' words for why an answer ended, in the one vocabulary `meta.stop_reason` uses
+# (Anthropic's); other reasons ("refusal", "content_filter") are kept as they come.
+STOP_REASONS = {"stop": "end_turn", "length": "max_tokens", "eos": "end_turn"}
+TRUNCATED = "max_tokens"
+
 
 @dataclasses.dataclass
 class Outcome:
@@ -59,12 +64,12 @@ class Exchange:
         log_store=None,
     ) -> None:
         """`log_store`: a store shared by many exchanges (llm-map), else each opens its own."""
-        from llmtools.logs import new_id
+        from llmtools.logs import new_conversation_id
 
         self.spec = spec
         self.request = _with_cache_setting(request)
         self.tool = tool
-        self.conversation_id = conversation_id or new_id()
+        self.conversation_id = conversation_id or new_conversation_id()
         self.log = log
         self.log_store = log_store
         if stream_factory is None:
@@ -96,8 +101,8 @@ class Exchange:
                     yield event
                 elif isinstance(event, Usage):
                     _count(outcome, event)
-                elif isinstance(event, Finished):
-                    outcome.stop_reason = event.stop_reason
+                elif isinstance(event, Finished) and event.stop_reason:
+                    outcome.stop_reason = STOP_REASONS.get(event.stop_reason, event.stop_reason)
             outcome.status = "ok"
         except BaseException as error:
             outcome.status, outcome.error = _ending(error)
@@ -126,9 +131,14 @@ class Exchange:
 
     def _finish_log(self, store) -> None:
         outcome = self.outcome
+        request = self.request
+        # The call's settings go in the log (not the stack), so `llm -c` can keep them.
+        options = {key: value for key, value in (("max_tokens", request.max_tokens),
+                                                 ("temperature", request.temperature),
+                                                 ("thinking", request.thinking)) if value is not None}
         store.finish(
             self.response_id, response=outcome.text, status=outcome.status,
-            error=outcome.error, meta=self.assistant_meta(),
+            error=outcome.error, meta={**self.assistant_meta(), **({"options": options} if options else {})},
             input_tokens=outcome.input_tokens, output_tokens=outcome.output_tokens,
             cost_usd=outcome.cost_usd, ttft_s=outcome.ttft_s, total_s=outcome.total_s,
             cache_read_tokens=outcome.cache_read_tokens,
@@ -164,7 +174,23 @@ class Exchange:
             meta["thinking"] = outcome.thinking
         if outcome.status not in ("ok", "running"):
             meta["status"] = outcome.status
+        meta["stop_reason"] = self.stop_reason()
         return meta
+
+    def stop_reason(self) -> str:
+        """Why the answer ended: the provider's reason, else how the call ended."""
+        outcome = self.outcome
+        if outcome.stop_reason:
+            return outcome.stop_reason
+        return "end_turn" if outcome.status in ("ok", "running") else outcome.status
+
+    def truncation_warning(self) -> str | None:
+        """The warning for an answer the token limit cut short, or None."""
+        if self.outcome.stop_reason != TRUNCATED:
+            return None
+        limit = self.request.max_tokens or self.outcome.output_tokens
+        shown = f" ({limit})" if limit else ""
+        return f"answer stopped at the token limit{shown}; raise --max-tokens"
 
     def assistant_message(self) -> dict:
         return {"role": "assistant", "content": self.outcome.text, "meta": self.assistant_meta()}

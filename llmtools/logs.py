@@ -72,6 +72,11 @@ def make_private(database: Path) -> None:
             pass
 
 
+def new_conversation_id() -> str:
+    """Random part first, so a few characters tell conversations apart (`--cid 3f9a`)."""
+    return f"{os.urandom(4).hex()}{time.time_ns() // 1_000_000:011x}"
+
+
 class LogStore:
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -161,34 +166,80 @@ class LogStore:
             " GROUP BY conversation_id ORDER BY max(rowid) DESC", (_like_prefix(prefix),)).fetchall()
         return [(row[0], row[1]) for row in rows]
 
+    def last_exchange(self, conversation_id: str, *, answered: bool = False) -> dict | None:
+        """The conversation's newest row (with `answered`: the newest that has an answer,
+        so an exchange that failed before any text arrived is not part of the thread)."""
+        query = "SELECT * FROM responses WHERE conversation_id = ?"
+        if answered:
+            query += " AND (response != '' OR status = 'ok')"
+        row = self._connect().execute(query + " ORDER BY rowid DESC LIMIT 1",
+                                      (conversation_id,)).fetchone()
+        return dict(row) if row else None
+
     def conversation_messages(self, conversation_id: str) -> list[dict]:
-        """The whole thread: what the last call was sent plus what it answered."""
-        row = self._connect().execute(
-            "SELECT messages, response, meta FROM responses WHERE conversation_id = ?"
-            " ORDER BY rowid DESC LIMIT 1", (conversation_id,)).fetchone()
+        """The whole thread: what the last answered call was sent plus what it answered."""
+        row = self.last_exchange(conversation_id, answered=True)
         if row is None:
             return []
         messages = json.loads(row["messages"])
         if row["response"]:
             answer: dict = {"role": "assistant", "content": row["response"]}
             if row["meta"]:
-                answer["meta"] = json.loads(row["meta"])
+                meta = json.loads(row["meta"])
+                meta.pop("options", None)  # the call's settings, kept for -c, not part of the answer
+                answer["meta"] = meta
             messages.append(answer)
         return messages
 
-    def recent(self, limit: int | None = 3, conversation_id: str | None = None) -> list[dict]:
-        """The newest `limit` rows (all for None), returned oldest first."""
-        query = "SELECT * FROM responses"
+    def conversation_ids(self, limit: int = 50) -> list[str]:
+        """The newest conversations first (for completion of --cid)."""
+        rows = self._connect().execute(
+            "SELECT conversation_id FROM responses GROUP BY conversation_id"
+            " ORDER BY max(rowid) DESC LIMIT ?", (limit,)).fetchall()
+        return [row[0] for row in rows]
+
+    def recent(self, limit: int | None = 3, conversation_id: str | None = None, *,
+               text: str | None = None, model: str | None = None, since: str | None = None) -> list[dict]:
+        """The newest `limit` rows (all for None) that match every filter given, oldest first.
+
+        `text` is looked for in the prompt and the answer (case-insensitively), `since` is
+        an ISO time in UTC as the log stores it ("2026-11-29T09:30")."""
+        conditions: list[str] = []
         parameters: list = []
         if conversation_id:
-            query += " WHERE conversation_id = ?"
+            conditions.append("conversation_id = ?")
             parameters.append(conversation_id)
+        if text:
+            conditions.append("(prompt LIKE ? ESCAPE '\\' OR response LIKE ? ESCAPE '\\')")
+            parameters += ["%" + _like_prefix(text)] * 2
+        if model:
+            conditions.append("model = ?")
+            parameters.append(model)
+        if since:
+            conditions.append("created >= ?")
+            parameters.append(since)
+        query = "SELECT * FROM responses"
+        if conditions:
+            query += " WHERE " + " AND ".join(conditions)
         query += " ORDER BY rowid DESC"
         if limit:
             query += " LIMIT ?"
             parameters.append(limit)
         rows = [dict(row) for row in self._connect().execute(query, parameters)]
         return rows[::-1]
+
+    def short_conversation_ids(self, conversation_ids: set[str], shortest: int = 4) -> dict[str, str]:
+        """Each id's shortest prefix (at least `shortest` characters) no other conversation shares."""
+        every = sorted(row[0] for row in self._connect().execute(
+            "SELECT DISTINCT conversation_id FROM responses"))
+        short = {}
+        for index, cid in enumerate(every):
+            if cid not in conversation_ids:
+                continue
+            shared = max((_common_prefix(cid, every[other]) for other in (index - 1, index + 1)
+                          if 0 <= other < len(every)), default=0)
+            short[cid] = cid[:max(shortest, shared + 1)]
+        return short
 
     def count(self) -> int:
         return self._connect().execute("SELECT count(*) FROM responses").fetchone()[0]
@@ -229,6 +280,10 @@ def _migrate(connection: sqlite3.Connection) -> None:
 
 def _like_prefix(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def _common_prefix(one: str, other: str) -> int:
+    return len(os.path.commonprefix([one, other]))
 
 
 def _now() -> str:

@@ -111,6 +111,32 @@ setTimeout(() => {
 </body></html>
 """
 
+# Pages whose script fills them in after "load", as hydration and timers do.
+def filled_after(ms: int) -> str:
+    return f"""<!DOCTYPE html>
+<html><head><title>Report</title></head><body>
+<div id="app">Loading...</div>
+<script>
+setTimeout(() => {{
+  document.getElementById("app").innerHTML =
+    "<h1>Quarterly harbour report</h1><p>Tonnage rose by a tenth, led by the timber trade.</p>";
+}}, {ms});
+</script>
+</body></html>
+"""
+
+
+# A page that never stops changing (a live clock): settling must give up, not hang.
+TICKING_HTML = """<!DOCTYPE html>
+<html><head><title>Live</title></head><body>
+<h1>Live tide gauge</h1><p>Readings update continuously.</p><p id="tick">0</p>
+<script>
+let n = 0;
+setInterval(() => { document.getElementById("tick").textContent = String(++n); }, 50);
+</script>
+</body></html>
+"""
+
 MEMBERS_HTML = """<!DOCTYPE html>
 <html><head><title>Members</title></head><body>
 <h1>Members area</h1><p>The annual meeting is on Thursday in the boathouse.</p>
@@ -158,6 +184,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, json.dumps(FORECAST).encode(), "application/json")
         elif path == "/delayed":
             self._html(DELAYED_HTML)
+        elif path.startswith("/filled-after/"):
+            self._html(filled_after(int(path.rsplit("/", 1)[1])))
+        elif path == "/ticking":
+            self._html(TICKING_HTML)
         elif path == "/members":
             if self._cookies().get(SESSION_COOKIE[0]) == SESSION_COOKIE[1]:
                 self._html(MEMBERS_HTML)

@@ -239,7 +239,9 @@ def test_stdin_paths_and_context_are_given_to_the_model_as_llm_does(tmp_path):
     messages = script.requests()[0]["messages"]
     assert messages[0]["role"] == "system" and "<helpers>" in messages[0]["content"]
     assert messages[1] == {"role": "system", "content": "Be brief."}
-    assert [m["content"] for m in messages[2:]] == ["from stdin\n", "the notes\n", "ctx", "task"]
+    contents = [m["content"] for m in messages[2:]]
+    assert contents[:2] == ["from stdin\n", "the notes\n"] and contents[3:] == ["ctx", "task"]
+    assert contents[2].startswith("(The input above is also in the runtime as `documents`")
     assert messages[3]["meta"]["source"] == str(notes)
 
 

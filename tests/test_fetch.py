@@ -109,10 +109,16 @@ def test_script_written_content_needs_the_browser(site, fetch):
     assert "# Harbour forecast" in rendered
     assert FORECAST["summary"] in rendered  # arrived by fetch() after the load event
 
-    plain = fetch(site.url("/scripted"), "http").message["content"]
+    told: list[tuple[str, str]] = []
+    with notices_to(lambda level, message: told.append((level, message))):
+        [result] = fetch_each([site.url("/scripted")], use_browser=False, timeout=10)
+    plain = result.message["content"]
     assert "Harbour forecast" not in plain
     assert FORECAST["summary"] not in plain
     assert "Loading..." in plain
+    [(level, warning)] = told  # the placeholder is not taken silently
+    assert level == "warning" and "looks like a placeholder ('# Forecast Loading...')" in warning
+    assert "drop --no-browser" in warning
 
 
 def test_wait_for_waits_for_a_selector(site, fetch):
@@ -433,7 +439,9 @@ def test_process_with_browser_one_good_url_and_one_404(site, cookie_file):
     assert [m["meta"]["source"] for m in messages] == [site.url("/members"), site.url("/scripted")]
     assert "The annual meeting is on Thursday" in messages[0]["content"]
     assert FORECAST["summary"] in messages[1]["content"]
-    assert completed.stderr == f"llm-fetch: error: {site.url('/missing')}: HTTP 404 Not Found\n"
+    # A cold browser makes the run slow enough for progress lines; the error is the only other line.
+    said = [line for line in completed.stderr.splitlines() if not line.startswith("llm-fetch: fetching ")]
+    assert said == [f"llm-fetch: error: {site.url('/missing')}: HTTP 404 Not Found"]
 
 
 def test_process_exit_status_is_the_worst_failure(site):
@@ -443,11 +451,15 @@ def test_process_exit_status_is_the_worst_failure(site):
         capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
     assert completed.returncode == ExitStatus.FAILURE  # the 404 outlasts the timeout and the 503
     assert completed.stdout == ""
-    assert completed.stderr.splitlines() == [
+    lines = completed.stderr.splitlines()
+    assert [line for line in lines if " error: " in line] == [
         f"llm-fetch: error: {site.url('/hang')}: timed out after 1 s",
         f"llm-fetch: error: {site.url('/unavailable')}: HTTP 503 Service Unavailable",
         f"llm-fetch: error: {site.url('/missing')}: HTTP 404 Not Found",
     ]
+    # Past the first second, each URL says when it starts (the first one may, at 1 s).
+    assert f"llm-fetch: fetching {site.url('/unavailable')} (2/3)" in lines
+    assert f"llm-fetch: fetching {site.url('/missing')} (3/3)" in lines
 
 
 def test_process_help_imports_no_heavy_module():

@@ -237,14 +237,28 @@ def test_cli_reads_stdin_and_writes_text(files):
     assert result.stdout == "\n".join(TEXT_LINES) + "\n"
 
 
-def test_cli_progress_for_long_documents(files):
+def test_cli_progress_is_by_time_not_pages(files, monkeypatch):
+    monkeypatch.setattr(pdf_cli, "PROGRESS_AFTER_S", 0.0)  # every run counts as slow
+    short_run = invoke([str(files["text"])])
+    assert short_run.stderr.splitlines()[-1] == f"llm-pdf: {files['text']}: text 2/2 pages"
     long_run = invoke([str(files["long"])])
-    assert long_run.exit_code == 0
     progress = long_run.stderr.splitlines()
     assert progress[-1] == f"llm-pdf: {files['long']}: text 25/25 pages"
     assert len(progress) <= 11  # a line per tenth, not per page
     assert invoke([str(files["long"]), "-q"]).stderr == ""
-    assert invoke([str(files["text"])]).stderr == ""  # short: nothing to report
+    monkeypatch.setattr(pdf_cli, "PROGRESS_AFTER_S", 3600.0)  # every run counts as quick
+    assert invoke([str(files["long"])]).stderr == ""  # many pages, but no wait to report
+
+
+def test_cli_text_output_has_no_form_feed_and_names_each_pdf(files):
+    result = invoke(["-o", "text", str(files["text"]), str(files["long"])])
+    assert result.exit_code == 0
+    assert "\f" not in result.stdout
+    lines = result.stdout.splitlines()
+    assert lines[0] == f"==> {files['text']} <==" and f"==> {files['long']} <==" in lines
+    assert "--- page 2 ---" in lines and "--- page 25 ---" in lines
+    one = invoke(["-o", "text", "--pages", "2-3", str(files["long"])]).stdout
+    assert "==>" not in one and "--- page 3 ---" in one.splitlines()
 
 
 @pytest.mark.parametrize("args, complaint", [
@@ -285,12 +299,14 @@ def test_process_end_to_end(files):
     assert completed.returncode == ExitStatus.DATA_ERROR
     [msg] = stack.parse_stack(completed.stdout.decode())
     assert msg["meta"]["ocr_pages"] == [2]
-    assert completed.stderr.decode() == (
-        f"llm-pdf: error: {files['truncated']}: not a readable PDF (corrupt or truncated)\n")
+    # A progress line may come first when the OCR page takes over a second (a loaded machine).
+    said = [line for line in completed.stderr.decode().splitlines() if not line.endswith(" pages")]
+    assert said == [f"llm-pdf: error: {files['truncated']}: not a readable PDF (corrupt or truncated)"]
 
     piped = subprocess.run([command_path("llm-pdf"), "-o", "text"], input=files["scanned"].read_bytes(),
                            capture_output=True, timeout=120)
     assert piped.returncode == 0
     assert share_of_words_recovered(words(SCAN_LINES + SECOND_SCAN), piped.stdout.decode()) >= 0.9
-    assert piped.stderr.decode().splitlines() == [
-        "llm-pdf: stdin: OCR 1/2 pages", "llm-pdf: stdin: OCR 2/2 pages"]
+    # Progress only when the OCR took over a second: at most one line per page, nothing else.
+    assert set(piped.stderr.decode().splitlines()) <= {"llm-pdf: stdin: OCR 1/2 pages",
+                                                       "llm-pdf: stdin: OCR 2/2 pages"}

@@ -173,16 +173,18 @@ def _stream(exchange, display: AnswerDisplay) -> None:
                 display.text(event.text)
 
 
-def resume(*, continue_last: bool, conversation: str | None) -> tuple[str | None, list[dict]]:
-    """(conversation id, thread) of the conversation `-c` or `--cid` names; (None, []) for neither."""
+def resume(*, continue_last: bool, conversation: str | None):
+    """The conversation `-c` or `--cid` names (`ask.Thread`: its id, messages and model); an
+    empty Thread for neither."""
+    from llmtools.ask import Thread, choose_conversation
+
     if not continue_last and not conversation:
-        return None, []
-    from llmtools.ask import choose_conversation
+        return Thread()
     from llmtools.logs import open_log
 
     store = open_log()
     try:
         return choose_conversation(store, continue_last=continue_last, conversation=conversation,
-                                   stdin_messages=[])
+                                   stdin_messages=[], tool="llm")
     finally:
         store.close()

@@ -74,10 +74,12 @@ def chat_command(model, temperature, max_tokens, thinking, model_timeout, system
     from llmtools.config import resolve_model
     from llmtools.inputs import path_messages
 
-    spec = resolve_model(model)
+    continued = resume(continue_last=continue_last, conversation=cid)
+    # As `llm -c`: a conversation goes on with its own model unless -m says otherwise.
+    spec = resolve_model(model or continued.model)
     if model_timeout is not None:
         spec.timeout = model_timeout
-    conversation_id, thread = resume(continue_last=continue_last, conversation=cid)
+    conversation_id, thread = continued.conversation_id, continued.messages
     options = ModelOptions(temperature=temperature, max_tokens=max_tokens, thinking=thinking, timeout=model_timeout)
     session = ChatSession(spec, thread=thread, conversation_id=conversation_id, options=options, log=not no_log)
     if system is not None:

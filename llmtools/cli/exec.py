@@ -19,7 +19,14 @@ import click
 
 from llmtools.cli.exec_display import WorkDisplay, tty_confirm
 from llmtools.cli.main import run
-from llmtools.cli.options import SECONDS, answer_output_options, log_option, model_options, prompt_options
+from llmtools.cli.options import (
+    SECONDS,
+    answer_output_options,
+    complete_thread_ids,
+    log_option,
+    model_options,
+    prompt_options,
+)
 from llmtools.cli.options import command as llmtools_command
 from llmtools.cli.output import AnswerFormat, AnswerWriter, echo, read_stdin_messages, write_raw
 from llmtools.terminal import write_stderr
@@ -103,7 +110,7 @@ STOP_MESSAGES = {
 @click.argument("task", nargs=-1)
 @model_options
 @prompt_options(system_help="Extra system instructions (after llm-exec's own).", subject="task")
-@click.option("--thread", metavar="ID",
+@click.option("--thread", metavar="ID", shell_complete=complete_thread_ids,
               help="Thread to use: its runtime's variables, functions and imports and its "
                    "conversation persist across calls. Default: a fresh one, discarded at the end.")
 @click.option("--new", "new_conversation", is_flag=True,
@@ -193,12 +200,13 @@ def exec_command(task, model, temperature, max_tokens, thinking, model_timeout, 
                                 context=list(context), stdin_messages=stdin_messages),
                 model=model, timeout=model_timeout, thinking=thinking, thread=thread,
                 new_conversation=new_conversation, continue_last=continue_last, cid=cid)
+            documents = _documents(prepared, stdin_messages)
             settings = _loop_settings(thread_id, timeout, max_steps=max_steps, max_errors=max_errors,
                                       memory_mb=memory_mb, max_output=max_output, log=not no_log,
                                       temperature=temperature, max_tokens=max_tokens,
                                       thinking=prepared.request.thinking)
             _run_task(runtimes, prepared, settings, thread=thread, confirm=confirm, quiet=quiet,
-                      answer_format=answer_format, profile=profile)
+                      answer_format=answer_format, profile=profile, documents=documents)
 
 
 def _check_combinations(eval_with_task: bool, reset: bool, new_conversation: bool, thread: str | None) -> None:
@@ -245,6 +253,21 @@ def _sandbox_rules(mode, allow_paths, allow_net, limit_flags) -> dict:
     return rules
 
 
+def _documents(prepared, stdin_messages: list[dict]) -> list[dict]:
+    """stdin and -p inputs made `documents` for the runtime; long ones previewed in the prompt.
+
+    Inputs are messages with a `meta.source` (files, URLs, fetched pages) and what stdin
+    held when it was not a stack (text, a PDF): a stack piped in is a conversation."""
+    from llmtools.codeact.documents import split_inputs
+
+    plain_stdin = len(stdin_messages) == 1 and stdin_messages[0]["role"] == "user"
+    from_stdin = {id(message) for message in stdin_messages} if plain_stdin else set()
+    inputs = split_inputs(prepared.request.messages, lambda message: id(message) in from_stdin
+                          or bool((message.get("meta") or {}).get("source")))
+    prepared.request.messages = inputs.messages
+    return inputs.documents
+
+
 @contextlib.contextmanager
 def _runtimes_for(thread: str | None, thread_id: str, rules: dict):
     """The runtimes to use; a throwaway thread's runtime (no --thread) goes at the end."""
@@ -277,7 +300,7 @@ def _loop_settings(thread_id: str, statement_timeout: float, *, max_steps, max_e
 
 
 def _run_task(runtimes, prepared, settings, *, thread: str | None, confirm: bool, quiet: bool,
-              answer_format: AnswerFormat, profile: bool = False) -> None:
+              answer_format: AnswerFormat, documents: list[dict], profile: bool = False) -> None:
     """The loop, shown as it runs: prose to stdout, code and results to stderr."""
     from llmtools import codeact
     from llmtools.errors import LlmtoolsError
@@ -288,7 +311,8 @@ def _run_task(runtimes, prepared, settings, *, thread: str | None, confirm: bool
         helpers_doc = _helpers_doc(runtimes, settings, display, thread)
         messages = prepared.request.messages
         loop = codeact.CodeActLoop(prepared.spec, messages, runtimes, settings, helpers_doc=helpers_doc,
-                                   confirm=confirm_function, conversation_id=prepared.conversation_id)
+                                   confirm=confirm_function, conversation_id=prepared.conversation_id,
+                                   documents=documents)
         answer = AnswerWriter(answer_format, show_thinking=not quiet)
         try:
             _show_events(loop.run(), answer, display)

@@ -6,7 +6,7 @@ import click
 
 from llmtools.cli.main import run
 from llmtools.cli.options import command as llmtools_command
-from llmtools.cli.options import content_output_options, url_timeout_option
+from llmtools.cli.options import complete_paths, content_output_options, url_timeout_option
 from llmtools.cli.output import read_stdin_lines, write_content
 from llmtools.errors import UsageError
 
@@ -21,7 +21,7 @@ def _urls_from_lines(lines: list[str]) -> list[str]:
 @click.option("--no-browser", is_flag=True,
               help="Fetch over plain HTTP instead of rendering in headless Chromium.")
 @click.option("--screenshot", is_flag=True, help="Add the rendered page as a PNG image part.")
-@click.option("--cookies", "cookies_file", metavar="FILE",
+@click.option("--cookies", "cookies_file", metavar="FILE", shell_complete=complete_paths,
               help="Send the cookies in FILE (Netscape cookies.txt format), e.g. for logged-in pages.")
 @click.option("--wait-for", metavar="SELECTOR",
               help="Wait until an element matching this CSS selector exists before reading the page.")
@@ -57,8 +57,11 @@ def _fetch(url_list: list[str], *, use_browser: bool, timeout: float, wait_for: 
         from llmtools.content.cookies import load_cookies_txt
 
         cookies = load_cookies_txt(cookies_file)  # read here too: a bad file fails before any fetch
-    return services.fetch(url_list, use_browser=use_browser, timeout=timeout, wait_for=wait_for,
-                          cookies_file=cookies_file, cookies=cookies, screenshot=screenshot)
+    from llmtools.content.progress_lines import announce_slow
+
+    return announce_slow(url_list, services.fetch(
+        url_list, use_browser=use_browser, timeout=timeout, wait_for=wait_for,
+        cookies_file=cookies_file, cookies=cookies, screenshot=screenshot))
 
 
 def main() -> None:

@@ -39,19 +39,21 @@ def listen_options(function):
 
 def serve(fifo: str, out: str | None, *, prompt, model, temperature, max_tokens, thinking, model_timeout,
           system, paths, context, answer_format: AnswerFormat, continue_last, cid, no_log, profile,
-          no_map: bool = False, strict: bool = False) -> None:
+          retry: bool = False, url_timeout: float | None = None, no_map: bool = False,
+          strict: bool = False) -> None:
     """Answer every request arriving on `fifo`, each written whole once it is complete."""
     from llmtools import ask, listen
     from llmtools.errors import LlmtoolsError, UsageError
     from llmtools.notices import warn
 
-    if prompt or continue_last or cid:
-        raise UsageError("--listen takes its prompts from the pipe (no PROMPT, -c or --cid)")
+    if prompt or continue_last or cid or retry:
+        raise UsageError("--listen takes its prompts from the pipe (no PROMPT, -c, --cid or --retry)")
     source = listen.check_fifo(fifo)
     for messages in listen.requests(source, warn):
         try:
             prepared = ask.prepare(
-                ask.PromptParts(system=system, paths=list(paths), context=list(context), stdin_messages=messages),
+                ask.PromptParts(system=system, paths=list(paths), context=list(context), stdin_messages=messages,
+                                url_timeout=url_timeout),
                 model=model, timeout=model_timeout, temperature=temperature, max_tokens=max_tokens,
                 thinking=thinking)
             for warning in prepared.warnings:

@@ -12,7 +12,9 @@ from llmtools.cli.listen import listen_options
 from llmtools.cli.main import run
 from llmtools.cli.options import (
     CONTEXT_SETTINGS,
+    SECONDS,
     answer_output_options,
+    complete_conversation_ids,
     debug_option,
     log_option,
     model_options,
@@ -20,6 +22,23 @@ from llmtools.cli.options import (
     version_option,
 )
 from llmtools.cli.output import AnswerWriter, read_stdin_messages
+
+# Subcommands of simonw/llm that users type from habit: sending them to the model as a
+# prompt would cost money and answer nothing, so each says what to use here instead.
+FOREIGN_SUBCOMMANDS = {
+    "keys": "API keys come from the environment (ANTHROPIC_API_KEY, OPENAI_API_KEY) or config.toml "
+            "(api_key or api_key_env in [models.NAME] or [providers.NAME]); see llm(1) CONFIGURATION",
+    "templates": "use -s TEXT for a system prompt, or keep a stack file and `cat it.jsonl | llm ...`",
+    "aliases": "`llm models aliases` lists them, `llm models alias NAME MODEL` sets one",
+    "plugins": "providers are built in (Anthropic, OpenAI, OpenAI-compatible servers by base_url, "
+               "local GGUF); `llm models` lists what you can use",
+    "embed": "embeddings are used inside llm-map (chunks ranked against the question); "
+             "there is no embedding command",
+    "similar": "llm-map ranks chunks of your content against a question",
+    "collections": "there are no embedding collections; llm-map ranks content it is given",
+    "install": "providers are built in; there is nothing to install",
+    "uninstall": "providers are built in; there is nothing to uninstall",
+}
 
 
 class DefaultGroup(click.Group):
@@ -36,6 +55,13 @@ class DefaultGroup(click.Group):
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         # --debug belongs to whatever follows it: `llm --debug models` is the models command.
         first = next((arg for arg in args if arg != "--debug"), None)
+        if first is None and ctx.resilient_parsing:
+            # Completing `llm <TAB>`: the group's own subcommands and options.
+            return super().parse_args(ctx, args)
+        if first in FOREIGN_SUBCOMMANDS and first not in self.commands and not ctx.resilient_parsing:
+            raise click.UsageError(f"`llm {first}` is a command of simonw/llm, not of llmtools: "
+                                   f"{FOREIGN_SUBCOMMANDS[first]}. "
+                                   f"To ask the model about it, run `llm prompt {first} ...`")
         if first is None or (first not in self.commands and first not in self.group_only):
             args = [self.default_command, *args]
         return super().parse_args(ctx, args)
@@ -76,8 +102,13 @@ def _profile_line(exchange) -> str:
 @prompt_options(system_help="System prompt (replaces a leading one from stdin).")
 @answer_output_options(stack_help="Write the whole message stack (JSON lines) instead of the answer text.")
 @click.option("-c", "--continue", "continue_last", is_flag=True, help="Continue the last conversation.")
-@click.option("--cid", metavar="ID", help="Continue the conversation with this id (or id prefix).")
+@click.option("--cid", metavar="ID", shell_complete=complete_conversation_ids,
+              help="Continue the conversation with this id (or id prefix).")
+@click.option("--retry", is_flag=True,
+              help="Send the conversation's last exchange again (with -c, the default, or --cid).")
 @log_option()
+@click.option("--url-timeout", type=SECONDS, metavar="SECONDS",
+              help="Give up on a -p URL after this long (default: [fetch] timeout in config, else 30).")
 @click.option("--profile", is_flag=True,
               help="Print time to first token, total time, tokens/s and cost on stderr.")
 @listen_options
@@ -88,7 +119,7 @@ def _profile_line(exchange) -> str:
 @version_option
 @debug_option
 def prompt_command(prompt, model, temperature, max_tokens, thinking, model_timeout, system, paths, context,
-                   answer_format, continue_last, cid, no_log, profile, no_map, strict) -> None:
+                   answer_format, continue_last, cid, retry, no_log, url_timeout, profile, no_map, strict) -> None:
     """Ask MODEL: PROMPT words, stdin, -p paths and -t context in; the answer out."""
     from llmtools import ask
     from llmtools.exchange import Exchange
@@ -96,9 +127,9 @@ def prompt_command(prompt, model, temperature, max_tokens, thinking, model_timeo
 
     prepared = ask.prepare(
         ask.PromptParts(prompt=" ".join(prompt) or None, system=system, paths=list(paths),
-                        context=list(context), stdin_messages=read_stdin_messages()),
+                        context=list(context), stdin_messages=read_stdin_messages(), url_timeout=url_timeout),
         model=model, timeout=model_timeout, temperature=temperature, max_tokens=max_tokens,
-        thinking=thinking, continue_last=continue_last, conversation=cid)
+        thinking=thinking, continue_last=continue_last, conversation=cid, retry=retry)
     for warning in prepared.warnings:
         warn(warning)
     overflow = _overflow_to_map(prepared, no_map=no_map, strict=strict)
@@ -116,6 +147,8 @@ def prompt_command(prompt, model, temperature, max_tokens, thinking, model_timeo
         outcome = exchange.outcome
         worth_a_stack = outcome.text or outcome.status == "ok"
         answer.close([*prepared.request.messages, exchange.assistant_message()] if worth_a_stack else None)
+        if cut := exchange.truncation_warning():
+            warn(cut)
         if profile:
             print(_profile_line(exchange), file=sys.stderr, flush=True)
 

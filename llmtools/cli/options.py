@@ -13,6 +13,7 @@ A timeout's flag says what it bounds: --model-timeout (one model call, per attem
 from __future__ import annotations
 
 import functools
+import re
 
 import click
 
@@ -76,6 +77,46 @@ def complete_model_names(ctx, param, incomplete: str):
     return [CompletionItem(name) for name in sorted(names) if name.startswith(incomplete)]
 
 
+def complete_paths(ctx, param, incomplete: str):
+    """Tab completion by the shell's own file names (click's "file" reply)."""
+    from click.shell_completion import CompletionItem
+
+    return [CompletionItem(incomplete, type="file")]
+
+
+def complete_thread_ids(ctx, param, incomplete: str):
+    """Tab completion for --thread: threads whose runtime has a snapshot in the data dir."""
+    from click.shell_completion import CompletionItem
+
+    from llmtools.config import paths
+
+    try:
+        files = sorted((paths().data_dir / "runtime").glob("*.snapshot"))
+    except OSError:
+        return []
+    # A hashed name (an id with unusual characters) cannot be turned back into its id.
+    names = [path.name.removesuffix(".snapshot") for path in files]
+    return [CompletionItem(name) for name in names if name.startswith(incomplete)
+            and not re.search(r"-[0-9a-f]{12}$", name)]
+
+
+def complete_conversation_ids(ctx, param, incomplete: str):
+    """Tab completion for --cid: the newest conversations in the log."""
+    from click.shell_completion import CompletionItem
+
+    from llmtools.logs import open_log
+
+    try:
+        store = open_log()
+        try:
+            ids = store.conversation_ids()
+        finally:
+            store.close()
+    except Exception:  # no log yet, or a locked one: complete nothing rather than fail
+        return []
+    return [CompletionItem(cid) for cid in ids if cid.startswith(incomplete)]
+
+
 def model_options(function=None, *, timeout_aliases: tuple[str, ...] = ()):
     """-m, --temperature, --max-tokens, -z, --model-timeout: the knobs of one model call.
 
@@ -104,6 +145,7 @@ def prompt_options(*, system_help: str, subject: str = "prompt"):
     return functools.partial(_apply, decorators=[
         click.option("-s", "--system", metavar="TEXT", help=system_help),
         click.option("-p", "--path", "paths", multiple=True, metavar="PATH|GLOB|URL",
+                     shell_complete=complete_paths,
                      help="File, directory, glob or URL to include; repeatable. '!GLOB' right after "
                           "excludes matches."),
         click.option("-t", "--context", multiple=True, metavar="TEXT",

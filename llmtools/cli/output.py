@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import IO, NamedTuple
 
 from llmtools import stack
@@ -41,9 +41,36 @@ def stdin_is_piped() -> bool:
         return False
 
 
+EMPTY_PIPE_WARNING = ("stdin was empty: did the command before this one in the pipe fail? "
+                      "(`set -o pipefail` makes the shell report it)")
+
+
+def _empty_pipe() -> bool:
+    """stdin is a pipe that closed with nothing in it (a failed first stage, most often)."""
+    import os
+    import stat
+
+    try:
+        if not stat.S_ISFIFO(os.fstat(sys.stdin.fileno()).st_mode):
+            return False
+        return not sys.stdin.buffer.peek(1)  # type: ignore[union-attr]  # a BufferedReader
+    except (AttributeError, OSError, ValueError):
+        return False
+
+
 def read_stdin_messages() -> list[dict]:
-    """stdin as messages (a stack, text, an image or a PDF); none from a terminal."""
-    return stack.read_stack(sys.stdin.buffer) if stdin_is_piped() else []
+    """stdin as messages (a stack, text, an image or a PDF); none from a terminal.
+
+    An empty pipe is worth a warning: `llm -m down -S a | llm -S b` would otherwise ask
+    "b" alone, with status 0. /dev/null and empty files are taken as meant."""
+    if not stdin_is_piped():
+        return []
+    if _empty_pipe():
+        from llmtools.notices import warn
+
+        warn(EMPTY_PIPE_WARNING)
+        return []
+    return stack.read_stack(sys.stdin.buffer)
 
 
 def read_stdin_lines() -> list[str]:
@@ -200,11 +227,11 @@ def report_error(error: LlmtoolsError) -> None:
 
 
 def write_content(results: Iterable[dict | LlmtoolsError], output_format: str | None, *,
-                  raw: bool) -> int:
+                  raw: bool, text_of: Callable[[dict], str] = stack.text_of) -> int:
     """Write each message as soon as it is ready, report each error; return the worst status.
 
     `results` yields a message, or the error that stood in its place. Text output puts a
-    blank line between messages.
+    blank line between messages, each shown by `text_of`.
     """
     from llmtools.errors import ExitStatus, worst_status
 
@@ -224,7 +251,7 @@ def write_content(results: Iterable[dict | LlmtoolsError], output_format: str | 
                 statuses.append(ExitStatus.OK)
                 if writer.wrote:
                     writer.write("\n")
-                writer.write(stack.text_of(result))
+                writer.write(text_of(result))
                 writer.end_line()
     finally:
         if writer is not None:

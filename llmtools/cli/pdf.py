@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 import functools
+import time
 
 import click
 
 from llmtools.cli.main import run
 from llmtools.cli.options import command as llmtools_command
-from llmtools.cli.options import content_output_options, url_timeout_option
+from llmtools.cli.options import complete_paths, content_output_options, url_timeout_option
 from llmtools.cli.output import read_stdin_bytes, stdin_is_piped, write_content
 from llmtools.errors import LlmtoolsError, UsageError
 from llmtools.progress import PAGES, CounterBar
 
 OCR_MODES = ("auto", "always", "never")  # as llmtools.content.pdf.OCR_MODES, without importing it
-# Progress is worth a line only when the wait is long enough to wonder about.
-TEXT_PROGRESS_MIN_PAGES = 20
-OCR_PROGRESS_MIN_PAGES = 2
+# Progress is worth a line only when the wait is long enough to wonder about: by time,
+# since a page of text takes milliseconds and a page of OCR seconds.
+PROGRESS_AFTER_S = 1.0
 
 
 class ProgressReport:
@@ -26,10 +27,10 @@ class ProgressReport:
         self.label = label
         self.quiet = quiet
         self.bars: dict[str, CounterBar] = {}
+        self.started = time.monotonic()
 
     def __call__(self, stage: str, done: int, total: int) -> None:
-        minimum = OCR_PROGRESS_MIN_PAGES if stage == "ocr" else TEXT_PROGRESS_MIN_PAGES
-        if self.quiet or total < minimum:
+        if self.quiet or time.monotonic() - self.started < PROGRESS_AFTER_S:
             return
         bar = self.bars.get(stage)
         if bar is None:
@@ -55,7 +56,7 @@ def _check_pages(ctx, param, value: str | None) -> str | None:
 
 
 @llmtools_command("llm-pdf")
-@click.argument("inputs", nargs=-1, metavar="FILE|URL...")
+@click.argument("inputs", nargs=-1, metavar="FILE|URL...", shell_complete=complete_paths)
 @click.option("--pages", metavar="LIST", callback=_check_pages,
               help="Only these pages, e.g. 1-3,7 or 10- (counting from 1).")
 @click.option("--ocr", type=click.Choice(OCR_MODES), default="auto", show_default=True,
@@ -63,7 +64,7 @@ def _check_pages(ctx, param, value: str | None) -> str | None:
 @click.option("--lang", "language", default="eng", show_default=True, metavar="LANGS",
               help="Tesseract language(s) for OCR, e.g. eng or deu+eng.")
 @url_timeout_option("For URLs: give up after this long.")
-@click.option("--cookies", "cookies_file", metavar="FILE",
+@click.option("--cookies", "cookies_file", metavar="FILE", shell_complete=complete_paths,
               help="For URLs: send the cookies in FILE (Netscape cookies.txt format).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress lines on stderr.")
 @content_output_options(text_help="the text")
@@ -72,8 +73,9 @@ def command(inputs: tuple[str, ...], pages: str | None, ocr: str, language: str,
     """Extract the text of PDFs, page by page, as user messages (one per PDF).
 
     FILE may be - for stdin; with no FILE, a PDF piped to stdin is read. Pages are
-    separated by form feeds. A PDF that fails is reported on stderr and the others
-    still come out.
+    separated by form feeds in a stack; as text (-o text, a terminal) by a `--- page N ---`
+    line, and each PDF is headed `==> NAME <==` when there are several (as head(1) does).
+    A PDF that fails is reported on stderr and the others still come out.
     """
     names = list(inputs)
     if not names:
@@ -89,7 +91,20 @@ def command(inputs: tuple[str, ...], pages: str | None, ocr: str, language: str,
         cookies = load_cookies_txt(cookies_file)
     extract = functools.partial(_extract, pages=pages, ocr=ocr, language=language, timeout=url_timeout,
                                 cookies=cookies, quiet=quiet)
-    return write_content(map(extract, names), output_format, raw=raw)
+    return write_content(map(extract, names), output_format, raw=raw,
+                         text_of=functools.partial(pdf_as_text, headed=len(names) > 1))
+
+
+def pdf_as_text(message: dict, *, headed: bool) -> str:
+    """A PDF's message as text to read: page lines instead of form feeds, and its name."""
+    meta = message.get("meta") or {}
+    texts = str(message["content"]).split("\f")
+    numbers = meta.get("pages") or range(1, len(texts) + 1)
+    parts = [texts[0]]
+    for number, text in zip(list(numbers)[1:], texts[1:], strict=False):
+        parts.append(f"\n--- page {number} ---\n{text}")
+    body = "".join(parts)
+    return f"==> {meta.get('source') or 'stdin'} <==\n{body}" if headed else body
 
 
 def _extract(name: str, *, pages: str | None, ocr: str, language: str, timeout: float, cookies,

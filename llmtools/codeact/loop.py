@@ -136,8 +136,10 @@ def fetch_helpers_doc(runtimes: Runtimes, thread_id: str,
 class CodeActLoop:
     def __init__(self, spec: ModelSpec, messages: list[dict], runtimes: Runtimes, settings: Settings,
                  *, helpers_doc: str, confirm: Confirm | None = None, stream_factory=None,
-                 conversation_id: str | None = None) -> None:
+                 conversation_id: str | None = None, documents: list[dict] | None = None) -> None:
         self.spec = spec
+        # Sent to the runtime with the first block only (llmtools.codeact.documents).
+        self.documents_to_send = documents or None
         self.messages = messages
         self.runtimes = runtimes
         self.settings = settings
@@ -235,9 +237,12 @@ class CodeActLoop:
             else:
                 self.blocks_run += 1
                 yield BlockStarted(step, code)
+                context = self.context()
+                if self.documents_to_send:
+                    context["documents"], self.documents_to_send = self.documents_to_send, None
                 result = self.runtimes.execute(
                     settings.thread_id, code, timeout=settings.statement_timeout,
-                    memory_mb=settings.memory_mb, context=self.context())
+                    memory_mb=settings.memory_mb, context=context)
                 consecutive_errors = 0 if result["ok"] else consecutive_errors + 1
                 limit_reason, note = self._bound_reached(consecutive_errors)
                 feedback = format_result(result, settings.max_output_chars) + note

@@ -71,6 +71,7 @@ class Fetched:
     body: bytes | None
     screenshot_png: bytes | None
     renderer: str  # "chromium" or "http"
+    still_changing_s: float | None = None  # the DOM never went quiet: how long it was watched
 
 
 def check_url(url: str) -> str:
@@ -217,7 +218,29 @@ def _fetch_in_browser(url: str, browser, timeout: float, wait_for: str | None,
             raise error
     return Fetched(url=url, final_url=page.final_url, content_type=page.content_type,
                    html=page.html, body=page.body, screenshot_png=page.screenshot_png,
-                   renderer="chromium")
+                   renderer="chromium", still_changing_s=page.still_changing_s)
+
+
+def looks_like_placeholder(text: str) -> bool:
+    """Short text that says it is still loading ("Loading...", "Please enable JavaScript")."""
+    from llmtools.content.rendering import PLACEHOLDER_MAX_CHARS, PLACEHOLDER_PATTERN
+
+    text = text.strip()
+    return len(text) <= PLACEHOLDER_MAX_CHARS and re.search(PLACEHOLDER_PATTERN, text, re.I) is not None
+
+
+def unfinished_page_warnings(fetched: Fetched, message: dict) -> list[str]:
+    """What to tell the user when the page may not be what a reader would see."""
+    warnings = []
+    if fetched.still_changing_s is not None:
+        warnings.append(f"the page was still changing after {fetched.still_changing_s:.1f} s; "
+                        "this is what it showed then")
+    if fetched.html is not None and looks_like_placeholder(stack.text_of(message)):
+        snippet = " ".join(stack.text_of(message).split())[:60]
+        remedy = ("its script may need the browser (drop --no-browser)" if fetched.renderer == "http"
+                  else "give it longer (--url-timeout) or wait for its content (--wait-for SELECTOR)")
+        warnings.append(f"the text still looks like a placeholder ({snippet!r}); {remedy}")
+    return warnings
 
 
 # --- content to message -------------------------------------------------------------
@@ -311,7 +334,7 @@ def fetch_each(
                              + (f", without {' and '.join(dropped)}" if dropped else ""))
                 if fetched is None:
                     fetched = _fetch_over_http(url, timeout, cookies)
-                yield FetchResult(url, message=message_from(fetched, tool=tool))
+                yield FetchResult(url, message=_checked_message(fetched, tool))
             except LlmtoolsError as error:
                 yield FetchResult(url, error=_with_url(url, error))
     except GeneratorExit:  # the caller stopped early, between pages: close as usual
@@ -326,6 +349,14 @@ def fetch_each(
     finally:
         if own_browser is not None:
             own_browser.close()
+
+
+def _checked_message(fetched: Fetched, tool: str) -> dict:
+    """The message, with a warning for each sign the page was not finished."""
+    message = message_from(fetched, tool=tool)
+    for warning in unfinished_page_warnings(fetched, message):
+        notices.warn(f"{fetched.url}: {warning}")
+    return message
 
 
 def _browser_unavailable() -> type[LlmtoolsError]:

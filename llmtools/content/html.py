@@ -13,7 +13,10 @@ Markdown):
    complementary, search) and elements whose class or id names furniture (cookie banners,
    sidebars, share buttons, newsletters, ads, comments...). Nothing that holds a large
    share of the text is dropped on its class name alone, so a wrapper called
-   `page-with-sidebar` cannot take the article with it.
+   `page-with-sidebar` cannot take the article with it, unless it is mostly links (a big
+   sidebar). Blocks that are almost all link text (five links or more, a small share of
+   the page) go too, whatever they are called: navigation under a class name we do not know.
+   scripts/bench_extract.py compares this with trafilatura and readability-lxml.
 4. Links become absolute (against `<base href>` or the page URL); links to nowhere
    (`javascript:`, bare fragments on the same page) keep their text only. Images stay as
    `![alt](url)` when they have alt text and a real URL; data: URIs and decorative
@@ -41,9 +44,18 @@ FURNITURE_WORDS = {
     "newsletter", "subscribe", "subscription", "promo", "advert", "advertisement", "ads", "ad",
     "sponsored", "share", "sharing", "social", "related", "recommended", "trending", "comments",
     "comment", "disqus", "skip", "toolbar", "paywall", "signup",
+    # Names blog, shop and forum software give their furniture.
+    "sharedaddy", "respond", "widget", "widgets", "copyright", "pagination", "pager",
+    "signature",
 }
-# A furniture-named element is spared when it holds more than this share of the text.
+# A furniture-named element is spared when it holds more than this share of the text,
+# unless it is mostly link text (a sidebar of links is furniture whatever its size).
 FURNITURE_MAX_SHARE = 0.3
+# A block this much link text, with at least LINK_LIST_MIN links and under the furniture
+# share, is a list of links to elsewhere (site navigation under a class name we do not know).
+LINK_DENSITY_MAX = 0.8
+LINK_LIST_MIN = 5
+LINK_BLOCK_TAGS = ("div", "ul", "ol", "section", "table", "dl")
 PRESERVE_WHITESPACE = {"pre", "code", "textarea"}
 _HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.I)
 _WORD_SPLIT = re.compile(r"[\s_-]+")
@@ -69,6 +81,22 @@ def _is_hidden(element) -> bool:
 def _furniture_words(element) -> set[str]:
     names = f"{element.get('class') or ''} {element.get('id') or ''}".lower()
     return {word for word in _WORD_SPLIT.split(names) if word}
+
+
+def _link_density(element) -> float:
+    """The share of an element's text that is link text."""
+    text = _text_length(element)
+    if not text:
+        return 0.0
+    return sum(_text_length(link) for link in element.xpath(".//a")) / text
+
+
+def _is_link_list(element, total: int) -> bool:
+    if element.tag not in LINK_BLOCK_TAGS or _has_heading(element):
+        return False
+    if len(element.xpath(".//a")) < LINK_LIST_MIN or _text_length(element) > FURNITURE_MAX_SHARE * total:
+        return False
+    return _link_density(element) >= LINK_DENSITY_MAX
 
 
 def _has_heading(element) -> bool:
@@ -109,8 +137,11 @@ def _drop_furniture(root) -> None:
             if not _has_heading(element):
                 _drop(element)
         elif _furniture_words(element) & FURNITURE_WORDS:
-            if not _has_heading(element) and _text_length(element) <= FURNITURE_MAX_SHARE * total:
+            if not _has_heading(element) and (_text_length(element) <= FURNITURE_MAX_SHARE * total
+                                              or _link_density(element) >= 0.5):
                 _drop(element)
+        elif _is_link_list(element, total):
+            _drop(element)
 
 
 def _tidy_links_and_images(root, page_url: str | None) -> None:

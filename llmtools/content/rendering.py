@@ -15,6 +15,45 @@ from llmtools.errors import LlmtoolsError, ServiceUnavailable, TemporaryFailure,
 VIEWPORT = {"width": 1280, "height": 800}
 # Pages that fetch data after "load" get this long at most to go quiet.
 SETTLE_CAP_S = 3.0
+# Then the DOM must stop changing: no mutation for SETTLE_QUIET_S, and no text that still
+# looks like a placeholder, within SETTLE_MAX_S (and the request's own timeout).
+SETTLE_QUIET_S = 0.3
+SETTLE_MAX_S = 10.0
+SETTLE_MARGIN_S = 0.5  # left of the timeout for reading the page after settling
+# What a page says while its script is still filling it in (matched in short texts only).
+PLACEHOLDER_PATTERN = (r"\b(loading|please wait|just a moment|one moment|fetching data|initiali[sz]ing|"
+                       r"enable javascript|javascript is (required|disabled)|requires javascript)\b")
+PLACEHOLDER_MAX_CHARS = 200
+EMPTY_WAIT_S = 3.0  # a page with no text at all may be one (images only): wait less for it
+# Resolves when the DOM has been quiet long enough and does not look unfinished, or at the
+# limit: {"settled": bool, "changing": bool (mutations right up to the limit), "waited_ms": number}.
+SETTLE_SCRIPT = """([quietMs, limitMs, pattern, shortText, emptyMs, sinceLoad]) => new Promise((resolve) => {
+  const started = performance.now();
+  // Right after "load" nothing ran unobserved: the quiet time counts from the load's end.
+  const navigation = performance.getEntriesByType("navigation")[0];
+  const loaded = navigation && navigation.loadEventEnd > 0 ? navigation.loadEventEnd : started;
+  let lastChange = sinceLoad ? Math.min(started, loaded) : started;
+  const placeholder = new RegExp(pattern, "i");
+  const unfinished = () => {
+    const text = (document.body ? document.body.innerText : "").trim();
+    if (text.length === 0) return performance.now() - started < emptyMs;
+    return text.length <= shortText && placeholder.test(text);
+  };
+  const observer = new MutationObserver(() => { lastChange = performance.now(); });
+  observer.observe(document, {subtree: true, childList: true, characterData: true, attributes: true});
+  const check = () => {
+    const now = performance.now();
+    const still = now - lastChange < quietMs;
+    const quiet = !still && !unfinished();
+    if (quiet || now - started >= limitMs) {
+      observer.disconnect();
+      resolve({settled: quiet, changing: still, waited_ms: now - started});
+    } else {
+      setTimeout(check, 50);
+    }
+  };
+  setTimeout(check, 50);
+})"""
 MAX_SCREENSHOT_HEIGHT = 8000  # pixels; what model providers accept on an image's long side
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 
@@ -31,12 +70,16 @@ class RenderedPage:
     body: bytes | None  # the raw bytes, for everything else (PDFs, text, images)
     redirects: list[str]  # the URLs that redirected, in order
     screenshot_png: bytes | None = None
+    still_changing_s: float | None = None  # set when the DOM never went quiet: how long we waited
 
 
 class Deadline:
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
         self.end = time.monotonic() + seconds
+
+    def left_s(self) -> float:
+        return max(0.0, self.end - time.monotonic())
 
     def ms(self, cap_s: float | None = None) -> float:
         """Milliseconds left (at least 1: Playwright reads 0 as "no timeout")."""
@@ -108,6 +151,7 @@ def load(page: Any, url: str, deadline: Deadline, *, wait_for: str | None, scree
     if not is_html:
         result.body = _body(page, response, result, deadline)
         return result
+    quiet_since_load = pending_requests() == 0 and not wait_for
     if pending_requests() > 0:
         # Data still loading after "load" (a script fetching JSON to render): give the
         # page a bounded while to go quiet, then take what is there.
@@ -117,10 +161,31 @@ def load(page: Any, url: str, deadline: Deadline, *, wait_for: str | None, scree
             pass
     if wait_for:
         _wait_for_selector(page, wait_for, deadline)
+    result.still_changing_s = settle(page, deadline, since_load=quiet_since_load)
     result.html = page.content()
     if screenshot:
         result.screenshot_png = take_screenshot(page, deadline)
     return result
+
+
+def settle(page: Any, deadline: Deadline, *, since_load: bool = False) -> float | None:
+    """Wait until the DOM stops changing (a timer, hydration, an animation filling the page
+    in after "load"); None when it did (or when it only still looks unfinished, which the
+    caller judges from the text), else the seconds waited before giving up. `since_load`:
+    nothing happened between "load" and now that the observer missed, so the quiet time
+    may count from the load's end."""
+    from playwright.sync_api import Error as PlaywrightError
+
+    limit_s = min(SETTLE_MAX_S, deadline.left_s() - SETTLE_MARGIN_S)
+    if limit_s <= 0:
+        return None
+    try:
+        outcome = page.evaluate(SETTLE_SCRIPT, [SETTLE_QUIET_S * 1000, limit_s * 1000,
+                                                PLACEHOLDER_PATTERN, PLACEHOLDER_MAX_CHARS, EMPTY_WAIT_S * 1000,
+                                                since_load])
+    except PlaywrightError:
+        return None  # the page navigated away (a script redirect): read what is there now
+    return outcome.get("waited_ms", 0) / 1000 if outcome.get("changing") else None
 
 
 def _response_facts(page: Any, url: str, response: Any) -> RenderedPage:

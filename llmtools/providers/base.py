@@ -123,6 +123,16 @@ class ModelSpec:
     max_retries: int = DEFAULT_RETRIES
     retry_base_delay: float = DEFAULT_RETRY_BASE_DELAY
     options: dict = dataclasses.field(default_factory=dict)
+    config_table: str | None = None  # "models.NAME" when config.toml defines the model
+
+    def key_hint(self, default_env: str) -> str:
+        """What to do about a missing or refused key, naming where it is configured."""
+        if self.config_table and self.base_url:
+            if self.api_key_env:
+                return f"set {self.api_key_env} (named by api_key_env in [{self.config_table}] of config.toml)"
+            return (f'this server wants an API key: add api_key_env = "VARIABLE" (or api_key) '
+                    f"to [{self.config_table}] in config.toml")
+        return f"set {self.api_key_env or default_env}"
 
     def __repr__(self) -> str:  # keep keys out of tracebacks and debug output
         return f"ModelSpec(name={self.name!r}, provider={self.provider!r}, model_id={self.model_id!r})"

@@ -222,8 +222,7 @@ class OpenAIProvider(SdkProvider):
             kind = _error_kind(body)
             failure = _status_error(error.status_code, message, error.response.headers, kind=kind)
             if error.status_code == 401 and not self.spec.api_key:
-                key_env = self.spec.api_key_env or DEFAULT_KEY_ENV
-                failure = ProviderError(f"{failure}; set {key_env}")
+                failure = ProviderError(f"{failure}; {self.spec.key_hint(DEFAULT_KEY_ENV)}")
             return failure
         if isinstance(error, openai.APITimeoutError):
             if caused_by(error, httpx2.ConnectTimeout):

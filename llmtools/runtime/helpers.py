@@ -69,6 +69,15 @@ class Document(str):
     def __reduce__(self):
         return (Document, (str(self), self.source, self.message))
 
+    @property
+    def text(self) -> str:
+        return str(self)
+
+
+def documents_from(payload: list) -> list[Document]:
+    """llm-exec's inputs as they arrive with a block's context: `documents[i]`."""
+    return [Document(str(item.get("text", "")), item.get("source")) for item in payload]
+
 
 # --- model calls ----------------------------------------------------------------------
 

@@ -155,6 +155,8 @@ class HelperContext(TypedDict, total=False):
     cwd: str  # the caller's working directory
     task: list[dict]  # what llm-exec was asked (its messages), where llm_bind widens its scope
     config: dict[str, Any]  # the caller's config.toml without secrets (the worker cannot read it)
+    # What llm-exec was given (stdin, -p), sent once with the first block: [{"text", "source"}].
+    documents: list[dict[str, Any]]
 
 
 def helper_context(spec: ModelSpec, *, temperature: float | None, max_tokens: int | None,

@@ -215,6 +215,10 @@ class Worker:
 
     def execute(self, request: dict, *, for_eval: bool = False) -> None:
         context: HelperContext = request.get("context") or HelperContext()
+        if "documents" in context:
+            # Kept in the namespace, not in the context every helper call reads.
+            context = HelperContext(**context)
+            self.namespace["documents"] = helpers.documents_from(context.pop("documents"))
         if context or not for_eval:
             # `--eval` sends no context: helpers it calls use the model (and directory)
             # of the thread's last block.
