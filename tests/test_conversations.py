@@ -26,7 +26,9 @@ def write_replies(path, *replies) -> str:
 
 
 def sent_to_script(path) -> list[dict]:
-    requests = path.parent / (path.name + ".requests.jsonl")
+    from llmtools.providers.script import requests_path
+
+    requests = requests_path(path)
     return [json.loads(line) for line in requests.read_text().splitlines()]
 
 

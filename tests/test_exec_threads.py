@@ -1,6 +1,6 @@
 """Threads that remember: `llm-exec --thread ID` continues the thread's conversation too.
 
-The scripted model records what each call was sent (PATH.requests.jsonl), so these tests
+The scripted model records what each call was sent (`providers.script.requests_path`), so these tests
 assert on the turns the model receives. conftest sets LLMTOOLS_NO_DAEMON=1: the runtime
 carries over through the thread's snapshot.
 """

@@ -24,10 +24,9 @@ def write_script(path, replies) -> str:
 
 def sent(path) -> list[dict]:
     """What the scripted model was sent, call by call (where the provider keeps it)."""
-    from llmtools.providers import script
+    from llmtools.providers.script import requests_path
 
-    where = getattr(script, "requests_path", None)
-    sidecar = where(path) if where else path.with_name(path.name + ".requests.jsonl")
+    sidecar = requests_path(path)
     return [json.loads(line) for line in sidecar.read_text().splitlines()]
 
 

@@ -171,6 +171,7 @@ def exec_command(task, model, temperature, max_tokens, thinking, model_timeout, 
                  network unreachable; nothing it starts outlives the runtime
       read-only  as workspace, but only the thread's work directory is writable
       off        everything you can touch (a warning each run)
+    Files and directories given with -p are readable in every mode.
     Helpers (llm_call, download, ...) reach models and the network for it in every
     mode. Memory, CPU, processes, open files and file size are limited in every mode.
     """
@@ -185,7 +186,7 @@ def exec_command(task, model, temperature, max_tokens, thinking, model_timeout, 
     thread_id = thread or f"exec-{secrets.token_hex(6)}"
     stdin_messages = [] if expression is not None else read_stdin_messages()
     asked = bool(task or paths or context or stdin_messages)
-    rules = _sandbox_rules(sandbox_mode, allow_paths, allow_net,
+    rules = _sandbox_rules(sandbox_mode, (*allow_paths, *_named_inputs(paths)), allow_net,
                            {"memory_mb": memory_mb, "cpu_s": cpu_seconds, "processes": max_processes})
     with _runtimes_for(thread, thread_id, rules) as runtimes:
         if reset:
@@ -207,6 +208,15 @@ def exec_command(task, model, temperature, max_tokens, thinking, model_timeout, 
                                       thinking=prepared.request.thinking)
             _run_task(runtimes, prepared, settings, thread=thread, confirm=confirm, quiet=quiet,
                       answer_format=answer_format, profile=profile, documents=documents)
+
+
+def _named_inputs(paths) -> tuple[str, ...]:
+    """The local files and directories -p names: the user chose to show them, so the code
+    may read them too (read-only), e.g. to load `documents[0].source` with pandas."""
+    import os
+
+    return tuple(path for path in paths if not path.startswith("!") and ":" not in path
+                 and os.path.exists(os.path.expanduser(path)))
 
 
 def _check_combinations(eval_with_task: bool, reset: bool, new_conversation: bool, thread: str | None) -> None:
