@@ -181,7 +181,7 @@ def test_page_ranges():
     assert pdf.parse_page_ranges(" 10- , -2") == [(10, None), (1, 2)]
     assert pdf.select_pages(pdf.parse_page_ranges("2-3,1,3"), 5) == ([1, 2, 3], [])
     assert pdf.select_pages(pdf.parse_page_ranges("4-"), 5) == ([4, 5], [])
-    assert pdf.select_pages(pdf.parse_page_ranges("4-6,9"), 5) == ([4, 5], [6, 9])
+    assert pdf.select_pages(pdf.parse_page_ranges("4-6,9"), 5) == ([4, 5], [(6, 6), (9, 9)])
     for bad in ("", "a", "3-1", "0", "1-2-3", "1,,2"):
         with pytest.raises(UsageError):
             pdf.parse_page_ranges(bad)

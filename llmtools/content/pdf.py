@@ -26,7 +26,13 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 
 from llmtools import detect, stack
-from llmtools.content.pages import describe_pages, pages_phrase, parse_page_ranges, select_pages
+from llmtools.content.pages import (
+    describe_pages,
+    describe_ranges,
+    pages_phrase,
+    parse_page_ranges,
+    select_pages,
+)
 from llmtools.errors import InputError, ServiceUnavailable, UsageError
 from llmtools.notices import warn
 
@@ -299,9 +305,9 @@ def _pages_to_read(layer: _TextLayer, ranges: Sequence[tuple[int, int | None]] |
     numbers, missing = select_pages(ranges, layer.page_count)
     if missing:
         if not numbers:
-            raise UsageError(f"{label}: --pages: no page {describe_pages(missing)} in a PDF of "
+            raise UsageError(f"{label}: --pages: no page {describe_ranges(missing)} in a PDF of "
                              f"{layer.page_count} page{'s' if layer.page_count != 1 else ''}")
-        warn(f"{label}: no page {describe_pages(missing)} (the PDF has {layer.page_count})")
+        warn(f"{label}: no page {describe_ranges(missing)} (the PDF has {layer.page_count})")
     return numbers
 
 
