@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 import time
 from collections.abc import Iterable
 from typing import IO
@@ -131,8 +132,25 @@ def parse_stack(text: str, source: str = "stdin") -> list[dict]:
         except ValueError as error:  # JSONDecodeError, or a number too long to convert
             reason = error.msg if isinstance(error, json.JSONDecodeError) else error
             raise InputError(f"{source} line {number}: not valid JSON ({reason})") from None
+        except RecursionError:
+            raise InputError(f"{source} line {number}: not valid JSON (nested too deeply)") from None
+        if _SURROGATE_ESCAPE.search(line):
+            _check_no_lone_surrogates(msg, f"{source} line {number}")
         messages.append(validate(msg, f"{source} line {number}"))
     return messages
+
+
+# A `\uD800`-`\uDFFF` escape: JSON lets one stand alone, but such a string has no UTF-8 form,
+# so it could be neither logged nor written out again. Only lines that have one are checked.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _check_no_lone_surrogates(msg: object, where: str) -> None:
+    try:
+        json.dumps(msg, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise InputError(f"{where}: a \\u escape names half of a surrogate pair "
+                         "(not a character; text must be valid Unicode)") from None
 
 
 def decode_text(data: bytes, source: str) -> str:

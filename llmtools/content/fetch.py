@@ -74,9 +74,16 @@ class Fetched:
 
 
 def check_url(url: str) -> str:
-    parts = urlsplit(url)
+    """`url` if it is a well-formed http(s) URL with a host and a valid port, else exit 2."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # parsed lazily: this is where 99999 or "x" is refused
+    except ValueError as error:  # "Invalid IPv6 URL", "Port out of range 0-65535", ...
+        raise UsageError(f"{url}: not a valid URL ({error})") from None
     if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
         raise UsageError(f"{url}: not an http:// or https:// URL")
+    if not parts.hostname or port == 0:
+        raise UsageError(f"{url}: not a valid URL (no host or port 0)")
     return url
 
 
