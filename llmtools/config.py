@@ -151,9 +151,13 @@ def load_config(path: Path | None = None) -> dict:
     import tomllib
 
     try:
-        return tomllib.loads(raw.decode("utf-8"))
+        parsed = tomllib.loads(raw.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         raise InputError(f"{path}: {error}") from None
+    from llmtools import configschema
+    from llmtools.notices import warn
+
+    return configschema.check(parsed, path, warn=warn)
 
 
 def _toml_value(value: str | int | float | bool) -> str:

@@ -27,7 +27,6 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 
 from llmtools import detect, stack
 from llmtools.content.pages import (
-    describe_pages,
     describe_ranges,
     pages_phrase,
     parse_page_ranges,
