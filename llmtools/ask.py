@@ -24,6 +24,7 @@ class PromptParts:
     context: list[str] = dataclasses.field(default_factory=list)
     stdin_messages: list[dict] = dataclasses.field(default_factory=list)
     history: list[dict] = dataclasses.field(default_factory=list)
+    use_ignore_files: bool = True  # -p directories and globs honour .gitignore and .ignore
 
 
 def build_messages(parts: PromptParts) -> list[dict]:
@@ -31,7 +32,7 @@ def build_messages(parts: PromptParts) -> list[dict]:
 
     messages = [*parts.history, *parts.stdin_messages]
     if parts.paths:
-        messages.extend(path_messages(parts.paths))
+        messages.extend(path_messages(parts.paths, use_ignore_files=parts.use_ignore_files))
     messages.extend(stack.message("user", text) for text in parts.context)
     if parts.prompt:
         messages.append(stack.message("user", parts.prompt))

@@ -199,7 +199,7 @@ STOP_MESSAGES = {
 @click.option("-q", "--quiet", is_flag=True, help="Do not show code and results on stderr.")
 @answer_output_options(stack_help="Write the whole exchange as a message stack (JSON lines) instead of the prose.")
 @log_option("Do not log the model calls.")
-def exec_command(task, model, temperature, max_tokens, thinking, model_timeout, system, paths, context,
+def exec_command(task, model, temperature, max_tokens, thinking, model_timeout, system, paths, no_ignore, context,
                  thread, expression, reset, statement_timeout, max_steps, max_errors, memory_mb,
                  max_output, confirm, quiet, answer_format, no_log):
     """Do TASK by letting the model write and run Python, step by step.
@@ -234,7 +234,8 @@ def exec_command(task, model, temperature, max_tokens, thinking, model_timeout, 
         elif asked or not reset:  # nothing asked and no --reset: prepare() says so
             prepared = ask.prepare(
                 ask.PromptParts(prompt=" ".join(task) or None, system=system, paths=list(paths),
-                                context=list(context), stdin_messages=stdin_messages),
+                                context=list(context), stdin_messages=stdin_messages,
+                                use_ignore_files=not no_ignore),
                 model=model, timeout=model_timeout, thinking=thinking)
             for warning in prepared.warnings:
                 warn(warning)

@@ -91,8 +91,8 @@ def _profile_line(exchange) -> str:
               help="Print time to first token, total time, tokens/s and cost on stderr.")
 @version_option
 @debug_option
-def prompt_command(prompt, model, temperature, max_tokens, thinking, model_timeout, system, paths, context,
-                   answer_format, continue_last, cid, no_log, profile) -> None:
+def prompt_command(prompt, model, temperature, max_tokens, thinking, model_timeout, system, paths, no_ignore,
+                   context, answer_format, continue_last, cid, no_log, profile) -> None:
     """Ask MODEL: PROMPT words, stdin, -p paths and -t context in; the answer out."""
     from llmtools import ask
     from llmtools.exchange import Exchange
@@ -100,7 +100,8 @@ def prompt_command(prompt, model, temperature, max_tokens, thinking, model_timeo
 
     prepared = ask.prepare(
         ask.PromptParts(prompt=" ".join(prompt) or None, system=system, paths=list(paths),
-                        context=list(context), stdin_messages=read_stdin_messages()),
+                        context=list(context), stdin_messages=read_stdin_messages(),
+                        use_ignore_files=not no_ignore),
         model=model, timeout=model_timeout, temperature=temperature, max_tokens=max_tokens,
         thinking=thinking, continue_last=continue_last, conversation=cid)
     for warning in prepared.warnings:
