@@ -103,18 +103,41 @@ def prepare(parts: PromptParts, *, model: str | None, timeout: float | None = No
         spec.timeout = timeout
     conversation_id = None
     if continue_last or conversation or parts.stdin_messages:
-        from llmtools.logs import open_log
-
-        store = open_log()
-        try:
-            conversation_id, parts.history = choose_conversation(
-                store, continue_last=continue_last, conversation=conversation,
-                stdin_messages=parts.stdin_messages)
-        finally:
-            store.close()
+        conversation_id, parts.history = _conversation_from_log(
+            continue_last=continue_last, conversation=conversation, stdin_messages=parts.stdin_messages)
     request = Request(messages=build_messages(parts), max_tokens=max_tokens,
                       temperature=temperature, thinking=check_thinking(thinking))
     return Prepared(spec, request, conversation_id, check_request(spec, request))
+
+
+def _conversation_from_log(*, continue_last: bool, conversation: str | None,
+                           stdin_messages: list[dict]) -> tuple[str | None, list[dict]]:
+    """choose_conversation() on the log. A log that cannot be read fails -c/--cid (they need
+    it); a piped stack merely starts a new conversation, with a warning."""
+    import sqlite3
+
+    from llmtools.logs import open_log
+
+    try:
+        store = open_log()
+        try:
+            return choose_conversation(store, continue_last=continue_last, conversation=conversation,
+                                       stdin_messages=stdin_messages)
+        finally:
+            store.close()
+    except (sqlite3.Error, OSError) as error:
+        from llmtools import unlogged
+        from llmtools.config import paths
+        from llmtools.errors import ExitStatus, LlmtoolsError
+        from llmtools.notices import warn
+
+        if continue_last or conversation:
+            raise LlmtoolsError(f"cannot read the log: {unlogged.describe(error, paths().log_db)}",
+                                status=ExitStatus.NOT_LOGGED) from None
+        message = unlogged.record(error, paths().log_db)
+        if message:
+            warn(message)
+        return None, []
 
 
 def check_request(spec: ModelSpec, request: Request) -> list[str]:

@@ -77,7 +77,7 @@ class Exchange:
         Use inside `contextlib.closing(...)` so that a consumer that stops early (broken
         pipe, Ctrl-C) closes the generator at once and the log row is completed then.
         """
-        store = self._start_log() if self.log else None
+        store = self._guarded(self._start_log) if self.log else None
         outcome = self.outcome
         started = time.perf_counter()
         text_parts: list[str] = []
@@ -107,7 +107,24 @@ class Exchange:
             outcome.cost_usd = cost_usd(self.spec.price_input, self.spec.price_output,
                                         outcome.input_tokens, outcome.output_tokens)
             if store is not None:
-                self._finish_log(store)
+                self._guarded(lambda: self._finish_log(store))
+
+    def _guarded(self, write):
+        """Run a log write; if the log cannot be written, say why once and go on without it:
+        the answer matters more than its row (see llmtools.unlogged)."""
+        import sqlite3
+
+        try:
+            return write()
+        except (sqlite3.Error, OSError) as error:
+            from llmtools import unlogged
+            from llmtools.config import paths
+            from llmtools.notices import warn
+
+            message = unlogged.record(error, paths().log_db)
+            if message:
+                warn(message)
+            return None
 
     def _start_log(self):
         from llmtools.logs import open_log
@@ -120,12 +137,14 @@ class Exchange:
 
     def _finish_log(self, store) -> None:
         outcome = self.outcome
-        store.finish(
-            self.response_id, response=outcome.text, status=outcome.status,
-            error=outcome.error, meta=self.assistant_meta(),
-            input_tokens=outcome.input_tokens, output_tokens=outcome.output_tokens,
-            cost_usd=outcome.cost_usd, ttft_s=outcome.ttft_s, total_s=outcome.total_s)
-        store.close()
+        try:
+            store.finish(
+                self.response_id, response=outcome.text, status=outcome.status,
+                error=outcome.error, meta=self.assistant_meta(),
+                input_tokens=outcome.input_tokens, output_tokens=outcome.output_tokens,
+                cost_usd=outcome.cost_usd, ttft_s=outcome.ttft_s, total_s=outcome.total_s)
+        finally:
+            store.close()
 
     def run(self) -> Outcome:
         """Consume the whole stream without showing it (for core callers such as llm-map)."""

@@ -100,10 +100,19 @@ class RuntimeManager:
     def _snapshot_path(self, thread_id: str) -> Path | None:
         if not self._persist:
             return None
-        if self._snapshot_dir is None:
-            self._snapshot_dir = default_snapshot_dir()
-        else:
-            self._snapshot_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        try:
+            if self._snapshot_dir is None:
+                self._snapshot_dir = default_snapshot_dir()
+            else:
+                self._snapshot_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as error:
+            # Read-only media or a full disk: the code still runs, its variables just do not
+            # outlive the worker process.
+            from llmtools.notices import warn
+
+            warn(f"runtime snapshots are off: {error.strerror or error} ({error.filename or ''})")
+            self._persist = False
+            return None
         return self._snapshot_dir / snapshot_file_name(thread_id)
 
     def _worker(self, thread_id: str) -> WorkerProcess:
