@@ -20,6 +20,7 @@ from llmtools.cli.main import run
 from llmtools.cli.options import SECONDS, answer_output_options, log_option, model_options, prompt_options
 from llmtools.cli.options import command as llmtools_command
 from llmtools.cli.output import AnswerFormat, AnswerWriter, echo, read_stdin_messages, write_raw
+from llmtools.errors import Terminated
 from llmtools.terminal import write_stderr
 
 DEFAULT_TIMEOUT = 120.0
@@ -251,12 +252,19 @@ def exec_command(task, model, temperature, max_tokens, thinking, model_timeout, 
 def _runtimes_for(thread: str | None, thread_id: str):
     """The runtimes to use; a throwaway thread's runtime (no --thread) goes at the end."""
     runtimes, owned = connect_runtimes(thread)
+    signalled = False
     try:
         yield runtimes
+    except (KeyboardInterrupt, Terminated):
+        signalled = True
+        raise
     finally:
         if not thread:
+            # Its worker and snapshot go. After a signal, without waiting for the daemon to
+            # confirm: the exit status (130, 143) must not depend on a daemon answering.
+            discard = getattr(runtimes, "discard", None) if signalled else None
             with contextlib.suppress(Exception):
-                runtimes.reset(thread_id)  # its worker and snapshot go
+                (discard or runtimes.reset)(thread_id)
         if owned:
             runtimes.close()
 
