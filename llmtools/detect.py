@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 
-from llmtools.stack import ROLES, split_lines
+from llmtools.stack import ROLES, iter_lines
 
 # Magic numbers of the image formats every provider here accepts.
 IMAGE_SIGNATURES: tuple[tuple[bytes, str], ...] = (
@@ -86,7 +86,7 @@ def looks_like_stack(text: str) -> bool:
     Anything else (prose, code, JSON that is not a message) is plain text: a user piping
     `jq` output into `llm` means it as content, not as a stack.
     """
-    for line in split_lines(text):
+    for line in iter_lines(text):  # lazily: stdin may be one 100 MB message
         if not line.strip():
             continue
         if not line.lstrip().startswith("{"):

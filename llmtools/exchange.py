@@ -103,6 +103,7 @@ class Exchange:
         finally:
             outcome.total_s = time.perf_counter() - started
             outcome.text = "".join(text_parts)
+            text_parts.clear()  # a 100 MB answer is held once, not twice, while it is logged
             outcome.thinking = "".join(thinking_parts)
             outcome.cost_usd = cost_usd(self.spec.price_input, self.spec.price_output,
                                         outcome.input_tokens, outcome.output_tokens)
@@ -197,8 +198,17 @@ def _ending(error: BaseException) -> tuple[str, str | None]:
     return "error", f"{type(error).__name__}: {error}"
 
 
+# The log's prompt column is for showing and searching; the full text is in its messages
+# column already. A 100 MB prompt stored twice would cost SQLite a 200 MB row in memory.
+PROMPT_COLUMN_CHARS = 64 * 1024
+
+
 def _last_user_text(messages: list[dict]) -> str | None:
     for msg in reversed(messages):
         if msg["role"] == "user":
-            return stack.text_of(msg)
+            text = stack.text_of(msg)
+            if len(text) > PROMPT_COLUMN_CHARS:
+                more = len(text) - PROMPT_COLUMN_CHARS
+                text = f"{text[:PROMPT_COLUMN_CHARS]}\n[... {more} more characters in the messages sent]"
+            return text
     return None

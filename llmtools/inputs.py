@@ -151,6 +151,7 @@ def read_messages(data: bytes, source: str = "stdin") -> list[dict]:
         return [_pdf_message(data, named)]
     # BINARY too: a NUL byte is valid UTF-8, and what was piped in is the user's to judge.
     text = stack.decode_text(data, source)
+    del data  # the bytes go as soon as they are text: stdin may be one 100 MB message
     if detect.looks_like_stack(text):
         return stack.parse_stack(text, source)
     return [stack.message("user", text)]

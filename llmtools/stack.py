@@ -20,7 +20,7 @@ import binascii
 import json
 import re
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import IO
 
 from llmtools.errors import InputError
@@ -118,13 +118,24 @@ def validate(msg: object, where: str) -> dict:
 def split_lines(text: str) -> list[str]:
     """The lines of a stack. Only "\\n" ends a line: str.splitlines() would also split on
     U+2028 and friends, which json.dumps(ensure_ascii=False) leaves raw inside strings."""
-    return [line.removesuffix("\r") for line in text.split("\n")]
+    return list(iter_lines(text))
+
+
+def iter_lines(text: str) -> Iterator[str]:
+    """split_lines() one line at a time: a 100 MB stack is not copied into a list first."""
+    start = 0
+    while start <= len(text):
+        end = text.find("\n", start)
+        if end == -1:
+            end = len(text)
+        yield text[start:end].removesuffix("\r")
+        start = end + 1
 
 
 def parse_stack(text: str, source: str = "stdin") -> list[dict]:
     """Parse JSONL text that is known to be a stack; errors name the line."""
     messages = []
-    for number, line in enumerate(split_lines(text), start=1):
+    for number, line in enumerate(iter_lines(text), start=1):
         if not line.strip():
             continue
         try:

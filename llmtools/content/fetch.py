@@ -25,6 +25,7 @@ import base64
 import dataclasses
 import http
 import re
+import time
 from collections.abc import Generator, Iterable
 from urllib.parse import urlsplit
 
@@ -161,10 +162,15 @@ def http_get(url: str, *, timeout: float = DEFAULT_TIMEOUT_S, cookies: list | No
             with client.stream("GET", url) as response:
                 chunks = []
                 size = 0
+                # `timeout` bounds each wait, and the whole body too: a server trickling a
+                # byte a second would otherwise never time out.
+                deadline = time.monotonic() + timeout
                 for chunk in response.iter_bytes():
                     size += len(chunk)
-                    if size > MAX_BODY_BYTES:
+                    if size > MAX_BODY_BYTES:  # counted decoded: a gzip bomb stops here
                         raise InputError(f"larger than {MAX_BODY_BYTES // (1024 * 1024)} MB")
+                    if time.monotonic() > deadline:
+                        raise TemporaryFailure(f"timed out after {timeout:g} s (the page never finished)")
                     chunks.append(chunk)
                 return HttpResponse(
                     url=url, final_url=str(response.url), status=response.status_code,

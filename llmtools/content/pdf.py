@@ -26,6 +26,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 
 from llmtools import detect, stack
+from llmtools.content import pdfguard
 from llmtools.content.pages import (
     describe_ranges,
     pages_phrase,
@@ -198,8 +199,9 @@ def _ocr_page(path: str, number: int, workdir: str, language: str) -> str:
 
     prefix = os.path.join(workdir, f"page-{number}")
     # Grayscale PGM: tesseract binarizes anyway, and PGM skips PNG compression both ways.
+    dpi = pdfguard.ocr_dpi(path, number, OCR_DPI)
     render = subprocess.run(
-        ["pdftoppm", "-r", str(OCR_DPI), "-gray", "-f", str(number), "-l", str(number),
+        ["pdftoppm", "-r", str(dpi), "-gray", "-f", str(number), "-l", str(number),
          "-singlefile", path, prefix],
         capture_output=True, check=False)
     image = prefix + ".pgm"
@@ -284,8 +286,10 @@ def extract_pdf(
         path = os.path.join(workdir, "document.pdf")
         with open(path, "wb") as handle:
             handle.write(data)
+        pdfguard.check_inflated_size(data, label)
         layer = _TextLayer(data, path, label)
         numbers = _pages_to_read(layer, ranges)
+        pdfguard.check_page_count(len(numbers), label)
         texts, needs_ocr = _read_text_layer(layer, numbers, ocr, progress)
         if needs_ocr:
             _read_by_ocr(texts, needs_ocr, path, label, ocr, language, workers, progress)
