@@ -1,8 +1,9 @@
 """Hostile inputs for the bomb tests and scripts/bench_bombs.py, built here byte by byte.
 
 Each is small on disk and huge once opened: a PDF whose page is 200 inches square (a
-3.6 gigapixel render at OCR resolution), a PDF of 20,000 pages, a PDF whose content stream inflates 1000-fold, a gzip body that inflates to
-gigabytes, and HTML nested 100,000 elements deep.
+3.6 gigapixel render at OCR resolution), a PDF of 20,000 pages, a PDF whose content
+stream inflates 1000-fold, a gzip body that inflates to gigabytes, and HTML nested
+100,000 elements deep.
 """
 
 from __future__ import annotations
