@@ -68,7 +68,10 @@ class _Pages(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "text/html; charset=utf-8")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self.wfile.write(body)
+        try:
+            self.wfile.write(body)
+        except OSError:
+            pass  # the client was killed: that is the point of the soak
 
 
 def plan(count: int, rng: random.Random, work: Path, site: str) -> list[Command]:
