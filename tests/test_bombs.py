@@ -180,3 +180,15 @@ def test_a_page_that_never_finishes_loading_times_out(site, tmp_path, browser):
     assert status == 75, stderr
     assert "timed out after 3 s" in stderr
     assert took < 30
+
+
+def test_inflated_size_is_counted_past_the_first_piece():
+    from llmtools.content import pdfguard
+    from llmtools.errors import InputError
+    from tests.pdfs import TextPage, write_pdf
+
+    small_bomb = bombs.inflating_pdf(3)  # ~7 KB deflated: all of it inside the first piece read
+    with pytest.raises(InputError, match="decompression bomb"):
+        pdfguard.check_inflated_size(small_bomb, "x.pdf", budget=2 * MB)
+    pdfguard.check_inflated_size(small_bomb, "x.pdf", budget=4 * MB)
+    pdfguard.check_inflated_size(write_pdf([TextPage(["an ordinary page"])]), "ok.pdf")

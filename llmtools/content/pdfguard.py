@@ -50,9 +50,12 @@ def _inflated_size(data: bytes, start: int, budget: int) -> int:
     produced = 0
     position = start
     try:
-        while not inflater.eof and position < len(data) and produced <= budget:
-            piece = inflater.unconsumed_tail or data[position:position + _PIECE]
-            if not inflater.unconsumed_tail:
+        while not inflater.eof and produced <= budget:
+            piece = inflater.unconsumed_tail
+            if not piece:
+                if position >= len(data):
+                    break
+                piece = data[position:position + _PIECE]
                 position += _PIECE
             produced += len(inflater.decompress(piece, _PIECE))
     except zlib.error:
