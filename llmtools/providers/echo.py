@@ -40,8 +40,12 @@ class EchoProvider(Provider):
         # Sizes from the lines already made: a 100 MB prompt is not copied again to count it.
         sent = sum(len(line) for line in lines[first_turn:]) + max(len(turns) - 1, 0)
         answer = sum(len(line) for line in lines) + max(len(lines) - 1, 0)
-        while lines:
-            yield TextDelta(lines.pop(0))
-            yield TextDelta("\n")
+        for index in range(len(lines)):
+            line, lines[index] = lines[index], ""
+            if len(line) < 1 << 20:
+                yield TextDelta(line + "\n")  # whole lines: a terminal renders each at once
+            else:  # no 100 MB copy just to add a newline
+                yield TextDelta(line)
+                yield TextDelta("\n")
         yield Usage(input_tokens=(sent + 3) // 4, output_tokens=(answer + 3) // 4)
         yield Finished("end_turn")
