@@ -26,6 +26,7 @@ class PromptParts:
     stdin_messages: list[dict] = dataclasses.field(default_factory=list)
     history: list[dict] = dataclasses.field(default_factory=list)
     url_timeout: float | None = None  # for -p URLs: --url-timeout, else [fetch] timeout in config
+    use_ignore_files: bool = True  # -p directories and globs honour .gitignore and .ignore
 
 
 def fetch_url(url: str, *, timeout: float | None = None, tool: str = "llm") -> dict:
@@ -50,7 +51,8 @@ def build_messages(parts: PromptParts) -> list[dict]:
 
     messages = [*parts.history, *parts.stdin_messages]
     if parts.paths:
-        messages.extend(path_messages(parts.paths, fetch=functools.partial(fetch_url, timeout=parts.url_timeout)))
+        messages.extend(path_messages(parts.paths, fetch=functools.partial(fetch_url, timeout=parts.url_timeout),
+                                      use_ignore_files=parts.use_ignore_files))
     messages.extend(stack.message("user", text) for text in parts.context)
     if parts.prompt:
         messages.append(stack.message("user", parts.prompt))
@@ -181,15 +183,8 @@ def prepare(parts: PromptParts, *, model: str | None, timeout: float | None = No
     """
     thread = Thread()
     if continue_last or conversation or retry or parts.stdin_messages:
-        from llmtools.logs import open_log
-
-        store = open_log()
-        try:
-            thread = choose_conversation(
-                store, continue_last=continue_last, conversation=conversation,
-                stdin_messages=parts.stdin_messages, tool=tool, retry=retry)
-        finally:
-            store.close()
+        thread = _conversation_from_log(continue_last=continue_last, conversation=conversation,
+                                        stdin_messages=parts.stdin_messages, tool=tool, retry=retry)
         parts.history = thread.messages
     if retry and (parts.prompt or parts.paths or parts.context or parts.stdin_messages):
         raise UsageError("--retry sends the last exchange again: give no prompt, stdin or -p with it")
@@ -203,6 +198,36 @@ def prepare(parts: PromptParts, *, model: str | None, timeout: float | None = No
                       temperature=temperature if temperature is not None else options.get("temperature"),
                       thinking=check_thinking(thinking if thinking is not None else options.get("thinking")))
     return Prepared(spec, request, thread.conversation_id, warnings + check_request(spec, request))
+
+
+def _conversation_from_log(*, continue_last: bool, conversation: str | None,
+                           stdin_messages: list[dict], tool: str, retry: bool) -> Thread:
+    """choose_conversation() on the log. A log that cannot be read fails -c/--cid/--retry
+    (they need it); a piped stack merely starts a new conversation, with a warning."""
+    import sqlite3
+
+    from llmtools.logs import open_log
+
+    try:
+        store = open_log()
+        try:
+            return choose_conversation(store, continue_last=continue_last, conversation=conversation,
+                                       stdin_messages=stdin_messages, tool=tool, retry=retry)
+        finally:
+            store.close()
+    except (sqlite3.Error, OSError) as error:
+        from llmtools import unlogged
+        from llmtools.config import paths
+        from llmtools.errors import ExitStatus, LlmtoolsError
+        from llmtools.notices import warn
+
+        if continue_last or conversation or retry:
+            raise LlmtoolsError(f"cannot read the log: {unlogged.describe(error, paths().log_db)}",
+                                status=ExitStatus.NOT_LOGGED) from None
+        message = unlogged.record(error, paths().log_db)
+        if message:
+            warn(message)
+        return Thread()
 
 
 def check_request(spec: ModelSpec, request: Request) -> list[str]:

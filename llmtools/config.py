@@ -53,9 +53,11 @@ config.toml (all keys optional):
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import re
+import stat
 from functools import cache
 from pathlib import Path
 
@@ -121,13 +123,30 @@ def paths() -> Paths:
 
 
 def ensure_private_dir(path: Path) -> Path:
-    """Create `path` (mode 0700) if needed and refuse one that someone else owns."""
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
-    info = path.stat()
-    if info.st_uid != os.getuid():
-        raise UsageError(f"{path} belongs to another user; refusing to use it")
-    if info.st_mode & 0o077:
-        path.chmod(0o700)
+    """Create `path` (mode 0700) if needed; refuse anything but a real directory of ours.
+
+    Nothing here follows a link at `path`: in a shared temp dir another user may plant a
+    symlink under the name we use, and following it would chmod (and fill) a directory of
+    their choosing. The final component is created with mkdir (which never follows) and
+    checked through a descriptor opened with O_NOFOLLOW; only a directory this user owns
+    has its mode narrowed to 0700, through that same descriptor.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        os.mkdir(path, 0o700)
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except OSError as error:
+        raise UsageError(f"{path} is not a real directory (a symlink or a file: {error.strerror}); "
+                         "refusing to use it") from None
+    try:
+        info = os.fstat(descriptor)
+        if info.st_uid != os.getuid():
+            raise UsageError(f"{path} belongs to another user; refusing to use it")
+        if stat.S_IMODE(info.st_mode) != 0o700:
+            os.fchmod(descriptor, 0o700)
+    finally:
+        os.close(descriptor)
     return path
 
 
@@ -145,9 +164,13 @@ def load_config(path: Path | None = None) -> dict:
     import tomllib
 
     try:
-        return tomllib.loads(raw.decode("utf-8"))
+        parsed = tomllib.loads(raw.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         raise InputError(f"{path}: {error}") from None
+    from llmtools import configschema
+    from llmtools.notices import warn
+
+    return configschema.check(parsed, path, warn=warn)
 
 
 def _toml_value(value: str | int | float | bool) -> str:

@@ -9,8 +9,9 @@ business; this module only looks, and imports nothing heavier than `llmtools.sta
 from __future__ import annotations
 
 import json
+import re
 
-from llmtools.stack import ROLES, split_lines
+from llmtools.stack import ROLES, iter_lines
 
 # Magic numbers of the image formats every provider here accepts.
 IMAGE_SIGNATURES: tuple[tuple[bytes, str], ...] = (
@@ -75,6 +76,9 @@ def is_image(media_type: str) -> bool:
     return media_type.startswith("image/")
 
 
+_OPENS_LIKE_A_MESSAGE = re.compile(r'\s*\{\s*"(role|content|meta)"\s*:')
+
+
 def looks_like_stack(text: str) -> bool:
     """Whether decoded text is a stack: its first non-blank line parses as a JSON object
     with a valid "role" and a "content".
@@ -82,7 +86,7 @@ def looks_like_stack(text: str) -> bool:
     Anything else (prose, code, JSON that is not a message) is plain text: a user piping
     `jq` output into `llm` means it as content, not as a stack.
     """
-    for line in split_lines(text):
+    for line in iter_lines(text):  # lazily: stdin may be one 100 MB message
         if not line.strip():
             continue
         if not line.lstrip().startswith("{"):
@@ -91,5 +95,9 @@ def looks_like_stack(text: str) -> bool:
             first = json.loads(line)
         except ValueError:
             return False
+        except RecursionError:
+            # Nested past what the parser can follow: a stack if it opens like a message,
+            # so that reading it fails with its line number (exit 65), else plain text.
+            return bool(_OPENS_LIKE_A_MESSAGE.match(line))
         return isinstance(first, dict) and first.get("role") in ROLES and "content" in first
     return False

@@ -16,6 +16,7 @@ class ExitStatus(enum.IntEnum):
     FAILURE = 1  # generic failure; also "false" for predicates such as llm-compare
     USAGE = 2  # bad flags or arguments: unknown model, missing -p file, missing API key
     DATA_ERROR = 65  # bad input data: malformed stack, non-UTF-8 text, unreadable PDF
+    NOT_LOGGED = 74  # the answer was given but the exchange log could not be written (EX_IOERR)
     UNAVAILABLE = 69  # a service cannot be reached: provider host down, daemon will not start
     TEMPORARY_FAILURE = 75  # still failing after retries: rate limits, overload, timeouts, cut streams
     # No answer of the form asked (EX_PROTOCOL): what llm-compare exits with when it has no

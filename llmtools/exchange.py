@@ -87,7 +87,7 @@ class Exchange:
         Use inside `contextlib.closing(...)` so that a consumer that stops early (broken
         pipe, Ctrl-C) closes the generator at once and the log row is completed then.
         """
-        store = self._start_log() if self.log else None
+        store = self._guarded(self._start_log) if self.log else None
         outcome = self.outcome
         started = time.perf_counter()
         text_parts: list[str] = []
@@ -110,6 +110,7 @@ class Exchange:
         finally:
             outcome.total_s = time.perf_counter() - started
             outcome.text = "".join(text_parts)
+            text_parts.clear()  # a 100 MB answer is held once, not twice, while it is logged
             outcome.thinking = "".join(thinking_parts)
             outcome.cost_usd = cost_usd(
                 self.spec.price_input, self.spec.price_output, outcome.input_tokens,
@@ -118,7 +119,24 @@ class Exchange:
                 price_cache_read=self.spec.price_cache_read,
                 price_cache_write=self.spec.price_cache_write)
             if store is not None:
-                self._finish_log(store)
+                self._guarded(lambda: self._finish_log(store))
+
+    def _guarded(self, write):
+        """Run a log write; if the log cannot be written, say why once and go on without it:
+        the answer matters more than its row (see llmtools.unlogged)."""
+        import sqlite3
+
+        try:
+            return write()
+        except (sqlite3.Error, OSError) as error:
+            from llmtools import unlogged
+            from llmtools.config import paths
+            from llmtools.notices import warn
+
+            message = unlogged.record(error, paths().log_db)
+            if message:
+                warn(message)
+            return None
 
     def _start_log(self):
         from llmtools.logs import open_log
@@ -136,14 +154,16 @@ class Exchange:
         options = {key: value for key, value in (("max_tokens", request.max_tokens),
                                                  ("temperature", request.temperature),
                                                  ("thinking", request.thinking)) if value is not None}
-        store.finish(
-            self.response_id, response=outcome.text, status=outcome.status,
-            error=outcome.error, meta={**self.assistant_meta(), **({"options": options} if options else {})},
-            input_tokens=outcome.input_tokens, output_tokens=outcome.output_tokens,
-            cost_usd=outcome.cost_usd, ttft_s=outcome.ttft_s, total_s=outcome.total_s,
-            cache_read_tokens=outcome.cache_read_tokens,
-            cache_write_tokens=outcome.cache_write_tokens)
-        store.close()
+        try:
+            store.finish(
+                self.response_id, response=outcome.text, status=outcome.status,
+                error=outcome.error, meta={**self.assistant_meta(), **({"options": options} if options else {})},
+                input_tokens=outcome.input_tokens, output_tokens=outcome.output_tokens,
+                cost_usd=outcome.cost_usd, ttft_s=outcome.ttft_s, total_s=outcome.total_s,
+                cache_read_tokens=outcome.cache_read_tokens,
+                cache_write_tokens=outcome.cache_write_tokens)
+        finally:
+            store.close()
 
     def run(self) -> Outcome:
         """Consume the whole stream without showing it (for core callers such as llm-map)."""
@@ -235,8 +255,17 @@ def _ending(error: BaseException) -> tuple[str, str | None]:
     return "error", f"{type(error).__name__}: {error}"
 
 
+# The log's prompt column is for showing and searching; the full text is in its messages
+# column already. A 100 MB prompt stored twice would cost SQLite a 200 MB row in memory.
+PROMPT_COLUMN_CHARS = 64 * 1024
+
+
 def _last_user_text(messages: list[dict]) -> str | None:
     for msg in reversed(messages):
         if msg["role"] == "user":
-            return stack.text_of(msg)
+            text = stack.text_of(msg)
+            if len(text) > PROMPT_COLUMN_CHARS:
+                more = len(text) - PROMPT_COLUMN_CHARS
+                text = f"{text[:PROMPT_COLUMN_CHARS]}\n[... {more} more characters in the messages sent]"
+            return text
     return None

@@ -1,14 +1,16 @@
 """The exchange log: every model call, in SQLite, before the command exits.
 
-A row is written when a call starts (status "running") and completed when it ends
-("ok", "partial" when the reader went away, "interrupted", "error"), so even a killed
-process leaves the prompt behind. The database runs in WAL mode with a generous busy
+A row is written when a call starts (status "running", with the writer's pid) and
+completed when it ends ("ok", "partial" when the reader went away, "interrupted",
+"error"), so even a killed process leaves the prompt behind; the next process to open the
+log marks the rows of writers that died mid-call "lost". The database runs in WAL mode with a generous busy
 timeout and short `BEGIN IMMEDIATE` transactions, so many commands running at once
 (`xargs -P`, `llm-map`) wait their turn instead of failing with "database is locked".
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -18,7 +20,7 @@ from pathlib import Path
 
 from llmtools.errors import UsageError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3  # 2: prompt-cache columns; 3: the writer's pid, to find rows whose writer died
 BUSY_TIMEOUT_S = 60.0
 
 SCHEMA = """
@@ -42,14 +44,16 @@ CREATE TABLE IF NOT EXISTS responses (
 );
 CREATE INDEX IF NOT EXISTS responses_by_conversation ON responses (conversation_id);
 """
+# Rows still "running" are few; a partial index finds them without a scan.
+RUNNING_INDEX = ("CREATE INDEX IF NOT EXISTS responses_running ON responses (pid)"
+                 " WHERE status = 'running'")
 
-# Each later version's statements, run once on a database older than it (new ones too, after
-# SCHEMA): the upgrade path is the same for a fresh log and one written by an older release.
-MIGRATIONS: dict[int, tuple[str, ...]] = {
+ADDED_COLUMNS = (
     # Prompt-cache reads and writes (input_tokens counts the whole prompt, these included).
-    2: ("ALTER TABLE responses ADD COLUMN cache_read_tokens INTEGER",
-        "ALTER TABLE responses ADD COLUMN cache_write_tokens INTEGER"),
-}
+    ("cache_read_tokens", "INTEGER"),
+    ("cache_write_tokens", "INTEGER"),
+    ("pid", "INTEGER"),  # the writer's, so rows of writers that died can be marked "lost"
+)
 
 
 def new_id() -> str:
@@ -81,13 +85,33 @@ class LogStore:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._connection: sqlite3.Connection | None = None
+        self._cannot_write: BaseException | None = None  # why the log was opened read-only
 
     def _connect(self) -> sqlite3.Connection:
         if self._connection is None:
-            make_private(self.path)
-            # Not tied to the creating thread: llm-map's calls share one store (SharedLogStore).
-            connection = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None,
-                                         check_same_thread=False)
+            try:
+                self._connection = self._open_for_writing()
+            except (sqlite3.Error, OSError) as error:
+                # Read-only media, a full disk, a directory we may not write: reading still
+                # works (`llm logs`); a write raises this first error, the real cause.
+                if not self.path.is_file():
+                    raise
+                self._connection = _open_read_only(self.path)
+                self._cannot_write = error
+        return self._connection
+
+    def _writable(self) -> sqlite3.Connection:
+        connection = self._connect()
+        if self._cannot_write is not None:
+            raise self._cannot_write
+        return connection
+
+    def _open_for_writing(self) -> sqlite3.Connection:
+        make_private(self.path)
+        # Not tied to the creating thread: llm-map's calls share one store (SharedLogStore).
+        connection = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None,
+                                     check_same_thread=False)
+        try:
             connection.row_factory = sqlite3.Row
             # journal_mode is stored in the file: only the first process ever switches it,
             # the rest just read it, which takes no write lock.
@@ -97,9 +121,11 @@ class LogStore:
             if connection.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
                 with _transaction(connection):
                     _create_schema(connection)
-                    _migrate(connection)
-            self._connection = connection
-        return self._connection
+            _mark_lost_rows(connection)
+        except BaseException:
+            connection.close()
+            raise
+        return connection
 
     def close(self) -> None:
         if self._connection is not None:
@@ -111,13 +137,13 @@ class LogStore:
     def start(self, *, conversation_id: str, tool: str, model: str, messages: list[dict],
               prompt: str | None) -> str:
         response_id = new_id()
-        connection = self._connect()
+        connection = self._writable()
         with _transaction(connection):
             connection.execute(
-                "INSERT INTO responses (id, conversation_id, created, tool, model, prompt, messages, status)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, 'running')",
+                "INSERT INTO responses (id, conversation_id, created, tool, model, prompt, messages, status,"
+                " pid) VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?)",
                 (response_id, conversation_id, _now(), tool, model, prompt,
-                 json.dumps(messages, ensure_ascii=False)),
+                 json.dumps(messages, ensure_ascii=False), os.getpid()),
             )
         return response_id
 
@@ -126,7 +152,7 @@ class LogStore:
                output_tokens: int | None = None, cost_usd: float | None = None,
                ttft_s: float | None = None, total_s: float | None = None,
                cache_read_tokens: int | None = None, cache_write_tokens: int | None = None) -> None:
-        connection = self._connect()
+        connection = self._writable()
         with _transaction(connection):
             connection.execute(
                 "UPDATE responses SET response = ?, status = ?, error = ?, meta = ?, input_tokens = ?,"
@@ -257,25 +283,67 @@ class _transaction:
         return self.connection
 
     def __exit__(self, kind, value, traceback) -> None:
-        self.connection.execute("COMMIT" if kind is None else "ROLLBACK")
+        if kind is None:
+            self.connection.execute("COMMIT")
+        elif self.connection.in_transaction:
+            # SQLite has already rolled back after some errors (a full disk): rolling back
+            # again would replace the real cause with "no transaction is active".
+            with contextlib.suppress(sqlite3.Error):
+                self.connection.execute("ROLLBACK")
 
 
 def _create_schema(connection: sqlite3.Connection) -> None:
     for statement in SCHEMA.split(";"):
         if statement.strip():
             connection.execute(statement)
-
-
-def _migrate(connection: sqlite3.Connection) -> None:
-    """Bring the schema up to SCHEMA_VERSION, one version at a time, inside the caller's
-    transaction (two processes opening an old log at once: the second finds it done)."""
-    version = connection.execute("PRAGMA user_version").fetchone()[0]
-    for target in sorted(MIGRATIONS):
-        if target > version:
-            for statement in MIGRATIONS[target]:
-                connection.execute(statement)
-            version = target
+    # Columns added since the first release, each added where it is missing: the upgrade path
+    # is the same for a fresh log and one written by any older release.
+    columns = {row[1] for row in connection.execute("PRAGMA table_info(responses)")}
+    for column, kind in ADDED_COLUMNS:
+        if column not in columns:
+            connection.execute(f"ALTER TABLE responses ADD COLUMN {column} {kind}")
+    connection.execute(RUNNING_INDEX)
     connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+
+def _open_read_only(path: Path) -> sqlite3.Connection:
+    """A connection that writes nothing, not even WAL's shared-memory file: first as a plain
+    read-only open, then as an immutable file (read-only media, where no -shm can exist)."""
+    uri = path.resolve().as_uri()
+    try:
+        connection = sqlite3.connect(f"{uri}?mode=ro", uri=True, isolation_level=None)
+        connection.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.Error:
+        connection = sqlite3.connect(f"{uri}?mode=ro&immutable=1", uri=True, isolation_level=None)
+    connection.row_factory = sqlite3.Row
+    return connection
+
+
+def _mark_lost_rows(connection: sqlite3.Connection) -> None:
+    """Rows left "running" by a writer that no longer exists (kill -9, a crash, power loss)
+    become "lost", so the log never shows a call as still going for ever."""
+    pids = [row[0] for row in connection.execute(
+        "SELECT DISTINCT pid FROM responses WHERE status = 'running' AND pid IS NOT NULL")]
+    dead = [pid for pid in pids if pid != os.getpid() and not _process_exists(pid)]
+    for pid in dead:
+        with _transaction(connection):
+            connection.execute(
+                "UPDATE responses SET status = 'lost', error = ? WHERE status = 'running' AND pid = ?",
+                (f"the writing process (pid {pid}) ended before the call did (killed?)", pid))
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie (killed, not yet reaped by its parent) is gone as far as the log cares
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            return not stat.read().rsplit(b") ", 1)[1].startswith(b"Z")
+    except (OSError, IndexError):
+        return True
 
 
 def _like_prefix(text: str) -> str:

@@ -18,8 +18,9 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import IO
 
 from llmtools.errors import InputError
@@ -117,13 +118,24 @@ def validate(msg: object, where: str) -> dict:
 def split_lines(text: str) -> list[str]:
     """The lines of a stack. Only "\\n" ends a line: str.splitlines() would also split on
     U+2028 and friends, which json.dumps(ensure_ascii=False) leaves raw inside strings."""
-    return [line.removesuffix("\r") for line in text.split("\n")]
+    return list(iter_lines(text))
+
+
+def iter_lines(text: str) -> Iterator[str]:
+    """split_lines() one line at a time: a 100 MB stack is not copied into a list first."""
+    start = 0
+    while start <= len(text):
+        end = text.find("\n", start)
+        if end == -1:
+            end = len(text)
+        yield text[start:end].removesuffix("\r")
+        start = end + 1
 
 
 def parse_stack(text: str, source: str = "stdin") -> list[dict]:
     """Parse JSONL text that is known to be a stack; errors name the line."""
     messages = []
-    for number, line in enumerate(split_lines(text), start=1):
+    for number, line in enumerate(iter_lines(text), start=1):
         if not line.strip():
             continue
         try:
@@ -131,8 +143,25 @@ def parse_stack(text: str, source: str = "stdin") -> list[dict]:
         except ValueError as error:  # JSONDecodeError, or a number too long to convert
             reason = error.msg if isinstance(error, json.JSONDecodeError) else error
             raise InputError(f"{source} line {number}: not valid JSON ({reason})") from None
+        except RecursionError:
+            raise InputError(f"{source} line {number}: not valid JSON (nested too deeply)") from None
+        if _SURROGATE_ESCAPE.search(line):
+            _check_no_lone_surrogates(msg, f"{source} line {number}")
         messages.append(validate(msg, f"{source} line {number}"))
     return messages
+
+
+# A `\uD800`-`\uDFFF` escape: JSON lets one stand alone, but such a string has no UTF-8 form,
+# so it could be neither logged nor written out again. Only lines that have one are checked.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _check_no_lone_surrogates(msg: object, where: str) -> None:
+    try:
+        json.dumps(msg, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise InputError(f"{where}: a \\u escape names half of a surrogate pair "
+                         "(not a character; text must be valid Unicode)") from None
 
 
 def decode_text(data: bytes, source: str) -> str:

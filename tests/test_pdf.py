@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from llmtools import stack
 from llmtools.cli import pdf as pdf_cli
 from llmtools.cli.main import run
-from llmtools.content import pdf
+from llmtools.content import pages, pdf
 from llmtools.errors import ExitStatus, InputError, ServiceUnavailable, UsageError
 from llmtools.notices import notices_to
 from tests.conftest import command_path
@@ -181,11 +181,11 @@ def test_page_ranges():
     assert pdf.parse_page_ranges(" 10- , -2") == [(10, None), (1, 2)]
     assert pdf.select_pages(pdf.parse_page_ranges("2-3,1,3"), 5) == ([1, 2, 3], [])
     assert pdf.select_pages(pdf.parse_page_ranges("4-"), 5) == ([4, 5], [])
-    assert pdf.select_pages(pdf.parse_page_ranges("4-6,9"), 5) == ([4, 5], [6, 9])
+    assert pdf.select_pages(pdf.parse_page_ranges("4-6,9"), 5) == ([4, 5], [(6, 6), (9, 9)])
     for bad in ("", "a", "3-1", "0", "1-2-3", "1,,2"):
         with pytest.raises(UsageError):
             pdf.parse_page_ranges(bad)
-    assert pdf.describe_pages([1, 2, 3, 7, 9, 10]) == "1-3, 7, 9-10"
+    assert pages.describe_pages([1, 2, 3, 7, 9, 10]) == "1-3, 7, 9-10"
 
 
 def test_pages_option_selects_pages(files):

@@ -42,7 +42,7 @@ def stop_command() -> None:
     from llmtools.services import daemon_control
 
     daemon = daemon_control()
-    pid = daemon.DaemonClient().stop()
+    pid = daemon.DaemonClient().stop()  # a daemon that does not answer is killed
     echo(f"daemon stopped (pid {pid})" if pid else "daemon was not running")
 
 
@@ -70,9 +70,12 @@ def status_command(as_json: bool) -> int:
 
     daemon = daemon_control()
     status = None
-    for event in daemon.DaemonClient().request("status"):
+    for event in daemon.DaemonClient().request("status", silence=daemon.PING_TIMEOUT_S,
+                                                 connect_timeout=daemon.PING_TIMEOUT_S):
         if event["event"] == "end":
             status = event["result"]
+        elif event.get("kind") == "DaemonNotAnswering":
+            daemon.raise_for_error(event)  # there, but stopped or hung: 69, saying so
     if status is None:
         echo(json.dumps({"running": False}) if as_json else "daemon not running")
         return ExitStatus.FAILURE  # "false", as a predicate: scripts test `llm daemon status`

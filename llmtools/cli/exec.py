@@ -29,6 +29,7 @@ from llmtools.cli.options import (
 )
 from llmtools.cli.options import command as llmtools_command
 from llmtools.cli.output import AnswerFormat, AnswerWriter, echo, read_stdin_messages, write_raw
+from llmtools.errors import Terminated
 from llmtools.terminal import write_stderr
 
 if TYPE_CHECKING:
@@ -148,7 +149,8 @@ STOP_MESSAGES = {
 @click.option("--profile", is_flag=True,
               help="Print each model call's time, tokens (cache reads and writes too) and cost, "
                    "and their total, on stderr.")
-def exec_command(task, model, temperature, max_tokens, thinking, model_timeout, system, paths, context,
+def exec_command(task, model, temperature, max_tokens, thinking, model_timeout, system, paths, no_ignore,
+                 context,
                  thread, new_conversation, continue_last, cid, list_threads, expression, reset,
                  statement_timeout, max_steps, max_errors, sandbox_mode, allow_paths, allow_net, memory_mb,
                  cpu_seconds, max_processes, max_output, confirm, quiet, answer_format, no_log, profile):
@@ -198,7 +200,8 @@ def exec_command(task, model, temperature, max_tokens, thinking, model_timeout, 
         elif asked or not reset:  # nothing asked and no --reset: prepare() says so
             prepared = _prepare_task(
                 ask.PromptParts(prompt=" ".join(task) or None, system=system, paths=list(paths),
-                                context=list(context), stdin_messages=stdin_messages),
+                                context=list(context), stdin_messages=stdin_messages,
+                                use_ignore_files=not no_ignore),
                 model=model, timeout=model_timeout, thinking=thinking, thread=thread,
                 new_conversation=new_conversation, continue_last=continue_last, cid=cid)
             documents = _documents(prepared, stdin_messages)
@@ -284,12 +287,19 @@ def _runtimes_for(thread: str | None, thread_id: str, rules: dict):
     from llmtools.runtime.sandbox import ConfinedRuntimes
 
     runtimes, owned = connect_runtimes(thread)
+    signalled = False
     try:
         yield ConfinedRuntimes(runtimes, rules)
+    except (KeyboardInterrupt, Terminated):
+        signalled = True
+        raise
     finally:
         if not thread:
+            # Its worker and snapshot go. After a signal, without waiting for the daemon to
+            # confirm: the exit status (130, 143) must not depend on a daemon answering.
+            discard = getattr(runtimes, "discard", None) if signalled else None
             with contextlib.suppress(Exception):
-                runtimes.reset(thread_id)  # its worker and snapshot go
+                (discard or runtimes.reset)(thread_id)
         if owned:
             runtimes.close()
 

@@ -39,7 +39,7 @@ def listen_options(function):
 
 def serve(fifo: str, out: str | None, *, prompt, model, temperature, max_tokens, thinking, model_timeout,
           system, paths, context, answer_format: AnswerFormat, continue_last, cid, no_log, profile,
-          retry: bool = False, url_timeout: float | None = None, no_map: bool = False,
+          retry: bool = False, url_timeout: float | None = None, no_ignore: bool = False, no_map: bool = False,
           strict: bool = False) -> None:
     """Answer every request arriving on `fifo`, each written whole once it is complete."""
     from llmtools import ask, listen
@@ -53,7 +53,7 @@ def serve(fifo: str, out: str | None, *, prompt, model, temperature, max_tokens,
         try:
             prepared = ask.prepare(
                 ask.PromptParts(system=system, paths=list(paths), context=list(context), stdin_messages=messages,
-                                url_timeout=url_timeout),
+                                url_timeout=url_timeout, use_ignore_files=not no_ignore),
                 model=model, timeout=model_timeout, temperature=temperature, max_tokens=max_tokens,
                 thinking=thinking)
             for warning in prepared.warnings:

@@ -118,8 +118,9 @@ def _profile_line(exchange) -> str:
 @click.option("--strict", is_flag=True, help="A prompt too long for the model's context is an error (exit 2).")
 @version_option
 @debug_option
-def prompt_command(prompt, model, temperature, max_tokens, thinking, model_timeout, system, paths, context,
-                   answer_format, continue_last, cid, retry, no_log, url_timeout, profile, no_map, strict) -> None:
+def prompt_command(prompt, model, temperature, max_tokens, thinking, model_timeout, system, paths, no_ignore,
+                   context, answer_format, continue_last, cid, retry, no_log, url_timeout, profile, no_map,
+                   strict) -> None:
     """Ask MODEL: PROMPT words, stdin, -p paths and -t context in; the answer out."""
     from llmtools import ask
     from llmtools.exchange import Exchange
@@ -127,7 +128,8 @@ def prompt_command(prompt, model, temperature, max_tokens, thinking, model_timeo
 
     prepared = ask.prepare(
         ask.PromptParts(prompt=" ".join(prompt) or None, system=system, paths=list(paths),
-                        context=list(context), stdin_messages=read_stdin_messages(), url_timeout=url_timeout),
+                        context=list(context), stdin_messages=read_stdin_messages(), url_timeout=url_timeout,
+                        use_ignore_files=not no_ignore),
         model=model, timeout=model_timeout, temperature=temperature, max_tokens=max_tokens,
         thinking=thinking, continue_last=continue_last, conversation=cid, retry=retry)
     for warning in prepared.warnings:

@@ -59,6 +59,7 @@ def run(command: click.Command, argv: list[str] | None = None, prog_name: str | 
     signal.signal(signal.SIGTERM, _raise_terminated)
     with _debug_environment(debug):
         status = _invoke(command, argv, prog, debug)
+    status = _unlogged_status(status)
     try:
         sys.stdout.flush()
     except BrokenPipeError:
@@ -67,6 +68,16 @@ def run(command: click.Command, argv: list[str] | None = None, prog_name: str | 
     except (OSError, ValueError):
         pass
     sys.exit(int(status))
+
+
+def _unlogged_status(status: int) -> int:
+    """NOT_LOGGED in place of success when an exchange could not be logged (the answer was
+    given, with a warning). Looked up only if some code loaded the module: most never do."""
+    unlogged = sys.modules.get("llmtools.unlogged")
+    if unlogged is None or not unlogged.failed():
+        return status
+    unlogged.reset()
+    return ExitStatus.NOT_LOGGED if status == ExitStatus.OK else status
 
 
 @contextlib.contextmanager
@@ -113,13 +124,32 @@ def _invoke(command: click.Command, argv: list[str], prog: str, debug: bool) -> 
             traceback.print_exc()
         click.echo(error_line(prog, str(error)), err=True)
         return error.status
-    except Exception as error:  # a bug: say so briefly, keep the traceback for --debug
-        if debug:
-            traceback.print_exc()
-        else:
-            click.echo(
-                error_line(prog, f"internal error: {type(error).__name__}: {error} "
-                                 "(run again with --debug for the traceback)"),
-                err=True,
-            )
-        return ExitStatus.FAILURE
+    except Exception as error:
+        if _is_sqlite_error(error):  # the log database cannot be used: not a bug, say why
+            from llmtools import unlogged
+            from llmtools.config import paths
+
+            if debug:
+                traceback.print_exc()
+            click.echo(error_line(prog, f"cannot use the log: {unlogged.describe(error, paths().log_db)}"),
+                       err=True)
+            return ExitStatus.NOT_LOGGED
+        return _internal_error(error, prog, debug)
+
+
+def _is_sqlite_error(error: Exception) -> bool:
+    sqlite3 = sys.modules.get("sqlite3")
+    return sqlite3 is not None and isinstance(error, sqlite3.Error)
+
+
+def _internal_error(error: Exception, prog: str, debug: bool) -> int:
+    """A bug: say so briefly, keep the traceback for --debug."""
+    if debug:
+        traceback.print_exc()
+    else:
+        click.echo(
+            error_line(prog, f"internal error: {type(error).__name__}: {error} "
+                             "(run again with --debug for the traceback)"),
+            err=True,
+        )
+    return ExitStatus.FAILURE

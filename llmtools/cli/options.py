@@ -148,6 +148,8 @@ def prompt_options(*, system_help: str, subject: str = "prompt"):
                      shell_complete=complete_paths,
                      help="File, directory, glob or URL to include; repeatable. '!GLOB' right after "
                           "excludes matches."),
+        click.option("--no-ignore", is_flag=True,
+                     help="With -p: include files that .gitignore or .ignore files exclude."),
         click.option("-t", "--context", multiple=True, metavar="TEXT",
                      help=f"Extra context message, before the {subject}; repeatable."),
     ])

@@ -118,6 +118,8 @@ def _extract(name: str, *, pages: str | None, ocr: str, language: str, timeout: 
     try:
         if name == "-":
             data = read_stdin_bytes()
+            if not data:
+                raise UsageError("stdin: no input at all (name files or URLs, or pipe a PDF to stdin)")
         elif is_url(name):
             data = fetch_pdf_bytes(name, timeout=timeout, cookies=cookies)
         else:

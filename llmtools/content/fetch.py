@@ -25,6 +25,7 @@ import base64
 import dataclasses
 import http
 import re
+import time
 from collections.abc import Generator, Iterable
 from urllib.parse import urlsplit
 
@@ -75,9 +76,16 @@ class Fetched:
 
 
 def check_url(url: str) -> str:
-    parts = urlsplit(url)
+    """`url` if it is a well-formed http(s) URL with a host and a valid port, else exit 2."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # parsed lazily: this is where 99999 or "x" is refused
+    except ValueError as error:  # "Invalid IPv6 URL", "Port out of range 0-65535", ...
+        raise UsageError(f"{url}: not a valid URL ({error})") from None
     if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
         raise UsageError(f"{url}: not an http:// or https:// URL")
+    if not parts.hostname or port == 0:
+        raise UsageError(f"{url}: not a valid URL (no host or port 0)")
     return url
 
 
@@ -155,10 +163,15 @@ def http_get(url: str, *, timeout: float = DEFAULT_TIMEOUT_S, cookies: list | No
             with client.stream("GET", url) as response:
                 chunks = []
                 size = 0
+                # `timeout` bounds each wait, and the whole body too: a server trickling a
+                # byte a second would otherwise never time out.
+                deadline = time.monotonic() + timeout
                 for chunk in response.iter_bytes():
                     size += len(chunk)
-                    if size > MAX_BODY_BYTES:
+                    if size > MAX_BODY_BYTES:  # counted decoded: a gzip bomb stops here
                         raise InputError(f"larger than {MAX_BODY_BYTES // (1024 * 1024)} MB")
+                    if time.monotonic() > deadline:
+                        raise TemporaryFailure(f"timed out after {timeout:g} s (the page never finished)")
                     chunks.append(chunk)
                 return HttpResponse(
                     url=url, final_url=str(response.url), status=response.status_code,

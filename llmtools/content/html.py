@@ -206,6 +206,9 @@ def html_to_markdown(html: str | bytes, base_url: str | None = None) -> HtmlDocu
     except (lxml.etree.ParserError, ValueError):
         return HtmlDocument(title=None, markdown="")
     title = _title(document)
+    flat = _flat_text_if_lost(html, document)
+    if flat is not None:
+        return HtmlDocument(title=title, markdown=flat)
     # Links within the page and script links lead nowhere for a reader of the Markdown;
     # catch them before <base href> turns "#top" into an absolute URL elsewhere.
     for link in document.xpath("//a[@href]"):
@@ -236,3 +239,33 @@ def html_to_markdown(html: str | bytes, base_url: str | None = None) -> HtmlDocu
     if title and not root.xpath("descendant-or-self::h1"):
         markdown = f"# {title}\n\n{markdown}" if markdown else f"# {title}"
     return HtmlDocument(title=title, markdown=markdown)
+
+
+# --- pages the parser cannot hold -----------------------------------------------------------
+
+_INVISIBLE_BLOCKS = re.compile(r"<(script|style|template|noscript)\b.*?</\1\s*>", re.I | re.S)
+_BLOCK_TAGS = re.compile(r"</?(?:p|div|br|li|h[1-6]|tr|section|article|blockquote|pre)\b[^>]*>", re.I)
+_TAGS = re.compile(r"<[^>]*>")
+
+
+def _flat_text_if_lost(html: str | bytes, document) -> str | None:
+    """The page's text without its structure, when the parser lost most of it.
+
+    libxml2 stops descending at a few hundred levels of nesting and drops what lies deeper,
+    silently; a page nested 100,000 deep would come back empty. Its text is then taken
+    from the markup itself (tags stripped, blocks as paragraphs), with a warning.
+    """
+    import html as entities
+
+    from llmtools.notices import warn
+
+    markup = html.decode("utf-8", "replace") if isinstance(html, bytes) else html
+    text = _INVISIBLE_BLOCKS.sub(" ", markup)
+    text = _TAGS.sub(" ", _BLOCK_TAGS.sub("\n\n", text))
+    raw_length = len(_SPACES.sub("", entities.unescape(text)))
+    if _text_length(document) * 2 >= raw_length:
+        return None
+    warn("the page is nested too deeply to parse (libxml2 stops at a few hundred levels); "
+         "its text is given without structure")
+    paragraphs = (" ".join(entities.unescape(block).split()) for block in text.split("\n\n"))
+    return "\n\n".join(paragraph for paragraph in paragraphs if paragraph)

@@ -33,19 +33,41 @@ def parse_page_ranges(spec: str) -> list[tuple[int, int | None]]:
     return ranges
 
 
-def select_pages(ranges: Sequence[tuple[int, int | None]] | None, page_count: int) -> tuple[list[int], list[int]]:
-    """(pages that exist, in document order without repeats; requested pages beyond the end)."""
+def select_pages(ranges: Sequence[tuple[int, int | None]] | None,
+                 page_count: int) -> tuple[list[int], list[tuple[int, int]]]:
+    """(pages that exist, in document order without repeats; requested ranges beyond the end).
+
+    Each range is clipped to the document before anything is enumerated, so what it costs
+    is what the document has: `--pages 1-999999999999` of a 3-page PDF is 3 pages and one
+    missing range, not a trillion numbers.
+    """
     if not ranges:
         return list(range(1, page_count + 1)), []
     wanted: set[int] = set()
-    missing: set[int] = set()
+    beyond: list[tuple[int, int]] = []
     for first, last in ranges:
         end = page_count if last is None else last
-        for number in range(first, end + 1):
-            (wanted if number <= page_count else missing).add(number)
+        wanted.update(range(first, min(end, page_count) + 1))
         if last is None and first > page_count:
-            missing.add(first)
-    return sorted(wanted), sorted(missing)
+            beyond.append((first, first))
+        elif last is not None and last > page_count:
+            beyond.append((max(first, page_count + 1), last))
+    return sorted(wanted), _merged(beyond)
+
+
+def _merged(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    merged: list[tuple[int, int]] = []
+    for first, last in sorted(ranges):
+        if merged and first <= merged[-1][1] + 1:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], last))
+        else:
+            merged.append((first, last))
+    return merged
+
+
+def describe_ranges(ranges: Sequence[tuple[int, int]]) -> str:
+    """[(1, 3), (7, 7)] as "1-3, 7"."""
+    return ", ".join(str(first) if first == last else f"{first}-{last}" for first, last in ranges)
 
 
 def describe_pages(numbers: Sequence[int]) -> str:

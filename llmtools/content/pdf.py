@@ -26,7 +26,13 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 
 from llmtools import detect, stack
-from llmtools.content.pages import describe_pages, pages_phrase, parse_page_ranges, select_pages
+from llmtools.content import pdfguard
+from llmtools.content.pages import (
+    describe_ranges,
+    pages_phrase,
+    parse_page_ranges,
+    select_pages,
+)
 from llmtools.errors import InputError, ServiceUnavailable, UsageError
 from llmtools.notices import warn
 
@@ -193,8 +199,9 @@ def _ocr_page(path: str, number: int, workdir: str, language: str) -> str:
 
     prefix = os.path.join(workdir, f"page-{number}")
     # Grayscale PGM: tesseract binarizes anyway, and PGM skips PNG compression both ways.
+    dpi = pdfguard.ocr_dpi(path, number, OCR_DPI)
     render = subprocess.run(
-        ["pdftoppm", "-r", str(OCR_DPI), "-gray", "-f", str(number), "-l", str(number),
+        ["pdftoppm", "-r", str(dpi), "-gray", "-f", str(number), "-l", str(number),
          "-singlefile", path, prefix],
         capture_output=True, check=False)
     image = prefix + ".pgm"
@@ -279,8 +286,10 @@ def extract_pdf(
         path = os.path.join(workdir, "document.pdf")
         with open(path, "wb") as handle:
             handle.write(data)
+        pdfguard.check_inflated_size(data, label)
         layer = _TextLayer(data, path, label)
         numbers = _pages_to_read(layer, ranges)
+        pdfguard.check_page_count(len(numbers), label)
         texts, needs_ocr = _read_text_layer(layer, numbers, ocr, progress)
         if needs_ocr:
             _read_by_ocr(texts, needs_ocr, path, label, ocr, language, workers, progress)
@@ -299,9 +308,9 @@ def _pages_to_read(layer: _TextLayer, ranges: Sequence[tuple[int, int | None]] |
     numbers, missing = select_pages(ranges, layer.page_count)
     if missing:
         if not numbers:
-            raise UsageError(f"{label}: --pages: no page {describe_pages(missing)} in a PDF of "
+            raise UsageError(f"{label}: --pages: no page {describe_ranges(missing)} in a PDF of "
                              f"{layer.page_count} page{'s' if layer.page_count != 1 else ''}")
-        warn(f"{label}: no page {describe_pages(missing)} (the PDF has {layer.page_count})")
+        warn(f"{label}: no page {describe_ranges(missing)} (the PDF has {layer.page_count})")
     return numbers
 
 

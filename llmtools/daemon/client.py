@@ -29,6 +29,12 @@ from llmtools.daemon import protocol
 
 START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 15.0
+# Every wait on the daemon is bounded. A running command sends a heartbeat every
+# HEARTBEAT_S (2 s), so SILENCE_TIMEOUT_S without a single event means a daemon that is
+# stopped (kill -STOP) or hung, not one that is busy. A ping should take milliseconds.
+CONNECT_TIMEOUT_S = 5.0
+SILENCE_TIMEOUT_S = 20.0
+PING_TIMEOUT_S = 5.0
 
 _warned_fallback = False
 
@@ -50,14 +56,44 @@ class DaemonClient:
 
     # --- connecting ---
 
-    def _connect(self) -> socket.socket:
-        connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            connection.connect(str(self.socket_path))
-        except OSError:
-            connection.close()
-            raise
-        return connection
+    def _connect(self, timeout: float = CONNECT_TIMEOUT_S) -> socket.socket:
+        """A connection to the socket; TimeoutError when a daemon's backlog stays full
+        (it is not accepting: stopped or hung)."""
+        deadline = time.monotonic() + timeout
+        pause = 0.005
+        while True:
+            connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            connection.settimeout(timeout)
+            try:
+                connection.connect(str(self.socket_path))
+                return connection
+            except BlockingIOError:
+                # A Unix socket with a timeout does not wait for room in a full backlog: it
+                # says EAGAIN at once. Wait here instead, up to the deadline.
+                connection.close()
+                if time.monotonic() + pause > deadline:
+                    raise TimeoutError(f"connecting to {self.socket_path}") from None
+                time.sleep(pause)
+                pause = min(pause * 2, 0.1)
+            except OSError:
+                connection.close()
+                raise
+
+    def _not_answering(self, seconds: float) -> dict:
+        pid = recorded_pid(self.directory)
+        who = f"the daemon (pid {pid})" if pid else "the daemon"
+        return _error_event("DaemonNotAnswering", f"{who} did not answer for {seconds:g}s (stopped or hung? "
+                            "`llm daemon stop` ends it)", errors.ExitStatus.UNAVAILABLE)
+
+    def answers(self, timeout: float = PING_TIMEOUT_S) -> str:
+        """"yes" if a daemon answers a ping within `timeout`, "absent" if none listens,
+        "silent" if one is there but does not answer (stopped or hung)."""
+        for event in self.request("ping", silence=timeout, connect_timeout=timeout):
+            if event["event"] == "end":
+                return "yes"
+            if event.get("kind") == "DaemonNotAnswering":
+                return "silent"
+        return "absent"
 
     def runs_our_code(self) -> bool:
         """Whether the running daemon (per its pid file) is this version from this checkout."""
@@ -74,7 +110,7 @@ class DaemonClient:
         return self.pid() is not None
 
     def pid(self) -> int | None:
-        for event in self.request("ping"):
+        for event in self.request("ping", silence=PING_TIMEOUT_S, connect_timeout=PING_TIMEOUT_S):
             if event["event"] == "end":
                 return event["result"]["pid"]
         return None
@@ -123,10 +159,19 @@ class DaemonClient:
 
     # --- one request ---
 
-    def request(self, cmd: str, *, autostart: bool = False, **args) -> Iterator[dict]:
-        """Yield the daemon's events for one request; the last is always "end" or "error"."""
+    def request(self, cmd: str, *, autostart: bool = False, silence: float = SILENCE_TIMEOUT_S,
+                connect_timeout: float = CONNECT_TIMEOUT_S, **args) -> Iterator[dict]:
+        """Yield the daemon's events for one request; the last is always "end" or "error".
+
+        No wait is unbounded: connecting gives up after `connect_timeout`, and `silence`
+        seconds without any event (heartbeats included, which are not yielded) end the
+        request with a DaemonNotAnswering error (exit 69).
+        """
         try:
-            connection = self._connect()
+            connection = self._connect(connect_timeout)
+        except TimeoutError:
+            yield self._not_answering(connect_timeout)
+            return
         except (FileNotFoundError, ConnectionRefusedError):
             if not autostart:
                 yield _error_event("ServiceUnavailable", "the daemon is not running",
@@ -146,6 +191,7 @@ class DaemonClient:
             yield _error_event("ServiceUnavailable", f"cannot reach the daemon at {self.socket_path}: "
                                f"{problem.strerror or problem}", errors.ExitStatus.UNAVAILABLE)
             return
+        connection.settimeout(silence)
         with connection, connection.makefile("rwb") as stream:
             try:
                 protocol.send(stream, protocol.request(cmd, **args))
@@ -156,16 +202,27 @@ class DaemonClient:
                             "ServiceUnavailable", "the daemon went away in the middle of the request "
                             "(the next command starts a fresh one)", errors.ExitStatus.UNAVAILABLE)
                         return
+                    if event.get("event") == "alive":
+                        continue
                     yield event
                     if event.get("event") in ("end", "error"):
                         return
+            except TimeoutError:
+                yield self._not_answering(silence)
             except (protocol.ProtocolError, OSError) as problem:
                 yield _error_event("ServiceUnavailable", f"lost the daemon connection: {problem}",
                                    errors.ExitStatus.UNAVAILABLE)
 
-    def call(self, cmd: str, *, autostart: bool = False, **args):
+    def notify(self, cmd: str, **args) -> None:
+        """Send a request and do not wait for its answer (the daemon carries it out anyway):
+        for cleanup on the way out after a signal, which must never block."""
+        with contextlib.suppress(OSError):
+            with self._connect(timeout=1.0) as connection:
+                connection.sendall(protocol.encode(protocol.request(cmd, **args)))
+
+    def call(self, cmd: str, *, autostart: bool = False, silence: float = SILENCE_TIMEOUT_S, **args):
         """Run a command that has only a result; raise its error as an LlmtoolsError."""
-        for event in self.request(cmd, autostart=autostart, **args):
+        for event in self.request(cmd, autostart=autostart, silence=silence, **args):
             if event["event"] == "end":
                 return event["result"]
             raise_for_error(event)
@@ -174,14 +231,43 @@ class DaemonClient:
     def stop(self) -> int | None:
         """Ask the daemon to exit and wait until it has; return its pid, or None if none ran."""
         pid = None
-        for event in self.request("stop"):
+        for event in self.request("stop", silence=PING_TIMEOUT_S):
             if event["event"] == "end":
                 pid = event["result"]["pid"]
+            elif event.get("kind") == "DaemonNotAnswering":
+                pid = self._kill_silent_daemon()
         if pid is None:
             return None
         if not wait_for_exit(pid, STOP_TIMEOUT_S):
             raise errors.TemporaryFailure(f"daemon (pid {pid}) did not stop within {STOP_TIMEOUT_S:g}s")
         return pid
+
+
+    def _kill_silent_daemon(self) -> int | None:
+        """SIGKILL a daemon that does not answer (a stopped process acts on nothing else),
+        after checking that the pid in its pid file is still our daemon."""
+        import signal
+
+        pid = recorded_pid(self.directory)
+        if pid is None:
+            return None
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as handle:
+                if b"llmtools.daemon.server" not in handle.read():
+                    return None
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            return None
+        return pid
+
+
+def recorded_pid(directory: Path) -> int | None:
+    """The pid the daemon wrote in its pid file, if any."""
+    try:
+        pid = json.loads((directory / protocol.PID_NAME).read_text()).get("pid")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return pid if isinstance(pid, int) else None
 
 
 def raise_for_error(event: dict) -> None:
@@ -209,11 +295,14 @@ def reachable_client() -> DaemonClient | None:
     when none can be had, so the caller works in-process instead."""
     client = DaemonClient()
     try:
-        connection = client._connect()
-        connection.close()
-        if client.runs_our_code():
-            return client
-        client.stop()  # another version or checkout: replace it with one running this code
+        state = client.answers()
+        if state == "silent":  # kill -STOP, or hung: do the work here rather than wait
+            _warn_fallback(client._not_answering(PING_TIMEOUT_S))
+            return None
+        if state == "yes":
+            if client.runs_our_code():
+                return client
+            client.stop()  # another version or checkout: replace it with one running this code
     except OSError:
         pass
     except errors.LlmtoolsError as problem:
@@ -272,6 +361,10 @@ class DaemonRuntimes:
 
     def reset(self, thread_id: str) -> dict:
         return self.client.call("runtime_reset", autostart=True, thread=thread_id)
+
+    def discard(self, thread_id: str) -> None:
+        """Reset without waiting: how a throwaway thread goes after SIGTERM or Ctrl-C."""
+        self.client.notify("runtime_reset", thread=thread_id)
 
     def interrupt(self, thread_id: str) -> dict:
         return self.client.call("runtime_interrupt", thread=thread_id)

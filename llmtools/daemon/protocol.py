@@ -12,7 +12,9 @@ exactly one of:
      "traceback": "..."}           # traceback only when the daemon itself crashed
 
 Events before the end are command-specific (for "chat": "text", "thinking", "usage",
-"finished", "notice"). A connection that closes before the end means the daemon died.
+"finished", "notice"), plus `{"event": "alive"}` every few seconds while a command runs
+(`llmtools.daemon.emitter.HEARTBEAT_S`), so a client can bound each read. A connection that
+closes before the end means the daemon died.
 """
 
 from __future__ import annotations

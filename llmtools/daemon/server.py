@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING
 
 from llmtools import __version__
 from llmtools.daemon import protocol
+from llmtools.daemon.emitter import Emitter
 from llmtools.errors import ExitStatus, LlmtoolsError, UsageError
 
 if TYPE_CHECKING:  # imported when first used: the daemon starts without them
@@ -45,7 +46,7 @@ if TYPE_CHECKING:  # imported when first used: the daemon starts without them
 
 DEFAULT_IDLE_TIMEOUT = 30 * 60.0
 
-Emit = Callable[[dict], None]  # in practice an _Emitter, which can also watch for hang-ups
+Emit = Callable[[dict], None]  # in practice an Emitter, which can also watch for hang-ups
 
 
 def log(message: str) -> None:
@@ -230,7 +231,7 @@ class Daemon:
                     event["message"] = result.message
                 emit(event)
 
-    def cmd_runtime_execute(self, args: dict, emit: _Emitter) -> ExecuteResult:
+    def cmd_runtime_execute(self, args: dict, emit: Emitter) -> ExecuteResult:
         thread = args["thread"]
         # A client that goes away mid-block (Ctrl-C in llm-exec) stops the block, as
         # Ctrl-C does in-process; the thread's variables stay.
@@ -280,14 +281,15 @@ class _Handler(socketserver.StreamRequestHandler):
             return
         from llmtools.notices import notices_to
 
-        emit = _Emitter(self.connection, self.wfile)
+        emit = Emitter(self.connection, self.wfile)
         # Warnings and notes raised while serving (a prompt cut to fit, a retry, a page that
         # fell back to plain HTTP) are the client's to see, not the daemon log's.
         forward = lambda level, text: emit({"event": "notice", "level": level, "text": text})  # noqa: E731
         with daemon.activity(), notices_to(forward):
             try:
-                result = method(message.get("args") or {}, emit)
-                self._emit(protocol.end(result))
+                with emit.heartbeat():  # so that a client can tell busy from hung
+                    result = method(message.get("args") or {}, emit)
+                emit(protocol.end(result))
             except (BrokenPipeError, ConnectionResetError):
                 pass  # the client went away (Ctrl-C, `| head`); nothing to tell it
             except LlmtoolsError as problem:
@@ -299,60 +301,14 @@ class _Handler(socketserver.StreamRequestHandler):
                                            f"{type(problem).__name__}: {problem}", ExitStatus.FAILURE,
                                            details))
 
-    def _emit(self, event: dict) -> None:
-        protocol.send(self.wfile, event)
-
     def _reply(self, event: dict) -> None:
         with contextlib.suppress(OSError):
             protocol.send(self.wfile, event)
 
 
-class _Emitter:
-    """What a command streams events through; it can also tell when the client left.
-
-    Called as `emit(event)`. `on_disconnect(callback)` watches the connection while a
-    command is busy without emitting (running a block) and calls back if the client
-    hangs up, so the work can be stopped instead of finishing for nobody.
-    """
-
-    def __init__(self, connection, stream) -> None:
-        self.connection = connection
-        self.stream = stream
-
-    def __call__(self, event: dict) -> None:
-        protocol.send(self.stream, event)
-
-    @contextlib.contextmanager
-    def on_disconnect(self, callback: Callable[[], object]):
-        import select
-
-        done = threading.Event()
-        wake_read, wake_write = os.pipe()
-
-        def watch() -> None:
-            try:
-                readable, _, _ = select.select([self.connection, wake_read], [], [])
-                # One request per connection: the client sends nothing more, so the
-                # socket turning readable means end-of-file, i.e. it hung up.
-                if self.connection in readable and not done.is_set():
-                    callback()
-            except (OSError, ValueError):
-                pass
-
-        watcher = threading.Thread(target=watch, name="disconnect-watch", daemon=True)
-        watcher.start()
-        try:
-            yield
-        finally:
-            done.set()
-            os.write(wake_write, b"x")
-            watcher.join()
-            os.close(wake_read)
-            os.close(wake_write)
-
-
 class _Server(socketserver.ThreadingUnixStreamServer):
     daemon_threads = True
+    request_queue_size = 128  # many commands at once (xargs -P, llm-map) connect without waiting
     allow_reuse_address = False
     daemon: Daemon
 

@@ -8,6 +8,7 @@ every backend alike. Everything the SDK or the transport raises is turned into t
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -86,7 +87,8 @@ class AnthropicProvider(SdkProvider):
 
         return anthropic.Anthropic(
             api_key=spec.api_key,
-            base_url=spec.base_url or None,
+            # Given explicitly: the SDK would take an empty ANTHROPIC_BASE_URL as a URL.
+            base_url=spec.base_url or os.environ.get("ANTHROPIC_BASE_URL") or DEFAULT_BASE_URL,
             max_retries=0,
             timeout=anthropic.Timeout(spec.timeout, connect=min(CONNECT_TIMEOUT, spec.timeout)),
         )

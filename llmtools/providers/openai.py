@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import re
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -99,7 +100,8 @@ class OpenAIProvider(SdkProvider):
 
         return openai.OpenAI(
             api_key=api_key,
-            base_url=spec.base_url or None,
+            # Given explicitly: the SDK would take an empty OPENAI_BASE_URL as a URL.
+            base_url=spec.base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL,
             max_retries=0,
             timeout=openai.Timeout(spec.timeout, connect=min(CONNECT_TIMEOUT, spec.timeout)),
         )

@@ -103,9 +103,18 @@ class RuntimeManager:
     # --- workers ------------------------------------------------------------------
 
     def _base_dir(self) -> Path:
+        if self._snapshot_dir is None and self._persist:
+            try:
+                self._snapshot_dir = default_snapshot_dir()
+            except OSError as error:
+                # Read-only media or a full disk: the code still runs, its variables just do
+                # not outlive the worker process.
+                from llmtools.notices import warn
+
+                warn(f"runtime snapshots are off: {error.strerror or error} ({error.filename or ''})")
+                self._persist = False
         if self._snapshot_dir is None:
-            self._snapshot_dir = (default_snapshot_dir() if self._persist
-                                  else Path(tempfile.mkdtemp(prefix="llmtools-runtimes-")))
+            self._snapshot_dir = Path(tempfile.mkdtemp(prefix="llmtools-runtimes-"))
         else:
             self._snapshot_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         return self._snapshot_dir
