@@ -26,7 +26,7 @@ ITEM_TYPES = ("str", "int", "float", "bool", "object")
 @answer_output_options(stack_help="Write the stack with the call (or list) as an assistant message.")
 @log_option("Do not log the model calls.")
 def command(signature, list_description, item_type, as_json, model, temperature, max_tokens, thinking,
-            model_timeout, system, paths, context, answer_format: AnswerFormat, no_log) -> None:
+            model_timeout, system, paths, no_ignore, context, answer_format: AnswerFormat, no_log) -> None:
     """Bind the content on stdin (and -p, -t) to SIGNATURE, e.g. "f(name, company)".
 
     \b
@@ -44,7 +44,7 @@ def command(signature, list_description, item_type, as_json, model, temperature,
         raise UsageError("give a SIGNATURE to bind, or --list DESCRIPTION (one of the two)")
     if as_json and list_description is not None:
         raise UsageError("--json is for a SIGNATURE; --list always prints JSON")
-    spec, messages = _prepare(model, model_timeout, system, paths, context)
+    spec, messages = _prepare(model, model_timeout, system, paths, context, use_ignore_files=not no_ignore)
     ask = structured.asker(spec, tool="llm-bind", log=not no_log, options=structured.CallOptions(
         max_tokens=max_tokens, temperature=temperature, thinking=thinking))
     if list_description is not None:
@@ -58,7 +58,7 @@ def command(signature, list_description, item_type, as_json, model, temperature,
         raise bind.BindError(binding)
 
 
-def _prepare(model, model_timeout, system, paths, context):
+def _prepare(model, model_timeout, system, paths, context, *, use_ignore_files: bool):
     """(the model, the content to bind from: stdin, then -p paths, then -t context)."""
     from llmtools.ask import PromptParts, build_messages, check_request
     from llmtools.config import resolve_model
@@ -69,7 +69,8 @@ def _prepare(model, model_timeout, system, paths, context):
     if model_timeout is not None:
         spec.timeout = model_timeout
     messages = build_messages(PromptParts(system=system, paths=list(paths), context=list(context),
-                                          stdin_messages=read_stdin_messages()))
+                                          stdin_messages=read_stdin_messages(),
+                                          use_ignore_files=use_ignore_files))
     for warning in check_request(spec, Request(messages=messages)):
         warn(warning)
     return spec, messages

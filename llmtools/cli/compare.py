@@ -18,8 +18,8 @@ from llmtools.errors import ExitStatus
 @prompt_options(system_help="Extra system instructions (after llm-compare's own).", subject="comparison")
 @answer_output_options(stack_help="Write the stack with the verdict as an assistant message.")
 @log_option("Do not log the model call.")
-def command(things, criteria, model, temperature, max_tokens, thinking, model_timeout, system, paths, context,
-            answer_format: AnswerFormat, no_log) -> ExitStatus:
+def command(things, criteria, model, temperature, max_tokens, thinking, model_timeout, system, paths, no_ignore,
+            context, answer_format: AnswerFormat, no_log) -> ExitStatus:
     """Compare A and B in substance; print `true # why` or `false # why`.
 
     \b
@@ -35,7 +35,7 @@ def command(things, criteria, model, temperature, max_tokens, thinking, model_ti
     from llmtools import compare, stack, structured
 
     with compare.verdict_errors():
-        messages = _stack(system, paths, context)
+        messages = _stack(system, paths, context, use_ignore_files=not no_ignore)
         first, second = compare.pick_pair(messages, list(things))
         system_messages = [message for message in messages if message["role"] == "system"]
         spec = _model(model, model_timeout, [*system_messages, first, second])
@@ -49,13 +49,13 @@ def command(things, criteria, model, temperature, max_tokens, thinking, model_ti
     return verdict.status
 
 
-def _stack(system, paths, context) -> list[dict]:
+def _stack(system, paths, context, *, use_ignore_files: bool) -> list[dict]:
     """stdin, then -p paths, then -t context; -s first."""
     from llmtools import stack
     from llmtools.inputs import path_messages
 
-    messages = [*read_stdin_messages(), *(path_messages(list(paths)) if paths else []),
-                *(stack.message("user", text) for text in context)]
+    from_paths = path_messages(list(paths), use_ignore_files=use_ignore_files) if paths else []
+    messages = [*read_stdin_messages(), *from_paths, *(stack.message("user", text) for text in context)]
     if system is not None:
         messages.insert(0, stack.message("system", system))
     return messages

@@ -44,7 +44,7 @@ def command(instruction: tuple[str, ...], strategy: str, chunk_tokens: int, sele
             jobs: int | None, retries: int, keep_going: bool, use_batch: bool, resume: str | None,
             embedder: str | None, model: str | None,
             temperature: float | None, max_tokens: int | None, thinking: str | None,
-            model_timeout: float | None, system: str | None, paths: tuple[str, ...],
+            model_timeout: float | None, system: str | None, paths: tuple[str, ...], no_ignore: bool,
             context: tuple[str, ...], answer_format, no_log: bool) -> int:
     """Do INSTRUCTION over long content: the stack on stdin, -p paths and -t text.
 
@@ -71,7 +71,8 @@ def command(instruction: tuple[str, ...], strategy: str, chunk_tokens: int, sele
     if not words:
         raise UsageError("no instruction given (llm-map \"what to do with the content\")")
     job = run_command.MapJob(
-        instruction=words, messages=_content(paths, context), system=system, strategy=strategy,
+        instruction=words, messages=_content(paths, context, use_ignore_files=not no_ignore), system=system,
+        strategy=strategy,
         chunk_tokens=chunk_tokens, embedder=embedder, model=model, model_timeout=model_timeout,
         jobs=jobs, retries=retries, keep_going=keep_going, log=not no_log, temperature=temperature,
         max_tokens=max_tokens, thinking=thinking)
@@ -84,13 +85,13 @@ def command(instruction: tuple[str, ...], strategy: str, chunk_tokens: int, sele
     return _write_answer(job, answer_format)
 
 
-def _content(paths: tuple[str, ...], context: tuple[str, ...]) -> list[dict]:
+def _content(paths: tuple[str, ...], context: tuple[str, ...], *, use_ignore_files: bool) -> list[dict]:
     from llmtools import stack
     from llmtools.inputs import path_messages
 
     messages = read_stdin_messages()
     if paths:
-        messages.extend(path_messages(list(paths)))
+        messages.extend(path_messages(list(paths), use_ignore_files=use_ignore_files))
     messages.extend(stack.message("user", text) for text in context)
     return messages
 
