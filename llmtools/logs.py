@@ -14,6 +14,7 @@ import contextlib
 import json
 import os
 import sqlite3
+import stat
 import threading
 import time
 from pathlib import Path
@@ -62,18 +63,24 @@ def new_id() -> str:
 
 
 def make_private(database: Path) -> None:
-    """The log holds every prompt and answer: its directory 0700, the database and its
-    WAL and shm files 0600, existing ones too (SQLite gives new WAL and shm files the
-    database's mode, so it is created 0600 before SQLite first opens it)."""
+    """The log holds every prompt and answer: its directory 0700, the database and its WAL
+    and shm files readable by nobody else, existing ones too (SQLite gives new WAL and shm
+    files the database's mode, so it is created 0600 before SQLite first opens it). Only
+    group and other bits are taken away: a log its owner made read-only stays read-only."""
     from llmtools.config import ensure_private_dir
 
+    database.parent.mkdir(parents=True, exist_ok=True)  # a file in the way: OSError, "not logged"
     ensure_private_dir(database.parent)
-    os.close(os.open(database, os.O_RDWR | os.O_CREAT, 0o600))
+    os.close(os.open(database, os.O_RDONLY | os.O_CREAT, 0o600))
     for suffix in ("", "-wal", "-shm", "-journal"):
         try:
-            os.chmod(f"{database}{suffix}", 0o600)
+            mode = stat.S_IMODE(os.stat(f"{database}{suffix}").st_mode)
+            if mode & 0o077:
+                os.chmod(f"{database}{suffix}", mode & 0o700)
         except FileNotFoundError:
             pass
+        except OSError:
+            pass  # read-only media: nothing can be written there, and SQLite will say so
 
 
 def new_conversation_id() -> str:

@@ -92,7 +92,9 @@ def test_llm_exec_honours_the_first_sigterm_while_the_daemon_is_stopped(monkeypa
     replies = tmp_path / "replies.txt"
     replies.write_text(f"<helpers>\nopen({str(started)!r}, 'w').close()\nimport time\ntime.sleep(120)\n"
                        "</helpers>\n%\nnever\n")
-    process = subprocess.Popen([command_path("llm-exec"), "-q", "-m", f"script:{replies}", "go"],
+    # The block marks its start in tmp_path, which the sandbox shows only when named.
+    process = subprocess.Popen([command_path("llm-exec"), "-q", "-m", f"script:{replies}",
+                                "--allow-path", f"{tmp_path}:rw", "go"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     daemon = None
     try:

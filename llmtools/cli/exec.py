@@ -199,16 +199,14 @@ def exec_command(task, model, temperature, max_tokens, thinking, model_timeout, 
             _evaluate(runtimes, thread_id, expression, timeout)
         elif asked or not reset:  # nothing asked and no --reset: prepare() says so
             prepared = _prepare_task(
-                ask.PromptParts(prompt=" ".join(task) or None, system=system, paths=list(paths),
-                                context=list(context), stdin_messages=stdin_messages,
-                                use_ignore_files=not no_ignore),
+                ask.PromptParts(prompt=" ".join(task) or None, system=system, paths=list(paths), context=list(context),
+                                stdin_messages=stdin_messages, use_ignore_files=not no_ignore),
                 model=model, timeout=model_timeout, thinking=thinking, thread=thread,
                 new_conversation=new_conversation, continue_last=continue_last, cid=cid)
             documents = _documents(prepared, stdin_messages)
-            settings = _loop_settings(thread_id, timeout, max_steps=max_steps, max_errors=max_errors,
-                                      memory_mb=memory_mb, max_output=max_output, log=not no_log,
-                                      temperature=temperature, max_tokens=max_tokens,
-                                      thinking=prepared.request.thinking)
+            settings = _loop_settings(thread_id, timeout, max_steps=max_steps, max_errors=max_errors, memory_mb=memory_mb,
+                                      max_output=max_output, log=not no_log, temperature=temperature,
+                                      max_tokens=max_tokens, thinking=prepared.request.thinking)
             _run_task(runtimes, prepared, settings, thread=thread, confirm=confirm, quiet=quiet,
                       answer_format=answer_format, profile=profile, documents=documents)
 

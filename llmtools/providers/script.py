@@ -113,7 +113,13 @@ def _state_stem(script: Path) -> Path:
 
     resolved = script.expanduser().resolve()
     digest = hashlib.sha256(str(resolved).encode()).hexdigest()[:16]
-    return ensure_private_dir(paths().data_dir / "script") / f"{resolved.name}-{digest}"
+    try:
+        directory = ensure_private_dir(paths().data_dir / "script")
+    except OSError:
+        # A data directory on read-only media: the cursor lives as long as the runtime
+        # directory does (until logout), which is enough for a scripted session.
+        directory = ensure_private_dir(paths().runtime_dir / "script")
+    return directory / f"{resolved.name}-{digest}"
 
 
 def cursor_path(script: Path) -> Path:
