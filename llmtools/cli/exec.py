@@ -181,8 +181,7 @@ def exec_command(task, model, temperature, max_tokens, thinking, model_timeout, 
     from llmtools.codeact import threads
 
     if list_threads:
-        _list_threads()
-        return
+        return _list_threads()
     _check_combinations(expression is not None and bool(task or paths or context), reset, new_conversation, thread)
     timeout = _setting(statement_timeout, "timeout", DEFAULT_TIMEOUT, float)
     thread_id = thread or f"exec-{secrets.token_hex(6)}"
@@ -204,9 +203,10 @@ def exec_command(task, model, temperature, max_tokens, thinking, model_timeout, 
                 model=model, timeout=model_timeout, thinking=thinking, thread=thread,
                 new_conversation=new_conversation, continue_last=continue_last, cid=cid)
             documents = _documents(prepared, stdin_messages)
-            settings = _loop_settings(thread_id, timeout, max_steps=max_steps, max_errors=max_errors, memory_mb=memory_mb,
-                                      max_output=max_output, log=not no_log, temperature=temperature,
-                                      max_tokens=max_tokens, thinking=prepared.request.thinking)
+            settings = _loop_settings(
+                thread_id, timeout, max_steps=max_steps, max_errors=max_errors, memory_mb=memory_mb,
+                max_output=max_output, log=not no_log, temperature=temperature, max_tokens=max_tokens,
+                thinking=prepared.request.thinking)
             _run_task(runtimes, prepared, settings, thread=thread, confirm=confirm, quiet=quiet,
                       answer_format=answer_format, profile=profile, documents=documents)
 
