@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from llmtools import stack
 from llmtools.errors import UsageError
-from llmtools.mapping.calls import ModelCaller
 from llmtools.providers.base import ModelSpec
 from llmtools.stack import content_text
+
+if TYPE_CHECKING:  # the map machinery is imported only when a prompt does not fit
+    from llmtools.mapping.calls import ModelCaller
 
 DEFAULT_INSTRUCTION = "Do what the content asks; if it asks nothing, summarise it."
 ANSWER_ROOM = 512  # as providers/context.py keeps when --max-tokens is not given
@@ -34,7 +37,7 @@ class Overflow:
 
 def overflows(spec: ModelSpec, messages: list[dict], max_tokens: int | None) -> Overflow | None:
     """How the prompt overflows the model's context, or None when it fits (or the context is unknown)."""
-    from llmtools.mapping.strategy import context_limit
+    from llmtools.mapping.limits import context_limit
 
     context = context_limit(spec)
     if not context:
@@ -104,6 +107,7 @@ def overflow_to_map(spec: ModelSpec, request, *, no_map: bool, strict: bool) -> 
 def answer_overflowing(spec: ModelSpec, request, found: Overflow, *, tool: str, log: bool,
                        conversation_id: str | None, stream_to: Callable[[str], None] | None = None) -> dict:
     """Answer a request that does not fit, reading it as llm-map does; the assistant message."""
+    from llmtools.mapping.calls import ModelCaller
     from llmtools.notices import warn
 
     warn(f"{found.describe(spec.name)}; reading it in chunks as llm-map does "
@@ -121,6 +125,8 @@ def call_with_content(spec: ModelSpec, content: list[dict], instruction: str, *,
     """`llm_call`'s core: one call when content and instruction fit, else read as llm-map reads."""
     options = {key: value for key, value in (request_options or {}).items()
                if key in ("max_tokens", "temperature", "thinking")}
+    from llmtools.mapping.calls import ModelCaller
+
     messages = [stack.message("system", system), *content, stack.message("user", str(instruction))]
     with ModelCaller(spec, log=log, tool=tool, **options) as caller:
         if (overflows(spec, messages, options.get("max_tokens")) is None

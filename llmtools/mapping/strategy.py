@@ -20,25 +20,17 @@ from llmtools.errors import UsageError
 from llmtools.mapping import prompts
 from llmtools.mapping.calls import ModelCaller
 from llmtools.mapping.chunking import DEFAULT_CHUNK_TOKENS, Chunk, chunk_messages
+from llmtools.mapping.limits import context_limit
 from llmtools.providers.base import ModelSpec
 from llmtools.stack import content_text
 
 STRATEGIES = ("auto", "top", "mapreduce")
 # When a model's context is not known (echo, script, a server without context_size).
 DEFAULT_CONTEXT = 8192
-LOCAL_DEFAULT_CONTEXT = 8192  # what llama_engine gives a GGUF model unless told otherwise
 DEFAULT_ANSWER_ROOM = 1024
 DECIDE_SAMPLES = 3
 PROMPT_OVERHEAD = 200  # tokens of system text and framing around the content
 MIN_MAP_BUDGET = 64  # less room than this for content, and reading in chunks is pointless
-
-
-def context_limit(spec: ModelSpec) -> int | None:
-    """The model's context in tokens, when known."""
-    size = spec.context_size or spec.options.get("context_size")
-    if size:
-        return int(size)
-    return LOCAL_DEFAULT_CONTEXT if spec.provider == "local" else None
 
 
 def content_budget(spec: ModelSpec, max_tokens: int | None, instruction: str) -> int:
