@@ -6,6 +6,8 @@ from __future__ import annotations
 from llmtools.providers.base import ModelSpec
 
 LOCAL_DEFAULT_CONTEXT = 8192  # what llama_engine gives a GGUF model unless told otherwise
+# Another tokenizer may count the same text up to this much higher than cl100k.
+FIT_MARGIN = 1.15
 
 
 def context_limit(spec: ModelSpec) -> int | None:

@@ -37,17 +37,17 @@ class Overflow:
 
 def overflows(spec: ModelSpec, messages: list[dict], max_tokens: int | None) -> Overflow | None:
     """How the prompt overflows the model's context, or None when it fits (or the context is unknown)."""
-    from llmtools.mapping.limits import context_limit
+    from llmtools.mapping.limits import FIT_MARGIN, context_limit
 
     context = context_limit(spec)
     if not context:
         return None
-    from llmtools.mapping import tokens
-
-    budget = int((context - min(max_tokens or ANSWER_ROOM, context // 2)) / tokens.FIT_MARGIN)
+    budget = int((context - min(max_tokens or ANSWER_ROOM, context // 2)) / FIT_MARGIN)
     size = sum(len(content_text(message["content"]).encode("utf-8")) for message in messages)
     if size <= budget:
         return None
+    from llmtools.mapping import tokens  # a tokenizer, only for a prompt that may not fit
+
     counted = tokens.count_messages(messages)
     return Overflow(counted, context, budget) if counted > budget else None
 

