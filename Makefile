@@ -52,6 +52,7 @@ test: setup
 
 bench: setup
 	$(PY) scripts/bench_startup.py
+	$(PY) scripts/bench_stages.py
 	$(PY) scripts/bench_daemon.py
 	$(PY) scripts/bench_local.py
 	$(PY) scripts/bench_exec.py --daemon
