@@ -146,7 +146,7 @@ def set_config_value(table: str | None, key: str, value: str | None, path: Path 
 # A runtime worker cannot read config.toml (the sandbox hides the home directory): it is
 # handed the caller's configuration, secrets removed (`adopt_config`).
 _adopted: dict | None = None
-SECRET_KEYS = ("api_key", "token", "secret", "password", "cookie")
+SECRET_WORDS = {"key", "token", "secret", "password", "passwd", "cookie", "cookies", "credentials"}
 
 
 @cache
@@ -162,11 +162,11 @@ def adopt_config(config: dict) -> None:
 
 
 def without_secrets(value):
-    """A copy of a configuration with every secret-named key left out (`api_key_env`, a
-    variable's name, stays)."""
+    """A copy of a configuration with every secret-named key left out: `api_key`,
+    `access_token`, ... (`api_key_env`, a variable's name, and `max_tokens` stay)."""
     if isinstance(value, dict):
         return {key: without_secrets(item) for key, item in value.items()
-                if key.endswith("_env") or not any(word in key.lower() for word in SECRET_KEYS)}
+                if key.endswith("_env") or not SECRET_WORDS & set(key.lower().replace("-", "_").split("_"))}
     if isinstance(value, list):
         return [without_secrets(item) for item in value]
     return value

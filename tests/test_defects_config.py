@@ -62,3 +62,16 @@ def test_a_good_file_passes_unchanged(write_config):
                  'context_size = 4096\nprice_input = 0\n')
     result = run_llm(["-m", "e", "hi"])
     assert result.status == 0 and result.stderr == "", result.stderr
+
+
+def test_a_runtime_worker_gets_the_config_without_its_secrets(write_config):
+    # The sandbox hides config.toml from model code; the worker is handed this copy instead.
+    from llmtools.config import load_config_cached, without_secrets
+
+    write_config('[providers.openai]\napi_key = "sk-secret"\nbase_url = "http://127.0.0.1:9/v1"\n'
+                 '[models.q]\nbase_url = "http://127.0.0.1:8/v1"\napi_key = "sk-other"\n'
+                 'api_key_env = "Q_KEY"\nmax_tokens = 64\n[exec]\nhelper_model = "q"\n')
+    shared = without_secrets(load_config_cached())
+    assert "sk-" not in repr(shared)
+    assert shared["models"]["q"] == {"base_url": "http://127.0.0.1:8/v1", "api_key_env": "Q_KEY", "max_tokens": 64}
+    assert shared["exec"] == {"helper_model": "q"}
