@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 SYSTEM_PACKAGES := chromium poppler-utils tesseract-ocr tesseract-ocr-eng \
-	libpoppler-cpp-dev pkg-config g++ htop bubblewrap
+	libpoppler-cpp-dev pkg-config g++ htop vim bubblewrap
 
 .PHONY: setup system-packages local-runtime model demo test bench man completions clean
 

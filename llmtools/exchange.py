@@ -7,6 +7,7 @@ timed the same way (`--profile`) and priced from the same table.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import time
 from collections.abc import Callable, Generator, Iterator
@@ -164,6 +165,17 @@ class Exchange:
                 cache_write_tokens=outcome.cache_write_tokens)
         finally:
             store.close()
+
+    def show(self, display) -> Outcome:
+        """Stream the answer into `display` (its `thinking(text)` and `text(text)`), closing the
+        stream however it ends (Ctrl-C, a reader gone), so the log row is completed."""
+        with contextlib.closing(self.events()) as events:
+            for event in events:
+                if isinstance(event, ThinkingDelta):
+                    display.thinking(event.text)
+                elif isinstance(event, TextDelta):
+                    display.text(event.text)
+        return self.outcome
 
     def run(self) -> Outcome:
         """Consume the whole stream without showing it (for core callers such as llm-map)."""

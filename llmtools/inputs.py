@@ -40,35 +40,9 @@ def is_url(value: str) -> bool:
 
 @cache
 def _glob_regex(pattern: str) -> re.Pattern:
-    """Translate a glob with `**` into a regex over '/'-separated relative paths."""
-    pattern = os.path.normpath(pattern)
-    out = []
-    index = 0
-    while index < len(pattern):
-        if pattern.startswith("**/", index):
-            out.append("(?:.*/)?")
-            index += 3
-        elif pattern.startswith("**", index):
-            out.append(".*")
-            index += 2
-        else:
-            char = pattern[index]
-            if char == "*":
-                out.append("[^/]*")
-            elif char == "?":
-                out.append("[^/]")
-            elif char == "[":
-                close = pattern.find("]", index + 1)
-                if close == -1:
-                    out.append(re.escape(char))
-                else:
-                    body = pattern[index + 1:close].replace("\\", "\\\\")
-                    out.append("[^" + body[1:] + "]" if body.startswith("!") else "[" + body + "]")
-                    index = close
-            else:
-                out.append(re.escape(char))
-            index += 1
-    return re.compile("".join(out) + r"\Z")
+    """A -p glob (`**` spans directories) as a regex over '/'-separated relative paths:
+    the same translation as the ignore files' patterns."""
+    return re.compile(pathwalk.glob_regex(os.path.normpath(pattern)) + r"\Z")
 
 
 def _excluded_by(path: str, exclusions: list[str]) -> str | None:

@@ -59,6 +59,21 @@ EOF = object()
 WOKEN = object()  # a signal arrived (see SignalLatch)
 
 
+def process_alive(pid: int) -> bool:
+    """Whether process `pid` still runs. A zombie (exited, not yet reaped by its parent) does
+    not: for the daemon's stop and the log's dead writers, it has ended."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's: it exists
+    with contextlib.suppress(OSError, IndexError):
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            return not stat.read().rsplit(b") ", 1)[1].startswith(b"Z")
+    return True
+
+
 def describe_exit(returncode: int | None) -> str:
     if returncode is None:
         return "stopped responding"

@@ -331,26 +331,16 @@ def _mark_lost_rows(connection: sqlite3.Connection) -> None:
     become "lost", so the log never shows a call as still going for ever."""
     pids = [row[0] for row in connection.execute(
         "SELECT DISTINCT pid FROM responses WHERE status = 'running' AND pid IS NOT NULL")]
-    dead = [pid for pid in pids if pid != os.getpid() and not _process_exists(pid)]
+    if not pids:
+        return
+    from llmtools.launch import process_alive  # only with rows left running: not on every start
+
+    dead = [pid for pid in pids if pid != os.getpid() and not process_alive(pid)]
     for pid in dead:
         with _transaction(connection):
             connection.execute(
                 "UPDATE responses SET status = 'lost', error = ? WHERE status = 'running' AND pid = ?",
                 (f"the writing process (pid {pid}) ended before the call did (killed?)", pid))
-
-
-def _process_exists(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie (killed, not yet reaped by its parent) is gone as far as the log cares
-        with open(f"/proc/{pid}/stat", "rb") as stat:
-            return not stat.read().rsplit(b") ", 1)[1].startswith(b"Z")
-    except (OSError, IndexError):
-        return True
 
 
 def _like_prefix(text: str) -> str:

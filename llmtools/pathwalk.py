@@ -48,9 +48,10 @@ class Rule:
         return bool(self.regex.match(relative.replace(os.sep, "/")))
 
 
-def _pattern_regex(pattern: str) -> str:
-    """A gitignore glob (already stripped of `!`, a trailing `/` and a leading `/`) as a regex
-    over '/'-separated paths relative to the ignore file's directory."""
+def glob_regex(pattern: str) -> str:
+    """A glob as a regex over '/'-separated relative paths: `**/` any directories, `*` and
+    `?` within one name, `[...]` (`[!...]`, `[^...]`), `\\` escaping. Used for ignore-file
+    patterns (stripped of `!`, a trailing `/` and a leading `/`) and for -p globs."""
     out = []
     index = 0
     while index < len(pattern):
@@ -98,7 +99,7 @@ def parse_rule(line: str, base: str) -> Rule | None:
     if not line:
         return None
     anchored = "/" in line
-    body = _pattern_regex(line.lstrip("/"))
+    body = glob_regex(line.lstrip("/"))
     regex = re.compile(("" if anchored else "(?:.*/)?") + body + r"\Z", re.DOTALL)
     return Rule(base, regex, negated, directories_only)
 

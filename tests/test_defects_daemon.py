@@ -66,12 +66,12 @@ def test_daemon_status_says_it_does_not_answer(stopped_daemon):
 
 
 def test_daemon_stop_kills_a_daemon_that_does_not_answer(stopped_daemon):
-    from llmtools.daemon.client import _process_alive
+    from llmtools.launch import process_alive
 
     result, took = timed("llm", ["daemon", "stop"])
     assert result.status == 0, result.stderr
     assert f"daemon stopped (pid {stopped_daemon})" in result.stdout
-    assert not _process_alive(stopped_daemon)
+    assert not process_alive(stopped_daemon)
     again = run_process("llm", ["daemon", "status"])
     assert again.status == 1 and "not running" in again.stdout
 

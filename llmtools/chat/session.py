@@ -145,7 +145,7 @@ class ChatSession:
         self.conversation_id = exchange.conversation_id
         interrupted = False
         try:
-            _stream(exchange, display)
+            exchange.show(display)
         except KeyboardInterrupt:
             interrupted = True
         finally:
@@ -160,17 +160,6 @@ def _new_id() -> str:
     from llmtools.logs import new_id
 
     return new_id()
-
-
-def _stream(exchange, display: AnswerDisplay) -> None:
-    from llmtools.providers.base import TextDelta, ThinkingDelta
-
-    with contextlib.closing(exchange.events()) as events:
-        for event in events:
-            if isinstance(event, ThinkingDelta):
-                display.thinking(event.text)
-            elif isinstance(event, TextDelta):
-                display.text(event.text)
 
 
 def resume(*, continue_last: bool, conversation: str | None):

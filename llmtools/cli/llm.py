@@ -3,7 +3,6 @@ subcommands (`llm models`, `llm logs`, ...)."""
 
 from __future__ import annotations
 
-import contextlib
 import sys
 
 import click
@@ -142,7 +141,7 @@ def prompt_command(prompt, model, temperature, max_tokens, thinking, model_timeo
                         conversation_id=prepared.conversation_id, log=not no_log)
     answer = AnswerWriter(answer_format)
     try:
-        _stream_answer(exchange, answer)
+        exchange.show(answer)
     finally:
         # Whatever ends the stream (done, Ctrl-C, a cut connection), what arrived is kept:
         # the text is already out; a stack is written with the partial answer marked.
@@ -171,17 +170,6 @@ def _answer_mapped(prepared, found, answer: AnswerWriter, *, log: bool) -> None:
                                      conversation_id=prepared.conversation_id, stream_to=answer.text)
     finally:
         answer.close([*prepared.request.messages, message] if message else None)
-
-
-def _stream_answer(exchange, answer: AnswerWriter) -> None:
-    from llmtools.providers.base import TextDelta, ThinkingDelta
-
-    with contextlib.closing(exchange.events()) as events:
-        for event in events:
-            if isinstance(event, ThinkingDelta):
-                answer.thinking(event.text)
-            elif isinstance(event, TextDelta):
-                answer.text(event.text)
 
 
 def _register_subcommands() -> None:

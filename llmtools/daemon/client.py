@@ -427,24 +427,13 @@ def _last_log_line(path: Path) -> str | None:
 
 def wait_for_exit(pid: int, timeout: float) -> bool:
     """Wait until process `pid` (not our child, so no waitpid) has exited; False on timeout."""
+    from llmtools.launch import process_alive
+
     deadline = time.monotonic() + timeout
-    while _process_alive(pid):
+    while process_alive(pid):
         if time.monotonic() > deadline:
             return False
         time.sleep(0.02)
     return True
 
 
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie (our own child, not yet reaped) has exited as far as anyone cares.
-    with contextlib.suppress(OSError):
-        with open(f"/proc/{pid}/stat") as stat:
-            if stat.read().split(") ", 1)[1].startswith("Z"):
-                return False
-    return True
