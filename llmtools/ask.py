@@ -217,9 +217,9 @@ def _conversation_from_log(*, continue_last: bool, conversation: str | None,
             store.close()
     except (sqlite3.Error, OSError) as error:
         from llmtools import unlogged
-        from llmtools.config import paths
         from llmtools.errors import ExitStatus, LlmtoolsError
         from llmtools.notices import warn
+        from llmtools.statedirs import paths
 
         if continue_last or conversation or retry:
             raise LlmtoolsError(f"cannot read the log: {unlogged.describe(error, paths().log_db)}",

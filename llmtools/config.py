@@ -67,7 +67,7 @@ from llmtools.providers.base import (
     DEFAULT_RETRY_BASE_DELAY,
     ModelSpec,
 )
-from llmtools.statedirs import Paths, ensure_private_dir, paths  # noqa: F401 - their old import path
+from llmtools.statedirs import paths
 
 # --- config.toml --------------------------------------------------------------
 

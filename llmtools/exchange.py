@@ -131,8 +131,8 @@ class Exchange:
             return write()
         except (sqlite3.Error, OSError) as error:
             from llmtools import unlogged
-            from llmtools.config import paths
             from llmtools.notices import warn
+            from llmtools.statedirs import paths
 
             message = unlogged.record(error, paths().log_db)
             if message:

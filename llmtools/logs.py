@@ -67,7 +67,7 @@ def make_private(database: Path) -> None:
     and shm files readable by nobody else, existing ones too (SQLite gives new WAL and shm
     files the database's mode, so it is created 0600 before SQLite first opens it). Only
     group and other bits are taken away: a log its owner made read-only stays read-only."""
-    from llmtools.config import ensure_private_dir
+    from llmtools.statedirs import ensure_private_dir
 
     database.parent.mkdir(parents=True, exist_ok=True)  # a file in the way: OSError, "not logged"
     ensure_private_dir(database.parent)
@@ -381,12 +381,12 @@ class SharedLogStore(LogStore):
 
 
 def open_log() -> LogStore:
-    from llmtools.config import paths
+    from llmtools.statedirs import paths
 
     return LogStore(paths().log_db)
 
 
 def open_shared_log() -> SharedLogStore:
-    from llmtools.config import paths
+    from llmtools.statedirs import paths
 
     return SharedLogStore(paths().log_db)

@@ -7,7 +7,7 @@ import stat
 
 import pytest
 
-from llmtools import config
+from llmtools import statedirs
 from llmtools.errors import UsageError
 
 
@@ -22,7 +22,7 @@ def fallback_runtime(tmp_path, monkeypatch):
     import tempfile
 
     monkeypatch.setattr(tempfile, "tempdir", None)
-    path = config.paths().runtime_dir
+    path = statedirs.paths().runtime_dir
     assert path == shared_tmp / f"llmtools-{os.getuid()}"
     return path
 
@@ -33,7 +33,7 @@ def test_a_planted_symlink_is_refused_and_its_target_left_alone(fallback_runtime
     victim.chmod(0o755)
     fallback_runtime.symlink_to(victim)
     with pytest.raises(UsageError, match="not a real directory"):
-        config.ensure_private_dir(fallback_runtime)
+        statedirs.ensure_private_dir(fallback_runtime)
     assert stat.S_IMODE(victim.stat().st_mode) == 0o755
     assert list(victim.iterdir()) == []
 
@@ -42,14 +42,14 @@ def test_a_dangling_symlink_is_not_followed_to_create_its_target(fallback_runtim
     target = tmp_path / "elsewhere"
     fallback_runtime.symlink_to(target)
     with pytest.raises(UsageError):
-        config.ensure_private_dir(fallback_runtime)
+        statedirs.ensure_private_dir(fallback_runtime)
     assert not target.exists()
 
 
 def test_a_file_in_its_place_is_refused(fallback_runtime):
     fallback_runtime.write_text("")
     with pytest.raises(UsageError, match="not a real directory"):
-        config.ensure_private_dir(fallback_runtime)
+        statedirs.ensure_private_dir(fallback_runtime)
 
 
 @pytest.mark.skipif(os.getuid() != 0, reason="needs root to make a directory another user owns")
@@ -57,13 +57,13 @@ def test_a_directory_of_another_user_is_refused(fallback_runtime):
     fallback_runtime.mkdir(mode=0o700)
     os.chown(fallback_runtime, 65534, 65534)
     with pytest.raises(UsageError, match="another user"):
-        config.ensure_private_dir(fallback_runtime)
+        statedirs.ensure_private_dir(fallback_runtime)
 
 
 def test_a_fresh_directory_is_ours_with_mode_0700(fallback_runtime):
     old_umask = os.umask(0)
     try:
-        config.ensure_private_dir(fallback_runtime)
+        statedirs.ensure_private_dir(fallback_runtime)
     finally:
         os.umask(old_umask)
     info = os.lstat(fallback_runtime)

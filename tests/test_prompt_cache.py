@@ -159,8 +159,8 @@ def test_usage_with_cache_counts_crosses_a_process_boundary_and_is_priced():
 
 
 def test_an_existing_log_is_upgraded_in_place(llmtools_home):
-    from llmtools.config import paths
     from llmtools.logs import SCHEMA
+    from llmtools.statedirs import paths
 
     path = paths().log_db
     path.parent.mkdir(parents=True, exist_ok=True)

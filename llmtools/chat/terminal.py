@@ -17,7 +17,7 @@ CONTINUATION = ". "
 
 
 def history_path() -> Path:
-    from llmtools.config import paths
+    from llmtools.statedirs import paths
 
     directory = paths().data_dir
     directory.mkdir(parents=True, exist_ok=True)

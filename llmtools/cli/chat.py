@@ -106,7 +106,7 @@ def _named_pipe(session, ui: TerminalUI, *, enabled: bool):
         yield None
         return
     from llmtools.chat.inbox import Inbox, describe, fifo_path
-    from llmtools.config import ensure_private_dir, paths
+    from llmtools.statedirs import ensure_private_dir, paths
 
     def delivered(messages: list[dict]) -> None:
         session.add_context(messages)

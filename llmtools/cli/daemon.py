@@ -100,8 +100,8 @@ def status_command(as_json: bool) -> int:
 @debug_option
 def run_command(idle_timeout: float | None) -> int:
     """Run the daemon in the foreground, logging to stderr (for debugging)."""
-    from llmtools.config import paths
     from llmtools.daemon import server
+    from llmtools.statedirs import paths
 
     idle = idle_timeout if idle_timeout is not None else server.idle_timeout_setting()
     status = server.serve(paths().runtime_dir, idle)

@@ -63,8 +63,9 @@ def logs_command(count: int, as_json: bool, cid: str | None, query: str | None, 
     Each starts with a `==> ... <==` line: when, which command made it, the model, the
     conversation (its shortest unique id prefix, for --cid and llm --cid), the status.
     """
-    from llmtools.config import follow_aliases, load_config_cached, paths
+    from llmtools.config import follow_aliases, load_config_cached
     from llmtools.logs import open_log
+    from llmtools.statedirs import paths
 
     if show_path:
         echo(str(paths().log_db))

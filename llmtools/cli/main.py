@@ -127,7 +127,7 @@ def _invoke(command: click.Command, argv: list[str], prog: str, debug: bool) -> 
     except Exception as error:
         if _is_sqlite_error(error):  # the log database cannot be used: not a bug, say why
             from llmtools import unlogged
-            from llmtools.config import paths
+            from llmtools.statedirs import paths
 
             if debug:
                 traceback.print_exc()

@@ -91,21 +91,21 @@ def check_command(name: str) -> None:
 @debug_option
 def default_command(name: str | None, unset: bool) -> None:
     """Show the default model, or set it in config.toml (saying what changed, on stderr)."""
-    from llmtools import config
+    from llmtools import config, statedirs
     from llmtools.notices import note
 
     before = config.default_model(config.load_config_cached())[0]
     if unset:
         config.set_config_value(None, "default_model", None)
         now, origin = config.default_model(config.load_config_cached())
-        note(f"default_model removed from {config.paths().config_file}; the default is now {now} ({origin})")
+        note(f"default_model removed from {statedirs.paths().config_file}; the default is now {now} ({origin})")
         return
     if name is None:
         echo(before)
         return
     config.resolve_model(name)  # an unknown name fails here, before anything is written
     config.set_config_value(None, "default_model", name)
-    note(f"default model: {name} (was {before}), set in {config.paths().config_file}")
+    note(f"default model: {name} (was {before}), set in {statedirs.paths().config_file}")
 
 
 @models_group.command("aliases")
@@ -125,12 +125,12 @@ def aliases_command() -> None:
 @debug_option
 def alias_command(alias: str, model: str | None, remove: bool) -> None:
     """Set ALIAS to mean MODEL (in config.toml), or --remove it (saying what changed, on stderr)."""
-    from llmtools import config
+    from llmtools import config, statedirs
     from llmtools.errors import UsageError
     from llmtools.notices import note
 
     before = (config.load_config_cached().get("aliases") or {}).get(alias)
-    where = config.paths().config_file
+    where = statedirs.paths().config_file
     if remove:
         config.set_config_value("aliases", alias, None)
         note(f"alias {alias} removed from {where}" if before else f"there was no alias {alias} in {where}")

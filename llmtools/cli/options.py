@@ -88,7 +88,7 @@ def complete_thread_ids(ctx, param, incomplete: str):
     """Tab completion for --thread: threads whose runtime has a snapshot in the data dir."""
     from click.shell_completion import CompletionItem
 
-    from llmtools.config import paths
+    from llmtools.statedirs import paths
 
     try:
         files = sorted((paths().data_dir / "runtime").glob("*.snapshot"))

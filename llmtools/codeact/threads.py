@@ -68,7 +68,7 @@ def is_own_prompt(message: dict) -> bool:
 
 
 def _snapshot_dir() -> Path:
-    from llmtools.config import paths
+    from llmtools.statedirs import paths
 
     return paths().data_dir / "runtime"
 

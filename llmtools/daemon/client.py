@@ -40,7 +40,7 @@ _warned_fallback = False
 
 
 def runtime_dir() -> Path:
-    from llmtools.config import paths
+    from llmtools.statedirs import paths
 
     return paths().runtime_dir
 
@@ -121,7 +121,7 @@ class DaemonClient:
         A file lock serialises concurrent starters (20 commands launched at once start
         one daemon); the daemon reports readiness through a pipe, so there is no polling.
         """
-        from llmtools.config import ensure_private_dir
+        from llmtools.statedirs import ensure_private_dir
 
         ensure_private_dir(self.directory)
         with open(self.directory / protocol.START_LOCK_NAME, "a+") as lock:

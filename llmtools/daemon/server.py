@@ -337,7 +337,7 @@ def acquire_lock(runtime_dir: Path):
 
 
 def serve(runtime_dir: Path, idle_timeout: float, ready_fd: int | None = None) -> int:
-    from llmtools.config import ensure_private_dir
+    from llmtools.statedirs import ensure_private_dir
 
     ensure_private_dir(runtime_dir)
     lock = acquire_lock(runtime_dir)
@@ -393,7 +393,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ready-fd", type=int, help="write 'ready' to this fd once listening")
     parser.add_argument("--idle-timeout", type=float, help="exit after this many idle seconds (0: never)")
     options = parser.parse_args(argv)
-    from llmtools.config import paths
+    from llmtools.statedirs import paths
 
     idle = options.idle_timeout if options.idle_timeout is not None else idle_timeout_setting()
     return serve(paths().runtime_dir, idle, options.ready_fd)

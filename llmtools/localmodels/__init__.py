@@ -1,7 +1,7 @@
 """Local model files: the catalogue of models `llm models pull` knows, finding them, reading
 a GGUF file's header, and pulling them.
 
-Model files live in `config.paths().models_dir` (`$XDG_DATA_HOME/llmtools/models`, or
+Model files live in `statedirs.paths().models_dir` (`$XDG_DATA_HOME/llmtools/models`, or
 `$LLMTOOLS_HOME/data/models`).
 
     catalog.py  the catalogue, and which file a `-m local:NAME` or path means

@@ -88,7 +88,7 @@ def catalog_model(name: str) -> CatalogModel | None:
 
 
 def models_dir() -> Path:
-    from llmtools.config import paths
+    from llmtools.statedirs import paths
 
     return paths().models_dir
 

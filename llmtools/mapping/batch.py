@@ -27,7 +27,7 @@ BATCH_PROVIDERS = ("anthropic", "openai")
 
 
 def batches_dir() -> Path:
-    from llmtools.config import ensure_private_dir, paths
+    from llmtools.statedirs import ensure_private_dir, paths
 
     return ensure_private_dir(paths().data_dir / "batches")
 

@@ -20,7 +20,7 @@ from llmtools.errors import UsageError
 from llmtools.mapping import prompts
 from llmtools.mapping.calls import ModelCaller
 from llmtools.mapping.chunking import DEFAULT_CHUNK_TOKENS, Chunk, chunk_messages
-from llmtools.mapping.limits import context_limit
+from llmtools.mapping.limits import FIT_MARGIN, context_limit
 from llmtools.providers.base import ModelSpec
 from llmtools.stack import content_text
 
@@ -39,7 +39,7 @@ def content_budget(spec: ModelSpec, max_tokens: int | None, instruction: str) ->
 
     context = context_limit(spec) or DEFAULT_CONTEXT
     room = min(max_tokens or DEFAULT_ANSWER_ROOM, context // 2)
-    usable = int((context - room) / tokens.FIT_MARGIN) - PROMPT_OVERHEAD - tokens.count(instruction)
+    usable = int((context - room) / FIT_MARGIN) - PROMPT_OVERHEAD - tokens.count(instruction)
     if usable < 32:
         raise UsageError(f"model {spec.name}'s {context}-token context leaves no room for content "
                          f"next to this instruction and {room} tokens of answer")

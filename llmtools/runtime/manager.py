@@ -62,7 +62,7 @@ CLOSE_WAIT = snapshot.DEFAULT_BUDGET + 2.0
 
 
 def default_snapshot_dir() -> Path:
-    from llmtools.config import ensure_private_dir, paths
+    from llmtools.statedirs import ensure_private_dir, paths
 
     return ensure_private_dir(paths().data_dir / "runtime")
 
