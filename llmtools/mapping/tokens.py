@@ -134,7 +134,8 @@ def _encoding_from_tables(source: tuple[str, Path]) -> Any:
     if len(offsets) != len(ranks) + 1 or int(offsets[-1]) != len(blob):
         return None
     bounds = offsets.tolist()
-    mergeable = {blob[start:end]: rank for start, end, rank in zip(bounds[:-1], bounds[1:], ranks.tolist(), strict=True)}
+    mergeable = {blob[start:end]: rank
+                 for start, end, rank in zip(bounds[:-1], bounds[1:], ranks.tolist(), strict=True)}
     return tiktoken.Encoding(source[0], pat_str=framing["pattern"], mergeable_ranks=mergeable,
                              special_tokens=framing["special"])
 
