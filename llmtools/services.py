@@ -74,6 +74,21 @@ def chat_stream(spec: ModelSpec):
     return lambda _spec, request: chat_through(client, spec, request)
 
 
+def prepare_calls(spec: ModelSpec) -> None:
+    """Do now what the first call to `spec` would do first: reach (or start) the daemon for
+    the providers kept warm there, else import the provider and its SDK here. For a command
+    that can do it while its input is still arriving (llm-map); a failure is left for the
+    call itself to report. A local model is not pulled here: its progress belongs in the
+    foreground."""
+    from llmtools import providers
+
+    if spec.provider == "local":
+        return
+    if providers.stays_warm(spec.provider) and _daemon() is not None:
+        return
+    providers.load_provider_class(spec)
+
+
 class _SharedProvider:
     """A `(spec, request) -> events` callable whose calls share one provider instance: one SDK
     client and connection pool (a new client costs ~0.1 s of TLS set-up), or one loaded model."""

@@ -70,6 +70,10 @@ def command(instruction: tuple[str, ...], strategy: str, chunk_tokens: int, sele
         return _write_batch(resume, None, answer_format, keep_going=keep_going, no_log=no_log, retries=retries)
     if not words:
         raise UsageError("no instruction given (llm-map \"what to do with the content\")")
+    run_command.warm_up_in_background(
+        model=model, embedder=embedder, tokenizer=not each,
+        ranker=select_only or (strategy in ("auto", "top") and not each and not use_batch),
+        model_route=not (select_only or use_batch))
     job = run_command.MapJob(
         instruction=words, messages=_content(paths, context, use_ignore_files=not no_ignore), system=system,
         strategy=strategy,

@@ -14,6 +14,7 @@ tokens left out. Reusing the chunker's token ids makes them as fast as chunking 
 
 from __future__ import annotations
 
+import threading
 from functools import cache
 from typing import Any
 
@@ -26,9 +27,23 @@ BM25_B = 0.75
 DIMENSIONS = 4096
 
 
-@cache
+_building = threading.Lock()
+
+
 def term_table() -> Any:
     """numpy array: token id -> term id (0 for tokens that carry no word)."""
+    with _building:  # built once, even when llm-map's warm-up thread is already at it
+        return _term_table()
+
+
+@cache
+def _term_table() -> Any:
+    from llmtools.mapping import tokens
+
+    return tokens.cached_table("terms", _build_term_table)
+
+
+def _build_term_table() -> Any:
     import numpy as np
 
     from llmtools.mapping import tokens

@@ -7,6 +7,7 @@ done / total, failures, cost so far) is drawn on stderr when it is a terminal.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from collections.abc import Callable
 
@@ -58,6 +59,43 @@ class MapJob:
         return MapRequest(instruction=self.instruction, messages=content, question=question,
                           strategy=self.strategy, chunk_tokens=self.chunk_tokens, embedder=self.embedder,
                           system=system)
+
+
+def warm_up_in_background(*, model: str | None, embedder: str | None, tokenizer: bool, ranker: bool,
+                          model_route: bool) -> None:
+    """Load what the job will need (the tokenizer, the ranker's tables, the model's route: the
+    daemon or the SDK) in a background thread while the command still reads its input. In a
+    pipeline (`llm-pdf book.pdf | llm-map ...`) the upstream command's time hides it; with
+    the input already there it costs nothing extra, since the job would load the same things
+    first. Errors are left for the job itself to meet and report."""
+    import threading
+
+    def warm() -> None:
+        with contextlib.suppress(Exception):
+            if tokenizer or ranker:
+                from llmtools.mapping import tokens
+
+                tokens.encoding()
+            if ranker and _lexical(embedder):
+                from llmtools.mapping.lexical import term_table
+
+                term_table()
+            if model_route:
+                from llmtools import services
+                from llmtools.config import resolve_model
+
+                services.prepare_calls(resolve_model(model))
+
+    threading.Thread(target=warm, name="llm-map-warm-up", daemon=True).start()
+
+
+def _lexical(embedder: str | None) -> bool:
+    from llmtools.config import setting
+    from llmtools.mapping.embedders import DEFAULT_EMBEDDER
+
+    chosen = str(setting("embedder", DEFAULT_EMBEDDER, flag=embedder, env="LLMTOOLS_EMBEDDER", table="map",
+                         kind=str))
+    return any(part in ("bm25", "hashed") for part in chosen.split("+"))
 
 
 class Bar:

@@ -87,7 +87,10 @@ def is_compatible_server(spec: ModelSpec) -> bool:
     return not (host == "openai.com" or host.endswith(".openai.com"))
 
 
+def load_provider_class(spec: ModelSpec) -> type[Provider]:
+    """The class that serves `spec` (importing it imports its SDK)."""
+    return _load_class(COMPATIBLE_SERVER) if is_compatible_server(spec) else provider_class(spec.provider)
+
+
 def load_provider(spec: ModelSpec) -> Provider:
-    if is_compatible_server(spec):
-        return _load_class(COMPATIBLE_SERVER)(spec)
-    return provider_class(spec.provider)(spec)
+    return load_provider_class(spec)(spec)
