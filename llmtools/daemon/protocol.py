@@ -2,7 +2,11 @@
 
 One request per connection, as one JSON line:
 
-    {"v": 1, "cmd": "chat", "args": {...}}
+    {"v": 1, "cmd": "chat", "args": {...}, "code": {"version": ..., "root": ...}}
+
+"code" (optional) is the client's code identity: the handshake travels with the request,
+so a model call costs one round trip. A daemon running other code refuses the request
+(error kind "OtherCode"); one running the same code answers {"event": "accepted"} first.
 
 answered by a stream of JSON lines, each an object with an "event" key, ending with
 exactly one of:
@@ -25,6 +29,11 @@ import struct
 from typing import Protocol
 
 PROTOCOL_VERSION = 1
+# A request may carry `"code": code_identity(...)`: a daemon running other code then refuses
+# it with an OtherCode error, and one running this code answers ACCEPTED at once, before
+# the command's work starts, so the client can bound its wait for a stopped daemon.
+ACCEPTED = "accepted"
+OTHER_CODE = "OtherCode"
 SOCKET_NAME = "daemon.sock"
 PID_NAME = "daemon.pid"
 LOCK_NAME = "daemon.lock"

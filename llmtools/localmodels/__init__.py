@@ -26,10 +26,10 @@ from llmtools.localmodels.catalog import (
     models_dir,
 )
 from llmtools.localmodels.gguf import check_gguf, context_length, gguf_metadata
-from llmtools.localmodels.pull import Progress, PullResult, is_verified, pull, sha256_of
+from llmtools.localmodels.pull import Progress, PullResult, ensure_model_file, is_verified, pull, sha256_of
 
 __all__ = [
     "CATALOG", "SMOLLM2", "CatalogModel", "LocalFile", "Progress", "PullResult", "Source",
-    "WheelSource", "catalog_model", "check_gguf", "context_length", "gguf_metadata",
+    "WheelSource", "catalog_model", "check_gguf", "context_length", "ensure_model_file", "gguf_metadata",
     "is_present", "is_verified", "local_files", "locate", "models_dir", "pull", "sha256_of",
 ]
