@@ -9,6 +9,7 @@ Python version.
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import subprocess
@@ -23,11 +24,10 @@ from tests.helpers import run_process
 
 # llmtools modules on the echo path (logged), in alphabetical order.
 ECHO_PATH_MODULES = {
-    "llmtools", "llmtools.ask", "llmtools.cli", "llmtools.cli.chat", "llmtools.cli.daemon",
-    "llmtools.cli.listen", "llmtools.cli.logs", "llmtools.cli.main", "llmtools.cli.models",
+    "llmtools", "llmtools.ask", "llmtools.cli", "llmtools.cli.listen", "llmtools.cli.main",
     "llmtools.cli.options", "llmtools.cli.output", "llmtools.config", "llmtools.detect",
     "llmtools.errors", "llmtools.exchange", "llmtools.inputs", "llmtools.logs", "llmtools.mapping",
-    "llmtools.mapping.limits", "llmtools.mapping.overflow", "llmtools.notices", "llmtools.pathwalk",
+    "llmtools.mapping.limits", "llmtools.mapping.overflow", "llmtools.notices",
     "llmtools.providers", "llmtools.providers.base", "llmtools.providers.catalog",
     "llmtools.providers.echo", "llmtools.providers.retry", "llmtools.services", "llmtools.stack",
     "llmtools.statedirs", "llmtools.terminal",
@@ -66,6 +66,33 @@ def test_the_echo_path_imports_only_what_it_is_known_to(llmtools_home):
     assert ours - ECHO_PATH_MODULES == set(), "new on the echo path: import it where it is needed, or list it"
     assert packages - ECHO_PATH_PACKAGES == set(), "a package joined every pipeline stage"
     assert "llmtools.logs" in ours  # the probe did run the logged path
+
+
+# `llm --help`: the group and its options; the subcommands are listed, not imported.
+HELP_PATH_MODULES = {
+    "llmtools", "llmtools.cli", "llmtools.cli.listen", "llmtools.cli.main", "llmtools.cli.options",
+    "llmtools.cli.output", "llmtools.errors", "llmtools.inputs", "llmtools.notices", "llmtools.terminal",
+}
+
+
+def test_help_imports_only_what_it_shows(llmtools_home):
+    ours, packages = imported_by_llm(["--help"], {"LLMTOOLS_NO_DAEMON": "1"})
+    assert ours - HELP_PATH_MODULES == set(), "new on the --help path: import it where it is needed, or list it"
+    assert packages - ECHO_PATH_PACKAGES == set()
+    assert "llmtools.cli.main" in ours  # the probe did run the command
+
+
+def test_each_subcommand_is_listed_with_its_own_help():
+    import click
+
+    from llmtools.cli.llm import LAZY_SUBCOMMANDS, cli
+
+    context = click.Context(cli)
+    for name, (module, attribute, listed) in LAZY_SUBCOMMANDS.items():
+        command = getattr(importlib.import_module(module), attribute)
+        assert cli.get_command(context, name) is command
+        assert listed == command.help.split("\n\n")[0], f"update LAZY_SUBCOMMANDS[{name!r}]"
+        assert command.short_help is None and not command.hidden and not command.deprecated
 
 
 # A model call handed to the warm daemon: the echo path's modules less the in-process

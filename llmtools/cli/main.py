@@ -15,7 +15,6 @@ import contextlib
 import os
 import signal
 import sys
-import traceback
 from typing import NoReturn
 
 import click
@@ -121,6 +120,8 @@ def _invoke(command: click.Command, argv: list[str], prog: str, debug: bool) -> 
         return ExitStatus.BROKEN_PIPE
     except LlmtoolsError as error:
         if debug:
+            import traceback
+
             traceback.print_exc()
         click.echo(error_line(prog, str(error)), err=True)
         return error.status
@@ -130,6 +131,8 @@ def _invoke(command: click.Command, argv: list[str], prog: str, debug: bool) -> 
             from llmtools.statedirs import paths
 
             if debug:
+                import traceback
+
                 traceback.print_exc()
             click.echo(error_line(prog, f"cannot use the log: {unlogged.describe(error, paths().log_db)}"),
                        err=True)
@@ -145,6 +148,8 @@ def _is_sqlite_error(error: Exception) -> bool:
 def _internal_error(error: Exception, prog: str, debug: bool) -> int:
     """A bug: say so briefly, keep the traceback for --debug."""
     if debug:
+        import traceback
+
         traceback.print_exc()
     else:
         click.echo(
