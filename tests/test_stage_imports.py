@@ -105,7 +105,6 @@ DAEMON_CLIENT_MODULES = (ECHO_PATH_MODULES - {"llmtools.providers.echo", "llmtoo
 # shows its progress on the user's terminal; its context size comes from the GGUF header.
 LOCAL_CLIENT_MODULES = DAEMON_CLIENT_MODULES | {
     "llmtools.localmodels", "llmtools.localmodels.catalog", "llmtools.localmodels.gguf",
-    "llmtools.localmodels.pull", "llmtools.progress",
 }
 
 
