@@ -277,7 +277,7 @@ def test_a_client_hanging_up_mid_block_interrupts_it_and_keeps_the_thread(with_d
     runtimes = DaemonRuntimes(client)
     assert runtimes.execute("keep", "kept = 'still here'", timeout=30)["ok"]
     connection = client._connect()
-    connection.sendall(protocol.encode(protocol.request(
+    connection.write(protocol.encode(protocol.request(
         "runtime_execute", thread="keep", code="import time\nwhile True: time.sleep(0.01)",
         timeout=600)))
 

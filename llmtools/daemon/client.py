@@ -12,12 +12,12 @@ to fall back to doing the work in-process. `llm daemon ...` uses `DaemonClient` 
 
 from __future__ import annotations
 
+import _socket
 import contextlib
 import fcntl
 import json
 import os
 import select
-import socket
 import sys
 import time
 from collections.abc import Iterator
@@ -45,6 +45,59 @@ def _error_event(kind: str, message: str, status: int) -> dict:
     return protocol.error(kind, message, status)
 
 
+class Connection:
+    """A connection to the daemon's socket, read line by line.
+
+    Built on `_socket`, not `socket`: the `socket` module costs ~3 ms to import (it makes
+    enums of every constant), which every model call handed to the daemon would pay, and a
+    client needs none of it beyond connect, send, receive and a timeout."""
+
+    def __init__(self, timeout: float) -> None:
+        self.raw = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+        self.raw.settimeout(timeout)
+        self.buffer = bytearray()
+        self.scanned = 0  # the buffer holds no newline before this offset
+
+    def connect(self, path: str) -> None:
+        self.raw.connect(path)
+
+    def settimeout(self, timeout: float) -> None:
+        self.raw.settimeout(timeout)
+
+    def write(self, data: bytes) -> None:
+        self.raw.sendall(data)
+
+    def flush(self) -> None:
+        """Nothing is buffered on the way out."""
+
+    def readline(self) -> bytes:
+        """The next line with its newline; what is left (maybe b"") when the daemon closed."""
+        while True:
+            end = self.buffer.find(b"\n", self.scanned)
+            if end >= 0:
+                line = bytes(self.buffer[:end + 1])
+                del self.buffer[:end + 1]
+                self.scanned = 0
+                return line
+            self.scanned = len(self.buffer)
+            chunk = self.raw.recv(1 << 16)
+            if not chunk:
+                line = bytes(self.buffer)
+                self.buffer.clear()
+                self.scanned = 0
+                return line
+            self.buffer += chunk
+
+    def close(self) -> None:
+        self.raw.close()
+
+    def __enter__(self) -> Connection:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
 class DaemonClient:
     def __init__(self, directory: Path | None = None) -> None:
         self.directory = directory or runtime_dir()
@@ -52,14 +105,13 @@ class DaemonClient:
 
     # --- connecting ---
 
-    def _connect(self, timeout: float = CONNECT_TIMEOUT_S) -> socket.socket:
+    def _connect(self, timeout: float = CONNECT_TIMEOUT_S) -> Connection:
         """A connection to the socket; TimeoutError when a daemon's backlog stays full
         (it is not accepting: stopped or hung)."""
         deadline = time.monotonic() + timeout
         pause = 0.005
         while True:
-            connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            connection.settimeout(timeout)
+            connection = Connection(timeout)
             try:
                 connection.connect(str(self.socket_path))
                 return connection
@@ -200,7 +252,7 @@ class DaemonClient:
         def unless_accepted(event: dict) -> dict:
             return event if accepted else {**event, "unserved": True}
 
-        with connection, connection.makefile("rwb") as stream:
+        with connection as stream:
             try:
                 protocol.send(stream, message)
                 while True:
@@ -226,7 +278,7 @@ class DaemonClient:
                 yield unless_accepted(_error_event("ServiceUnavailable", f"lost the daemon connection: {problem}",
                                                    errors.ExitStatus.UNAVAILABLE))
 
-    def _open(self, autostart: bool, connect_timeout: float) -> socket.socket | dict:
+    def _open(self, autostart: bool, connect_timeout: float) -> Connection | dict:
         """A connection to the daemon (started first if none listens and `autostart`), or
         the error event that says why there is none."""
         try:
@@ -266,7 +318,7 @@ class DaemonClient:
         for cleanup on the way out after a signal, which must never block."""
         with contextlib.suppress(OSError):
             with self._connect(timeout=1.0) as connection:
-                connection.sendall(protocol.encode(protocol.request(cmd, **args)))
+                connection.write(protocol.encode(protocol.request(cmd, **args)))
 
     def call(self, cmd: str, *, autostart: bool = False, silence: float = SILENCE_TIMEOUT_S, **args):
         """Run a command that has only a result; raise its error as an LlmtoolsError."""

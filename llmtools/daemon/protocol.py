@@ -24,9 +24,10 @@ closes before the end means the daemon died.
 from __future__ import annotations
 
 import json
-import socket
-import struct
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    import socket
 
 PROTOCOL_VERSION = 1
 # A request may carry `"code": code_identity(...)`: a daemon running other code then refuses
@@ -111,6 +112,9 @@ def error(kind: str, message: str, status: int = 1, traceback: str | None = None
 
 def peer_credentials(connection: socket.socket) -> tuple[int, int, int]:
     """(pid, uid, gid) of the process at the other end of a Unix socket (Linux SO_PEERCRED)."""
+    import socket  # the daemon's side only: a client does without the module (see client.Connection)
+    import struct
+
     raw = connection.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
     pid, uid, gid = struct.unpack("3i", raw)
     return pid, uid, gid
