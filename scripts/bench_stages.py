@@ -246,6 +246,31 @@ def print_breakdown(times: dict[str, list[float]], rows: list[Row]) -> None:
         print(f"  {label:<44} {total:6.1f} = python {floor:5.1f} | {shown} | rest {rest:6.1f}")
 
 
+def print_round_trips(env: dict, anthropic_url: str, model: Path, runs: int) -> None:
+    """One model call through our warm daemon, timed in this process: connecting, the
+    request (which carries the code check), the daemon's dispatch and the events back."""
+    from llmtools.daemon.client import DaemonClient
+    from llmtools.daemon.remote import chat_through
+    from llmtools.providers.base import ModelSpec, Request
+
+    client = DaemonClient(Path(env["LLMTOOLS_HOME"]) / "run")
+    specs = {"loopback Anthropic": ModelSpec(name="claude-sonnet-4-6", provider="anthropic",
+                                             model_id="claude-sonnet-4-6", api_key="sk-bench",
+                                             base_url=anthropic_url),
+             "local SmolLM2, 1 token": ModelSpec(name=str(model), provider="local", model_id=str(model))}
+    shown = []
+    for name, spec in specs.items():
+        found = []
+        for _ in range(runs + 1):
+            request = Request(messages=[{"role": "user", "content": "Say hi."}], max_tokens=1, temperature=0)
+            started = time.perf_counter()
+            for _event in chat_through(client, spec, request):
+                pass
+            found.append(time.perf_counter() - started)
+        shown.append(f"{name} {statistics.median(found[1:]) * 1000:.1f}")
+    print(f"  one call's daemon round trip, timed in-process (ms): {', '.join(shown)}")
+
+
 def row(label: str, found: list[float], baseline: float) -> str:
     median = statistics.median(found)
     target = next((text for name, text in TARGETS.items() if label == name or label.startswith(f"{name} [")), "")
@@ -265,6 +290,7 @@ def daemon_rows(checkouts: list[tuple[str, Path]], runs: int, bare: list[float])
         times = measure(rows, runs)
         print("\nwhere the time goes through the warm daemon (ms): interpreter | imports | the rest")
         print_breakdown({**times, "python -c pass": bare}, rows)
+        print_round_trips(rows[0][2], server.base_url, model, runs)
     own = local_model_own_time(model, runs)
     for suffix, _ in checkouts:
         through = times[f"local SmolLM2, 1 token via warm daemon{suffix}"]
