@@ -101,33 +101,34 @@ def show_notice(event: dict) -> None:
 
 
 class DaemonRuntimes:
-    """The daemon's RuntimeManager, seen from a client: same methods, same results."""
+    """The daemon's RuntimeManager, seen from a client: same methods, same results. Each call
+    carries the code check (`same_code`), so a thread never runs under other code."""
 
     def __init__(self, client: DaemonClient) -> None:
         self.client = client
 
     def execute(self, thread_id: str, code: str, *, timeout: float, memory_mb: int | None = None,
                 context: dict | None = None, sandbox: dict | None = None) -> dict:
-        return self.client.call("runtime_execute", autostart=True, thread=thread_id, code=code,
+        return self.client.call("runtime_execute", same_code=True, autostart=True, thread=thread_id, code=code,
                                 timeout=timeout, memory_mb=memory_mb, context=context, sandbox=sandbox)
 
     def evaluate(self, thread_id: str, expression: str, *, timeout: float,
                  sandbox: dict | None = None) -> dict:
-        return self.client.call("runtime_evaluate", autostart=True, thread=thread_id,
+        return self.client.call("runtime_evaluate", same_code=True, autostart=True, thread=thread_id,
                                 expression=expression, timeout=timeout, sandbox=sandbox)
 
     def reset(self, thread_id: str) -> dict:
-        return self.client.call("runtime_reset", autostart=True, thread=thread_id)
+        return self.client.call("runtime_reset", same_code=True, autostart=True, thread=thread_id)
 
     def discard(self, thread_id: str) -> None:
         """Reset without waiting: how a throwaway thread goes after SIGTERM or Ctrl-C."""
         self.client.notify("runtime_reset", thread=thread_id)
 
     def interrupt(self, thread_id: str) -> dict:
-        return self.client.call("runtime_interrupt", thread=thread_id)
+        return self.client.call("runtime_interrupt", same_code=True, thread=thread_id)
 
     def threads(self) -> list[dict]:
-        return self.client.call("runtime_threads", autostart=True)
+        return self.client.call("runtime_threads", same_code=True, autostart=True)
 
     def close(self) -> None:
         """The runtimes belong to the daemon; a client has nothing to close."""
