@@ -137,3 +137,18 @@ def test_a_call_through_the_warm_daemon_imports_no_provider_stack(anthropic_serv
 def test_a_local_model_through_the_warm_daemon_imports_no_provider_stack(smollm2, warm_daemon):  # noqa: F811
     args = ["-m", str(smollm2), "--max-tokens", "1", "--temperature", "0", "hi"]
     assert_a_thin_client(*imported_by_llm(args), LOCAL_CLIENT_MODULES)
+
+
+@pytest.mark.parametrize("columns", [None, "30", "60", "100", "0", "wide"])
+def test_help_is_as_wide_as_clicks_own_rule_makes_it(monkeypatch, columns):
+    """--help finds its width without shutil, by the rule click's formatter uses."""
+    import click
+
+    from llmtools.cli.options import HelpFormatter
+
+    if columns is None:
+        monkeypatch.delenv("COLUMNS", raising=False)
+    else:
+        monkeypatch.setenv("COLUMNS", columns)
+    for max_width in (None, 60, 120):
+        assert HelpFormatter(max_width=max_width).width == click.HelpFormatter(max_width=max_width).width

@@ -13,6 +13,7 @@ from llmtools.cli.main import run
 from llmtools.cli.options import (
     CONTEXT_SETTINGS,
     SECONDS,
+    HelpContext,
     answer_output_options,
     complete_conversation_ids,
     debug_option,
@@ -64,6 +65,7 @@ class DefaultGroup(click.Group):
     when one is run or completed, never to list them in `--help`.
     """
 
+    context_class = HelpContext
     default_command = "prompt"
     group_only = {"--help", "-h", "--version"}
     lazy: dict[str, tuple[str, str, str]] = {}

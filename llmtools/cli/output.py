@@ -57,6 +57,23 @@ def _empty_pipe() -> bool:
         return False
 
 
+def terminal_columns() -> int:
+    """The width `shutil.get_terminal_size` gives (COLUMNS, else the terminal on stdout,
+    else 80), found without importing shutil, which pulls in bz2, lzma and fnmatch."""
+    import os
+
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns > 0:
+        return columns
+    try:
+        return os.get_terminal_size(sys.__stdout__.fileno()).columns or 80  # type: ignore[union-attr]
+    except (AttributeError, ValueError, OSError):
+        return 80
+
+
 def read_stdin_messages() -> list[dict]:
     """stdin as messages (a stack, text, an image or a PDF); none from a terminal.
 
