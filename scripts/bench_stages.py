@@ -233,17 +233,17 @@ def import_breakdown(argv: list[str], env: dict) -> dict[str, float]:
 
 
 def print_breakdown(times: dict[str, list[float]], rows: list[Row]) -> None:
-    """Interpreter | imports by package | the rest, for each of our rows (not the compared
-    checkout's); a daemon row's rest includes the daemon's work and the model's own time."""
+    """Interpreter | imports by package | the rest, for each row (the compared checkout's
+    too); a daemon row's rest includes the daemon's work and the model's own time."""
     floor = statistics.median(times["python -c pass"]) * 1000
-    for label, argv, env, shell in rows:
-        if shell or argv[0] not in MODULES or label.endswith("]"):
+    for label, argv, env, shell in sorted(rows, key=lambda found: found[0]):
+        if shell or argv[0] not in MODULES:
             continue
         total = statistics.median(times[label]) * 1000
         imports = import_breakdown(["-m", MODULES[argv[0]], *argv[1:]], env)
         rest = total - floor - sum(imports.values())
         shown = " ".join(f"{group}={value:.1f}" for group, value in imports.items())
-        print(f"  {label:<44} {total:6.1f} = python {floor:5.1f} | {shown} | rest {rest:6.1f}")
+        print(f"  {label:<56} {total:6.1f} = python {floor:5.1f} | {shown} | rest {rest:6.1f}")
 
 
 def print_round_trips(env: dict, anthropic_url: str, model: Path, runs: int) -> None:
