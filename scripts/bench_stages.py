@@ -213,7 +213,10 @@ def import_breakdown(argv: list[str], env: dict) -> dict[str, float]:
     """Milliseconds of imports by top-level package, from the median of three importtime runs."""
     samples: list[dict[str, float]] = []
     for _ in range(3):
-        done = subprocess.run([PYTHON, "-X", "importtime", *argv], env=env, capture_output=True, check=False)
+        # From the state directory: `python -m` puts its working directory first on the path,
+        # which would shadow the checkout PYTHONPATH names.
+        done = subprocess.run([PYTHON, "-X", "importtime", *argv], env=env, capture_output=True, check=False,
+                              cwd=env["LLMTOOLS_HOME"])
         groups: dict[str, float] = collections.Counter()
         for line in done.stderr.decode().splitlines():
             if not line.startswith("import time:") or "cumulative" in line:
