@@ -232,9 +232,9 @@ def _conversation_from_log(*, continue_last: bool, conversation: str | None,
 
 def check_request(spec: ModelSpec, request: Request) -> list[str]:
     """Refuse what the model cannot take; return warnings for what it will ignore."""
-    from llmtools.providers import provider_class
+    from llmtools.providers import entry
 
-    provider = provider_class(spec.provider)
+    provider = entry(spec.provider)
     warnings = []
     if not provider.supports_images:
         for number, msg in enumerate(request.messages, start=1):

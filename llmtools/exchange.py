@@ -65,12 +65,10 @@ class Exchange:
         log_store=None,
     ) -> None:
         """`log_store`: a store shared by many exchanges (llm-map), else each opens its own."""
-        from llmtools.logs import new_conversation_id
-
         self.spec = spec
         self.request = _with_cache_setting(request)
         self.tool = tool
-        self.conversation_id = conversation_id or new_conversation_id()
+        self._conversation_id = conversation_id
         self.log = log
         self.log_store = log_store
         if stream_factory is None:
@@ -81,6 +79,16 @@ class Exchange:
         self.outcome = Outcome()
         self.response_id: str | None = None
         self.created = stack.now_iso()
+
+    @property
+    def conversation_id(self) -> str:
+        """The conversation's id; a new one is made when first asked for (an unlogged call
+        never asks, and so never imports the log's module)."""
+        if self._conversation_id is None:
+            from llmtools.logs import new_conversation_id
+
+            self._conversation_id = new_conversation_id()
+        return self._conversation_id
 
     def events(self) -> Generator[Event, None, None]:
         """Yield text and thinking deltas as they arrive; log the call however it ends.

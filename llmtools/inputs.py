@@ -26,7 +26,6 @@ import stat
 from collections.abc import Callable, Iterable
 from functools import cache
 
-from llmtools import detect, pathwalk, stack
 from llmtools.errors import InputError, UsageError
 from llmtools.notices import warn
 
@@ -42,6 +41,8 @@ def is_url(value: str) -> bool:
 def _glob_regex(pattern: str) -> re.Pattern:
     """A -p glob (`**` spans directories) as a regex over '/'-separated relative paths:
     the same translation as the ignore files' patterns."""
+    from llmtools import pathwalk
+
     return re.compile(pathwalk.glob_regex(os.path.normpath(pattern)) + r"\Z")
 
 
@@ -56,6 +57,8 @@ def _skipped(path: str, why: str) -> None:
 
 
 def _walk(directory: str, use_ignore_files: bool) -> Iterable[str]:
+    from llmtools import pathwalk
+
     return pathwalk.walk(directory, use_ignore_files=use_ignore_files, skipped=_skipped)
 
 
@@ -89,6 +92,8 @@ def _glob(pattern: str, use_ignore_files: bool) -> list[str]:
 
     if not os.path.isdir(base):
         return []
+    from llmtools import pathwalk
+
     found = pathwalk.walk(base, use_ignore_files=use_ignore_files, skipped=_skipped, descend=descend)
     # Named as the glob names them: `*.py` gives `a.py`, not `./a.py`.
     strip = len(base) + 1 if base == "." and not pattern.startswith("./") else 0
@@ -115,6 +120,8 @@ def read_messages(data: bytes, source: str = "stdin") -> list[dict]:
     Unlike a `-p` file, this may be a stack: that is how commands pass stacks along.
     `source` names the input in errors, and in `meta.source` unless it is "stdin".
     """
+    from llmtools import detect, stack  # here: `llm --help` imports this module (group_exclusions)
+
     kind = detect.sniff(data)
     if kind == detect.EMPTY:
         return []
@@ -178,6 +185,8 @@ def file_message(path: str, *, explicit: bool = True, limit: int = MAX_PATH_BYTE
         return None
     if len(data) > limit:
         raise _too_large(value or path, path)
+    from llmtools import detect, stack  # here: `llm --help` imports this module (group_exclusions)
+
     kind = detect.sniff(data)
     if detect.is_image(kind):
         return stack.image_message(data, kind, source=path)

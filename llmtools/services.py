@@ -28,13 +28,15 @@ def daemon_disabled() -> bool:
     return os.environ.get("LLMTOOLS_NO_DAEMON", "") not in ("", "0")
 
 
-def _daemon():
-    """A client of a daemon running this code (started if need be), or None."""
+def _daemon(*, probe: bool = False):
+    """A client of a daemon running this code, or None. Without `probe` the caller's request
+    is the handshake (and starts the daemon if need be), and the caller is given what to do
+    in-process should the daemon not take it; with `probe`, a ping decides now."""
     if daemon_disabled():
         return None
-    from llmtools.daemon.client import reachable_client
+    from llmtools.daemon.remote import reachable_client
 
-    return reachable_client()
+    return reachable_client(probe=probe)
 
 
 # --- model calls ------------------------------------------------------------------------------
@@ -60,18 +62,18 @@ def chat_stream(spec: ModelSpec):
     if not stays_warm(spec.provider):
         return in_process_stream
     if spec.provider == "local":
-        from llmtools.providers.local import prepare
+        from llmtools.localmodels import ensure_model_file
 
         # A first-use pull happens here, so its progress shows on the user's terminal rather
         # than in the daemon's log. The daemon is sent the file itself, so every name for one
         # file shares one loaded copy; the caller's spec is left as it was.
-        spec = dataclasses.replace(spec, model_id=str(prepare(spec).resolve()))
+        spec = dataclasses.replace(spec, model_id=str(ensure_model_file(spec.model_id, spec.name).resolve()))
     client = _daemon()
     if client is None:
         return in_process_stream
-    from llmtools.daemon.client import chat_through
+    from llmtools.daemon.remote import chat_through
 
-    return lambda _spec, request: chat_through(client, spec, request)
+    return lambda _spec, request: chat_through(client, spec, request, fallback=in_process_stream)
 
 
 def prepare_calls(spec: ModelSpec) -> None:
@@ -135,9 +137,9 @@ def chat_streams(spec: ModelSpec) -> Iterator[Any]:
 def runtimes() -> tuple[Any, bool]:
     """(runtimes, owned): the daemon's (same methods as a RuntimeManager), or a RuntimeManager
     in this process, which the caller owns and must close."""
-    client = _daemon()
+    client = _daemon(probe=True)  # a thread's state lives where it started: choose once
     if client is not None:
-        from llmtools.daemon.client import DaemonRuntimes
+        from llmtools.daemon.remote import DaemonRuntimes
 
         return DaemonRuntimes(client), False
     from llmtools.runtime.manager import RuntimeManager
@@ -153,16 +155,26 @@ def fetch(urls: list[str], *, use_browser: bool = True, timeout: float, wait_for
           tool: str = "llm-fetch") -> Iterable:
     """FetchResults, one per URL as each completes: through the daemon's warm browser when the
     browser is wanted and there is a URL it could fetch, else in this process."""
-    from llmtools.content.fetch import fetch_each
     from llmtools.inputs import is_url
+
+    def here() -> Iterable:
+        return _fetch_here(urls, use_browser=use_browser, timeout=timeout, wait_for=wait_for,
+                           cookies_file=cookies_file, cookies=cookies, screenshot=screenshot, tool=tool)
 
     if use_browser and any(is_url(url) for url in urls):
         client = _daemon()
         if client is not None:
-            from llmtools.daemon.client import fetch_through
+            from llmtools.daemon.remote import fetch_through
 
             return fetch_through(client, urls, timeout=timeout, wait_for=wait_for,
-                                 cookies_file=cookies_file, screenshot=screenshot, tool=tool)
+                                 cookies_file=cookies_file, screenshot=screenshot, tool=tool, fallback=here)
+    return here()
+
+
+def _fetch_here(urls: list[str], *, use_browser: bool, timeout: float, wait_for: str | None,
+                cookies_file: str | None, cookies: list | None, screenshot: bool, tool: str) -> Iterable:
+    from llmtools.content.fetch import fetch_each
+
     if cookies is None and cookies_file:
         from llmtools.content.cookies import load_cookies_txt
 

@@ -4,7 +4,7 @@
     text = ask(messages, schema)
 
 The request carries the schema when the model's provider can hold its output to one
-(`Provider.supports_schema`: Anthropic's forced tool, OpenAI's `response_format`, a
+(`supports_schema` in the provider registry: Anthropic's forced tool, OpenAI's `response_format`, a
 llama.cpp grammar for local models); otherwise the prompt alone asks for the JSON. The
 caller checks what comes back against the schema either way.
 
@@ -33,9 +33,9 @@ class CallOptions:
 
 def supports_schema(spec: ModelSpec) -> bool:
     """Whether `spec`'s provider constrains output to a schema (a registry lookup: no SDK)."""
-    from llmtools.providers import provider_class
+    from llmtools.providers import entry
 
-    return provider_class(spec.provider).supports_schema
+    return entry(spec.provider).supports_schema
 
 
 def asker(spec: ModelSpec, *, tool: str, log: bool = True, options: CallOptions | None = None,

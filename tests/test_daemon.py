@@ -249,7 +249,7 @@ def test_llm_path_url_goes_through_the_daemon(with_daemon, site):
 def test_twenty_concurrent_clients_on_their_own_runtime_threads(with_daemon):
     import concurrent.futures
 
-    from llmtools.daemon.client import DaemonRuntimes
+    from llmtools.daemon.remote import DaemonRuntimes
 
     assert DaemonClient(with_daemon).start() is None
 
@@ -270,14 +270,14 @@ def test_twenty_concurrent_clients_on_their_own_runtime_threads(with_daemon):
 
 
 def test_a_client_hanging_up_mid_block_interrupts_it_and_keeps_the_thread(with_daemon):
-    from llmtools.daemon.client import DaemonRuntimes
+    from llmtools.daemon.remote import DaemonRuntimes
 
     client = DaemonClient(with_daemon)
     assert client.start() is None
     runtimes = DaemonRuntimes(client)
     assert runtimes.execute("keep", "kept = 'still here'", timeout=30)["ok"]
     connection = client._connect()
-    connection.sendall(protocol.encode(protocol.request(
+    connection.write(protocol.encode(protocol.request(
         "runtime_execute", thread="keep", code="import time\nwhile True: time.sleep(0.01)",
         timeout=600)))
 

@@ -27,7 +27,10 @@ def all_options(command: click.Command, path: str = "") -> list[tuple[str, str]]
         if isinstance(param, click.Option) and not param.hidden:
             found += [(path, opt) for opt in param.opts + param.secondary_opts]
     if isinstance(command, click.Group):
-        for name, sub in command.commands.items():
+        context = click.Context(command)
+        for name in command.list_commands(context):  # `llm`'s subcommands load on demand
+            sub = command.get_command(context, name)
+            assert sub is not None
             found += all_options(sub, f"{path} {name}".strip())
     return found
 

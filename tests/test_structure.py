@@ -76,5 +76,5 @@ def test_only_the_services_module_uses_the_daemon_client():
     itself may use its own client."""
     importers = sorted(path for path, _, tree in modules()
                        if path != "services.py" and not path.startswith("daemon/")
-                       and "llmtools.daemon.client" in imported_modules(tree))
+                       and {"llmtools.daemon.client", "llmtools.daemon.remote"} & imported_modules(tree))
     assert importers == []

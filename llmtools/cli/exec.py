@@ -11,7 +11,7 @@ result turns.
 from __future__ import annotations
 
 import contextlib
-import secrets
+import os
 import sys
 from typing import TYPE_CHECKING
 
@@ -184,7 +184,7 @@ def exec_command(task, model, temperature, max_tokens, thinking, model_timeout, 
         return _list_threads()
     _check_combinations(expression is not None and bool(task or paths or context), reset, new_conversation, thread)
     timeout = _setting(statement_timeout, "timeout", DEFAULT_TIMEOUT, float)
-    thread_id = thread or f"exec-{secrets.token_hex(6)}"
+    thread_id = thread or f"exec-{os.urandom(6).hex()}"  # what secrets.token_hex does, without hmac
     stdin_messages = [] if expression is not None else read_stdin_messages()
     asked = bool(task or paths or context or stdin_messages)
     rules = _sandbox_rules(sandbox_mode, (*allow_paths, *_named_inputs(paths)), allow_net,
@@ -214,8 +214,6 @@ def exec_command(task, model, temperature, max_tokens, thinking, model_timeout, 
 def _named_inputs(paths) -> tuple[str, ...]:
     """The local files and directories -p names: the user chose to show them, so the code
     may read them too (read-only), e.g. to load `documents[0].source` with pandas."""
-    import os
-
     return tuple(path for path in paths if not path.startswith("!") and ":" not in path
                  and os.path.exists(os.path.expanduser(path)))
 

@@ -3,6 +3,7 @@ subcommands (`llm models`, `llm logs`, ...)."""
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 import click
@@ -12,6 +13,7 @@ from llmtools.cli.main import run
 from llmtools.cli.options import (
     CONTEXT_SETTINGS,
     SECONDS,
+    HelpContext,
     answer_output_options,
     complete_conversation_ids,
     debug_option,
@@ -20,7 +22,6 @@ from llmtools.cli.options import (
     prompt_options,
     version_option,
 )
-from llmtools.cli.output import AnswerWriter, read_stdin_messages
 
 # Subcommands of simonw/llm that users type from habit: sending them to the model as a
 # prompt would cost money and answer nothing, so each says what to use here instead.
@@ -40,16 +41,56 @@ FOREIGN_SUBCOMMANDS = {
 }
 
 
+# The management subcommands load when used, so that a prompt (every pipeline stage) and
+# `llm --help` skip their modules: name -> (module, attribute, the first paragraph of its
+# help, which `llm --help` lists; a test checks it against the command's own).
+LAZY_SUBCOMMANDS = {
+    "chat": ("llmtools.cli.chat", "chat_command",
+             "Talk with MODEL, turn by turn; each turn is logged as it happens."),
+    "daemon": ("llmtools.cli.daemon", "daemon_group",
+               "Manage the daemon that keeps models, runtimes and the browser warm."),
+    "logs": ("llmtools.cli.logs", "logs_command",
+             "Show logged exchanges, oldest first: prompt, answer, model, tokens, cost."),
+    "models": ("llmtools.cli.models", "models_group",
+               "List models (the default is marked *); manage the default and aliases."),
+}
+
+
 class DefaultGroup(click.Group):
     """A group whose first argument, when it is not a subcommand, starts the default one.
 
     `llm "hello"`, `llm -m echo hi` and `echo hi | llm` all run `llm prompt ...`, while
     `llm models` and `llm --help` reach the group. A prompt that is exactly a
-    subcommand's name needs `llm prompt models`.
+    subcommand's name needs `llm prompt models`. The subcommands in `lazy` are imported
+    when one is run or completed, never to list them in `--help`.
     """
 
+    context_class = HelpContext
     default_command = "prompt"
     group_only = {"--help", "-h", "--version"}
+    lazy: dict[str, tuple[str, str, str]] = {}
+    _listing = False
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*self.commands, *self.lazy})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in self.lazy:
+            module, attribute, help_text = self.lazy[cmd_name]
+            if self._listing:  # a stand-in with the same help, listed exactly as the command is
+                return click.Command(cmd_name, help=help_text)
+            self.add_command(getattr(importlib.import_module(module), attribute), cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        self._listing = True
+        try:
+            super().format_commands(ctx, formatter)
+        finally:
+            self._listing = False
+
+    def _is_command(self, name: str | None) -> bool:
+        return name in self.commands or name in self.lazy
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         # --debug belongs to whatever follows it: `llm --debug models` is the models command.
@@ -57,11 +98,11 @@ class DefaultGroup(click.Group):
         if first is None and ctx.resilient_parsing:
             # Completing `llm <TAB>`: the group's own subcommands and options.
             return super().parse_args(ctx, args)
-        if first in FOREIGN_SUBCOMMANDS and first not in self.commands and not ctx.resilient_parsing:
+        if first in FOREIGN_SUBCOMMANDS and not self._is_command(first) and not ctx.resilient_parsing:
             raise click.UsageError(f"`llm {first}` is a command of simonw/llm, not of llmtools: "
                                    f"{FOREIGN_SUBCOMMANDS[first]}. "
                                    f"To ask the model about it, run `llm prompt {first} ...`")
-        if first is None or (first not in self.commands and first not in self.group_only):
+        if first is None or (not self._is_command(first) and first not in self.group_only):
             args = [self.default_command, *args]
         return super().parse_args(ctx, args)
 
@@ -86,6 +127,7 @@ def cli() -> None:
     """
 
 
+cli.lazy = LAZY_SUBCOMMANDS
 command = cli  # the name every cli module gives its click command
 
 
@@ -122,6 +164,7 @@ def prompt_command(prompt, model, temperature, max_tokens, thinking, model_timeo
                    strict) -> None:
     """Ask MODEL: PROMPT words, stdin, -p paths and -t context in; the answer out."""
     from llmtools import ask
+    from llmtools.cli.output import AnswerWriter, read_stdin_messages
     from llmtools.exchange import Exchange
     from llmtools.notices import warn
 
@@ -160,7 +203,7 @@ def _overflow_to_map(prepared, *, no_map: bool, strict: bool):
     return overflow_to_map(prepared.spec, prepared.request, no_map=no_map, strict=strict)
 
 
-def _answer_mapped(prepared, found, answer: AnswerWriter, *, log: bool) -> None:
+def _answer_mapped(prepared, found, answer, *, log: bool) -> None:
     """Read an overflowing prompt in chunks, as llm-map does (strategy auto), and answer."""
     from llmtools.mapping.overflow import answer_overflowing
 
@@ -170,18 +213,6 @@ def _answer_mapped(prepared, found, answer: AnswerWriter, *, log: bool) -> None:
                                      conversation_id=prepared.conversation_id, stream_to=answer.text)
     finally:
         answer.close([*prepared.request.messages, message] if message else None)
-
-
-def _register_subcommands() -> None:
-    from llmtools.cli import chat, daemon, logs, models
-
-    cli.add_command(chat.chat_command)
-    cli.add_command(models.models_group)
-    cli.add_command(logs.logs_command)
-    cli.add_command(daemon.daemon_group)
-
-
-_register_subcommands()
 
 
 def main() -> None:

@@ -15,7 +15,6 @@ import contextlib
 import os
 import signal
 import sys
-import traceback
 from typing import NoReturn
 
 import click
@@ -35,7 +34,8 @@ def _debug_requested(argv: list[str]) -> bool:
 
 
 def _silence_stdout() -> None:
-    """After a broken pipe, point stdout at /dev/null so the final flush at exit is quiet."""
+    """Point stdout at /dev/null: after a broken pipe, so the final flush at exit is quiet;
+    after the last byte, so the reader sees the end at once."""
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
@@ -67,7 +67,18 @@ def run(command: click.Command, argv: list[str] | None = None, prog_name: str | 
         status = ExitStatus.BROKEN_PIPE
     except (OSError, ValueError):
         pass
+    else:
+        _end_output()
     sys.exit(int(status))
+
+
+def _end_output() -> None:
+    """Let the reader see the end of our output now, every byte of it written, rather than
+    after the interpreter's teardown (~8 ms of freeing modules here): in a pipeline the next
+    stage gets to work that much sooner. Only for the process's own stdout: a caller that
+    captures it in-process (tests, CliRunner) keeps its stream."""
+    if sys.stdout is sys.__stdout__:
+        _silence_stdout()
 
 
 def _unlogged_status(status: int) -> int:
@@ -121,6 +132,8 @@ def _invoke(command: click.Command, argv: list[str], prog: str, debug: bool) -> 
         return ExitStatus.BROKEN_PIPE
     except LlmtoolsError as error:
         if debug:
+            import traceback
+
             traceback.print_exc()
         click.echo(error_line(prog, str(error)), err=True)
         return error.status
@@ -130,6 +143,8 @@ def _invoke(command: click.Command, argv: list[str], prog: str, debug: bool) -> 
             from llmtools.statedirs import paths
 
             if debug:
+                import traceback
+
                 traceback.print_exc()
             click.echo(error_line(prog, f"cannot use the log: {unlogged.describe(error, paths().log_db)}"),
                        err=True)
@@ -145,6 +160,8 @@ def _is_sqlite_error(error: Exception) -> bool:
 def _internal_error(error: Exception, prog: str, debug: bool) -> int:
     """A bug: say so briefly, keep the traceback for --debug."""
     if debug:
+        import traceback
+
         traceback.print_exc()
     else:
         click.echo(

@@ -18,7 +18,6 @@ import sys
 from collections.abc import Callable, Iterable
 from typing import IO, NamedTuple
 
-from llmtools import stack
 from llmtools.errors import LlmtoolsError, ReaderGone
 from llmtools.terminal import Spinner, is_terminal, may_style, write_stderr
 
@@ -58,6 +57,23 @@ def _empty_pipe() -> bool:
         return False
 
 
+def terminal_columns() -> int:
+    """The width `shutil.get_terminal_size` gives (COLUMNS, else the terminal on stdout,
+    else 80), found without importing shutil, which pulls in bz2, lzma and fnmatch."""
+    import os
+
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns > 0:
+        return columns
+    try:
+        return os.get_terminal_size(sys.__stdout__.fileno()).columns or 80  # type: ignore[union-attr]
+    except (AttributeError, ValueError, OSError):
+        return 80
+
+
 def read_stdin_messages() -> list[dict]:
     """stdin as messages (a stack, text, an image or a PDF); none from a terminal.
 
@@ -70,6 +86,8 @@ def read_stdin_messages() -> list[dict]:
 
         warn(EMPTY_PIPE_WARNING)
         return []
+    from llmtools import stack  # here: `--help` and option parsing import this module
+
     return stack.read_stack(sys.stdin.buffer)
 
 
@@ -106,7 +124,9 @@ def write_raw(text: str) -> None:
 
 def write_stack(messages: list[dict]) -> None:
     with _reader_may_leave():
-        stack.write_stack(messages, sys.stdout)
+        from llmtools.stack import write_stack as write_messages
+
+        write_messages(messages, sys.stdout)
 
 
 class TextWriter:
@@ -227,13 +247,18 @@ def report_error(error: LlmtoolsError) -> None:
 
 
 def write_content(results: Iterable[dict | LlmtoolsError], output_format: str | None, *,
-                  raw: bool, text_of: Callable[[dict], str] = stack.text_of) -> int:
+                  raw: bool, text_of: Callable[[dict], str] | None = None) -> int:
     """Write each message as soon as it is ready, report each error; return the worst status.
 
     `results` yields a message, or the error that stood in its place. Text output puts a
-    blank line between messages, each shown by `text_of`.
+    blank line between messages, each shown by `text_of` (default: `stack.text_of`).
     """
     from llmtools.errors import ExitStatus, worst_status
+
+    if text_of is None:
+        from llmtools import stack
+
+        text_of = stack.text_of
 
     if output_format is None:
         output_format = "text" if stdout_is_terminal() else "jsonl"

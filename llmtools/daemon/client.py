@@ -5,20 +5,19 @@ the way there: every failure comes back as an error event (data), as dmypy's cli
 does, so callers choose how to react. `raise_for_error()` turns one into the matching
 `LlmtoolsError` for callers that just want to fail with the right exit status.
 
-Only `llmtools.services` uses this module for work (`reachable_client`, `chat_through`,
-`DaemonRuntimes`, `fetch_through`); it decides when to fall back to doing the work
-in-process. `llm daemon ...` uses `DaemonClient` directly.
+Only `llmtools.services` uses this module for work, through `llmtools.daemon.remote`
+(`reachable_client`, `chat_through`, `DaemonRuntimes`, `fetch_through`); it decides when
+to fall back to doing the work in-process. `llm daemon ...` uses `DaemonClient` directly.
 """
 
 from __future__ import annotations
 
+import _socket
 import contextlib
-import dataclasses
 import fcntl
 import json
 import os
 import select
-import socket
 import sys
 import time
 from collections.abc import Iterator
@@ -36,9 +35,6 @@ CONNECT_TIMEOUT_S = 5.0
 SILENCE_TIMEOUT_S = 20.0
 PING_TIMEOUT_S = 5.0
 
-_warned_fallback = False
-
-
 def runtime_dir() -> Path:
     from llmtools.statedirs import paths
 
@@ -49,6 +45,59 @@ def _error_event(kind: str, message: str, status: int) -> dict:
     return protocol.error(kind, message, status)
 
 
+class Connection:
+    """A connection to the daemon's socket, read line by line.
+
+    Built on `_socket`, not `socket`: the `socket` module costs ~3 ms to import (it makes
+    enums of every constant), which every model call handed to the daemon would pay, and a
+    client needs none of it beyond connect, send, receive and a timeout."""
+
+    def __init__(self, timeout: float) -> None:
+        self.raw = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+        self.raw.settimeout(timeout)
+        self.buffer = bytearray()
+        self.scanned = 0  # the buffer holds no newline before this offset
+
+    def connect(self, path: str) -> None:
+        self.raw.connect(path)
+
+    def settimeout(self, timeout: float) -> None:
+        self.raw.settimeout(timeout)
+
+    def write(self, data: bytes) -> None:
+        self.raw.sendall(data)
+
+    def flush(self) -> None:
+        """Nothing is buffered on the way out."""
+
+    def readline(self) -> bytes:
+        """The next line with its newline; what is left (maybe b"") when the daemon closed."""
+        while True:
+            end = self.buffer.find(b"\n", self.scanned)
+            if end >= 0:
+                line = bytes(self.buffer[:end + 1])
+                del self.buffer[:end + 1]
+                self.scanned = 0
+                return line
+            self.scanned = len(self.buffer)
+            chunk = self.raw.recv(1 << 16)
+            if not chunk:
+                line = bytes(self.buffer)
+                self.buffer.clear()
+                self.scanned = 0
+                return line
+            self.buffer += chunk
+
+    def close(self) -> None:
+        self.raw.close()
+
+    def __enter__(self) -> Connection:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
 class DaemonClient:
     def __init__(self, directory: Path | None = None) -> None:
         self.directory = directory or runtime_dir()
@@ -56,14 +105,13 @@ class DaemonClient:
 
     # --- connecting ---
 
-    def _connect(self, timeout: float = CONNECT_TIMEOUT_S) -> socket.socket:
+    def _connect(self, timeout: float = CONNECT_TIMEOUT_S) -> Connection:
         """A connection to the socket; TimeoutError when a daemon's backlog stays full
         (it is not accepting: stopped or hung)."""
         deadline = time.monotonic() + timeout
         pause = 0.005
         while True:
-            connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            connection.settimeout(timeout)
+            connection = Connection(timeout)
             try:
                 connection.connect(str(self.socket_path))
                 return connection
@@ -160,65 +208,117 @@ class DaemonClient:
     # --- one request ---
 
     def request(self, cmd: str, *, autostart: bool = False, silence: float = SILENCE_TIMEOUT_S,
-                connect_timeout: float = CONNECT_TIMEOUT_S, **args) -> Iterator[dict]:
+                connect_timeout: float = CONNECT_TIMEOUT_S, same_code: bool = False, **args) -> Iterator[dict]:
         """Yield the daemon's events for one request; the last is always "end" or "error".
 
         No wait is unbounded: connecting gives up after `connect_timeout`, and `silence`
         seconds without any event (heartbeats included, which are not yielded) end the
         request with a DaemonNotAnswering error (exit 69).
+
+        `same_code`: the request carries this code's identity, so the handshake is the
+        request itself. A daemon running other code refuses it (OtherCode) before doing
+        anything; with `autostart` it is then replaced and the request sent once more. A
+        daemon that runs our code says "accepted" at once (not yielded), so one that has not
+        within PING_TIMEOUT_S is stopped or hung. An error that means the request was never
+        carried out is marked `"unserved": True`: the caller may do the work elsewhere.
         """
-        try:
-            connection = self._connect(connect_timeout)
-        except TimeoutError:
-            yield self._not_answering(connect_timeout)
+        for attempt in (1, 2):
+            events = self._request_once(cmd, args, autostart=autostart, silence=silence,
+                                        connect_timeout=connect_timeout, same_code=same_code)
+            first = next(events)
+            if first.get("kind") == protocol.OTHER_CODE and autostart and attempt == 1:
+                replaced = self._replace()
+                if replaced is None:
+                    continue
+                first = {**replaced, "unserved": True}
+            yield first
+            yield from events
             return
-        except (FileNotFoundError, ConnectionRefusedError):
-            if not autostart:
-                yield _error_event("ServiceUnavailable", "the daemon is not running",
-                                   errors.ExitStatus.UNAVAILABLE)
-                return
-            failure = self.start()
-            if failure is not None:
-                yield failure
-                return
-            try:
-                connection = self._connect()
-            except OSError as problem:
-                yield _error_event("ServiceUnavailable", f"cannot reach the daemon: {problem}",
-                                   errors.ExitStatus.UNAVAILABLE)
-                return
-        except OSError as problem:
-            yield _error_event("ServiceUnavailable", f"cannot reach the daemon at {self.socket_path}: "
-                               f"{problem.strerror or problem}", errors.ExitStatus.UNAVAILABLE)
+
+    def _request_once(self, cmd: str, args: dict, *, autostart: bool, silence: float, connect_timeout: float,
+                      same_code: bool) -> Iterator[dict]:
+        connection = self._open(autostart, connect_timeout)
+        if isinstance(connection, dict):
+            yield {**connection, "unserved": True}
             return
-        connection.settimeout(silence)
-        with connection, connection.makefile("rwb") as stream:
+        message = protocol.request(cmd, **args)
+        if same_code:
+            from llmtools import __version__
+
+            message["code"] = protocol.code_identity(__version__)
+        accepted = not same_code
+        connection.settimeout(silence if accepted else min(silence, PING_TIMEOUT_S))
+
+        def unless_accepted(event: dict) -> dict:
+            return event if accepted else {**event, "unserved": True}
+
+        with connection as stream:
             try:
-                protocol.send(stream, protocol.request(cmd, **args))
+                protocol.send(stream, message)
                 while True:
                     event = protocol.receive(stream)
                     if event is None:
-                        yield _error_event(
+                        yield unless_accepted(_error_event(
                             "ServiceUnavailable", "the daemon went away in the middle of the request "
-                            "(the next command starts a fresh one)", errors.ExitStatus.UNAVAILABLE)
+                            "(the next command starts a fresh one)", errors.ExitStatus.UNAVAILABLE))
                         return
-                    if event.get("event") == "alive":
+                    kind = event.get("event")
+                    if kind == protocol.ACCEPTED:
+                        accepted = True
+                        connection.settimeout(silence)
                         continue
-                    yield event
-                    if event.get("event") in ("end", "error"):
+                    if kind == "alive":
+                        continue
+                    yield unless_accepted(event) if kind == "error" else event
+                    if kind in ("end", "error"):
                         return
             except TimeoutError:
-                yield self._not_answering(silence)
+                yield unless_accepted(self._not_answering(silence if accepted else PING_TIMEOUT_S))
             except (protocol.ProtocolError, OSError) as problem:
-                yield _error_event("ServiceUnavailable", f"lost the daemon connection: {problem}",
-                                   errors.ExitStatus.UNAVAILABLE)
+                yield unless_accepted(_error_event("ServiceUnavailable", f"lost the daemon connection: {problem}",
+                                                   errors.ExitStatus.UNAVAILABLE))
+
+    def _open(self, autostart: bool, connect_timeout: float) -> Connection | dict:
+        """A connection to the daemon (started first if none listens and `autostart`), or
+        the error event that says why there is none."""
+        try:
+            return self._connect(connect_timeout)
+        except TimeoutError:
+            return self._not_answering(connect_timeout)
+        except (FileNotFoundError, ConnectionRefusedError):
+            if not autostart:
+                return _error_event("ServiceUnavailable", "the daemon is not running", errors.ExitStatus.UNAVAILABLE)
+            try:
+                failure = self.start()
+            except (OSError, errors.LlmtoolsError) as problem:
+                failure = _error_event("ServiceUnavailable", str(problem), errors.ExitStatus.UNAVAILABLE)
+            if failure is not None:
+                return failure
+            try:
+                return self._connect()
+            except OSError as problem:
+                return _error_event("ServiceUnavailable", f"cannot reach the daemon: {problem}",
+                                    errors.ExitStatus.UNAVAILABLE)
+        except OSError as problem:
+            return _error_event("ServiceUnavailable", f"cannot reach the daemon at {self.socket_path}: "
+                                f"{problem.strerror or problem}", errors.ExitStatus.UNAVAILABLE)
+
+    def _replace(self) -> dict | None:
+        """Stop a daemon that runs other code (another version or checkout: it would answer
+        with that code until its idle timeout); None once it is gone, else an error event."""
+        try:
+            self.stop()
+        except (OSError, errors.LlmtoolsError) as problem:
+            return _error_event("ServiceUnavailable", f"cannot replace a daemon running other code: {problem}",
+                                errors.ExitStatus.UNAVAILABLE)
+        return None
 
     def notify(self, cmd: str, **args) -> None:
         """Send a request and do not wait for its answer (the daemon carries it out anyway):
         for cleanup on the way out after a signal, which must never block."""
         with contextlib.suppress(OSError):
             with self._connect(timeout=1.0) as connection:
-                connection.sendall(protocol.encode(protocol.request(cmd, **args)))
+                connection.write(protocol.encode(protocol.request(cmd, **args)))
 
     def call(self, cmd: str, *, autostart: bool = False, silence: float = SILENCE_TIMEOUT_S, **args):
         """Run a command that has only a result; raise its error as an LlmtoolsError."""
@@ -276,125 +376,6 @@ def raise_for_error(event: dict) -> None:
     if event.get("kind") == "DaemonCrash" and event.get("traceback") and os.environ.get("LLMTOOLS_DEBUG"):
         print(event["traceback"], file=sys.stderr)
     raise errors.error_from_json(event)
-
-
-# --- what llmtools.services uses -------------------------------------------------------------
-
-
-def _warn_fallback(failure: dict) -> None:
-    global _warned_fallback
-    if not _warned_fallback:
-        from llmtools.notices import warn
-
-        warn(f"{failure.get('message')}; working without it")
-        _warned_fallback = True
-
-
-def reachable_client() -> DaemonClient | None:
-    """A client of a daemon running this code, started if none runs; None (with one warning)
-    when none can be had, so the caller works in-process instead."""
-    client = DaemonClient()
-    try:
-        state = client.answers()
-        if state == "silent":  # kill -STOP, or hung: do the work here rather than wait
-            _warn_fallback(client._not_answering(PING_TIMEOUT_S))
-            return None
-        if state == "yes":
-            if client.runs_our_code():
-                return client
-            client.stop()  # another version or checkout: replace it with one running this code
-    except OSError:
-        pass
-    except errors.LlmtoolsError as problem:
-        _warn_fallback(_error_event("ServiceUnavailable", str(problem), errors.ExitStatus.UNAVAILABLE))
-        return None
-    try:
-        failure = client.start()
-    except (OSError, errors.LlmtoolsError) as problem:
-        failure = _error_event("ServiceUnavailable", str(problem), errors.ExitStatus.UNAVAILABLE)
-    if failure is not None:
-        _warn_fallback(failure)
-        return None
-    return client
-
-
-def chat_through(client: DaemonClient, spec, request) -> Iterator:
-    """Provider events for one model call made by the daemon."""
-    from llmtools.providers.base import event_from_json
-
-    fields = dataclasses.asdict(spec)
-    for event in client.request("chat", autostart=True, spec=fields, request=vars(request)):
-        kind = event["event"]
-        provider_event = event_from_json(event)
-        if provider_event is not None:
-            yield provider_event
-        elif kind == "notice":
-            show_notice(event)
-        elif kind == "error":
-            raise_for_error(event)
-        elif kind == "end":
-            return
-
-
-def show_notice(event: dict) -> None:
-    """A notice the daemon sent on: told here as if it had happened here."""
-    from llmtools import notices
-
-    notices.tell(event.get("level") or "note", event["text"])
-
-
-class DaemonRuntimes:
-    """The daemon's RuntimeManager, seen from a client: same methods, same results."""
-
-    def __init__(self, client: DaemonClient) -> None:
-        self.client = client
-
-    def execute(self, thread_id: str, code: str, *, timeout: float, memory_mb: int | None = None,
-                context: dict | None = None, sandbox: dict | None = None) -> dict:
-        return self.client.call("runtime_execute", autostart=True, thread=thread_id, code=code,
-                                timeout=timeout, memory_mb=memory_mb, context=context, sandbox=sandbox)
-
-    def evaluate(self, thread_id: str, expression: str, *, timeout: float,
-                 sandbox: dict | None = None) -> dict:
-        return self.client.call("runtime_evaluate", autostart=True, thread=thread_id,
-                                expression=expression, timeout=timeout, sandbox=sandbox)
-
-    def reset(self, thread_id: str) -> dict:
-        return self.client.call("runtime_reset", autostart=True, thread=thread_id)
-
-    def discard(self, thread_id: str) -> None:
-        """Reset without waiting: how a throwaway thread goes after SIGTERM or Ctrl-C."""
-        self.client.notify("runtime_reset", thread=thread_id)
-
-    def interrupt(self, thread_id: str) -> dict:
-        return self.client.call("runtime_interrupt", thread=thread_id)
-
-    def threads(self) -> list[dict]:
-        return self.client.call("runtime_threads", autostart=True)
-
-    def close(self) -> None:
-        """The runtimes belong to the daemon; a client has nothing to close."""
-
-
-def fetch_through(client: DaemonClient, urls: list[str], *, timeout: float, wait_for: str | None = None,
-                  cookies_file: str | None = None, screenshot: bool = False, tool: str = "llm-fetch"):
-    """FetchResults from the daemon's warm browser, one per URL as each completes."""
-    from llmtools.content.fetch import FetchResult
-
-    for event in client.request("fetch", autostart=True, urls=urls, timeout=timeout,
-                                wait_for=wait_for, screenshot=screenshot, tool=tool,
-                                cookies_file=os.path.abspath(cookies_file) if cookies_file else None):
-        kind = event["event"]
-        if kind == "result":
-            failure = event.get("error")
-            if failure is None:
-                yield FetchResult(event["url"], message=event["message"])
-                continue
-            yield FetchResult(event["url"], error=errors.error_from_json({"event": "error", **failure}))
-        elif kind == "notice":
-            show_notice(event)
-        elif kind == "error":
-            raise_for_error(event)
 
 
 # --- helpers ------------------------------------------------------------------

@@ -2,7 +2,11 @@
 
 One request per connection, as one JSON line:
 
-    {"v": 1, "cmd": "chat", "args": {...}}
+    {"v": 1, "cmd": "chat", "args": {...}, "code": {"version": ..., "root": ...}}
+
+"code" (optional) is the client's code identity: the handshake travels with the request,
+so a model call costs one round trip. A daemon running other code refuses the request
+(error kind "OtherCode"); one running the same code answers {"event": "accepted"} first.
 
 answered by a stream of JSON lines, each an object with an "event" key, ending with
 exactly one of:
@@ -20,11 +24,17 @@ closes before the end means the daemon died.
 from __future__ import annotations
 
 import json
-import socket
-import struct
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    import socket
 
 PROTOCOL_VERSION = 1
+# A request may carry `"code": code_identity(...)`: a daemon running other code then refuses
+# it with an OtherCode error, and one running this code answers ACCEPTED at once, before
+# the command's work starts, so the client can bound its wait for a stopped daemon.
+ACCEPTED = "accepted"
+OTHER_CODE = "OtherCode"
 SOCKET_NAME = "daemon.sock"
 PID_NAME = "daemon.pid"
 LOCK_NAME = "daemon.lock"
@@ -102,6 +112,9 @@ def error(kind: str, message: str, status: int = 1, traceback: str | None = None
 
 def peer_credentials(connection: socket.socket) -> tuple[int, int, int]:
     """(pid, uid, gid) of the process at the other end of a Unix socket (Linux SO_PEERCRED)."""
+    import socket  # the daemon's side only: a client does without the module (see client.Connection)
+    import struct
+
     raw = connection.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
     pid, uid, gid = struct.unpack("3i", raw)
     return pid, uid, gid

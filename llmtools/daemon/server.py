@@ -76,6 +76,7 @@ class Daemon:
         self.socket_path = runtime_dir / protocol.SOCKET_NAME
         self.idle_timeout = idle_timeout
         self.started = time.time()
+        self.identity = protocol.code_identity(__version__)
         self.requests_served = 0
         self._providers: dict[str, Provider] = {}
         self._providers_lock = threading.Lock()
@@ -279,6 +280,11 @@ class _Handler(socketserver.StreamRequestHandler):
                                        f"(protocol v{message.get('v')}, daemon v{protocol.PROTOCOL_VERSION})",
                                        ExitStatus.UNAVAILABLE))
             return
+        code = message.get("code")
+        if code is not None and code != daemon.identity:
+            self._reply(protocol.error(protocol.OTHER_CODE, f"this daemon runs other code ({daemon.identity}; "
+                                       f"the request is from {code})", ExitStatus.UNAVAILABLE))
+            return
         from llmtools.notices import notices_to
 
         emit = Emitter(self.connection, self.wfile)
@@ -287,6 +293,10 @@ class _Handler(socketserver.StreamRequestHandler):
         forward = lambda level, text: emit({"event": "notice", "level": level, "text": text})  # noqa: E731
         with daemon.activity(), notices_to(forward):
             try:
+                if code is not None:
+                    # Said before any work: a client that gave up waiting (we were stopped)
+                    # has hung up, so this fails and the work is not done behind its back.
+                    emit({"event": protocol.ACCEPTED})
                 with emit.heartbeat():  # so that a client can tell busy from hung
                     result = method(message.get("args") or {}, emit)
                 emit(protocol.end(result))
@@ -354,7 +364,7 @@ def serve(runtime_dir: Path, idle_timeout: float, ready_fd: int | None = None) -
     server.daemon = daemon
     daemon.server = server
     pid_path.write_text(json.dumps({"pid": os.getpid(), "socket": str(daemon.socket_path),
-                                    "started": daemon.started, **protocol.code_identity(__version__)}))
+                                    "started": daemon.started, **daemon.identity}))
     signal.signal(signal.SIGTERM, lambda *_: daemon.stop("SIGTERM"))
     signal.signal(signal.SIGINT, lambda *_: daemon.stop("SIGINT"))
     threading.Thread(target=daemon.watch_idle, name="idle-watch", daemon=True).start()

@@ -175,3 +175,27 @@ def host_of(url: str) -> str:
 
     parts = urlsplit(url)
     return parts.netloc.rpartition("@")[2] or url
+
+
+def ensure_model_file(model_id: str, shown_as: str) -> Path:
+    """The model file `model_id` (a catalogue name, `local:NAME` or a path) means, pulled first
+    (with a notice) if it is a catalogue model not downloaded yet. Cheap when it is there:
+    imports neither llama_cpp nor httpx, nor the provider. A client that hands requests to a
+    daemon calls this first, so that a first-use pull shows its progress bar on the user's
+    terminal rather than in the daemon's log."""
+    from llmtools.notices import tell
+
+    path, model = locate(model_id)
+    if model is not None and not is_present(model, path.parent):
+        tell("note", f"{shown_as}: the model file ({model.size / 1e6:.0f} MB) is not here yet; "
+                     f"pulling it into {path.parent} (once)")
+        from llmtools.errors import ServiceUnavailable
+        from llmtools.localmodels.download import pull
+
+        try:
+            pull(model, path.parent)
+        except ServiceUnavailable as error:
+            raise ServiceUnavailable(
+                f"{error}; run `llm models pull {model.name}` once a source is reachable, or "
+                f"use another model (-m, or set ANTHROPIC_API_KEY or OPENAI_API_KEY)") from None
+    return path

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+from typing import Any
 
 from llmtools.providers.base import ModelSpec, Provider
 
@@ -27,19 +28,31 @@ class ProviderEntry:
     explicit_prefix: bool = False
     # Worth a daemon: a slow SDK import, warm connection pools, a loaded model.
     stays_warm: bool = False
+    # What its models take. Kept here, not on the class, so that checking a request
+    # (`ask.check_request`, `structured.supports_schema`) imports no provider module.
+    supports_images: bool = False
+    supports_thinking: bool = False
+    # Constrains the answer to Request.schema (see Request).
+    supports_schema: bool = False
 
+
+_TAKES_ALL: dict[str, Any] = {"supports_images": True, "supports_thinking": True, "supports_schema": True}
 
 PROVIDERS: dict[str, ProviderEntry] = {
-    "echo": ProviderEntry("llmtools.providers.echo:EchoProvider"),
+    # echo shows a schema among the options, as a real provider would be sent it.
+    "echo": ProviderEntry("llmtools.providers.echo:EchoProvider", **_TAKES_ALL),
     "anthropic": ProviderEntry("llmtools.providers.anthropic:AnthropicProvider",
                                key_env="ANTHROPIC_API_KEY", base_url_env="ANTHROPIC_BASE_URL",
-                               name_prefixes=("claude-",), explicit_prefix=True, stays_warm=True),
+                               name_prefixes=("claude-",), explicit_prefix=True, stays_warm=True, **_TAKES_ALL),
     "openai": ProviderEntry("llmtools.providers.openai:OpenAIProvider",
                             key_env="OPENAI_API_KEY", base_url_env="OPENAI_BASE_URL",
                             name_prefixes=("gpt-", "chatgpt-", "o1", "o3", "o4"), explicit_prefix=True,
-                            stays_warm=True),
-    "local": ProviderEntry("llmtools.providers.local:LocalProvider", explicit_prefix=True, stays_warm=True),
-    "script": ProviderEntry("llmtools.providers.script:ScriptProvider"),
+                            stays_warm=True, **_TAKES_ALL),
+    # A schema becomes a llama.cpp grammar (llama_engine.schema_grammar).
+    "local": ProviderEntry("llmtools.providers.local:LocalProvider", explicit_prefix=True, stays_warm=True,
+                           supports_schema=True),
+    # script records a schema and does not enforce it: the script says what comes back.
+    "script": ProviderEntry("llmtools.providers.script:ScriptProvider", **_TAKES_ALL),
 }
 
 # An `openai` model whose base_url is some other server (llama.cpp, llamafile, vLLM,

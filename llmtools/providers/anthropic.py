@@ -71,9 +71,6 @@ class AnthropicProvider(SdkProvider):
     """Claude models; `max_tokens` is the room for the answer, thinking budget aside."""
 
     name = "anthropic"
-    supports_images = True
-    supports_thinking = True
-    supports_schema = True
 
     # --- the client ------------------------------------------------------------
 

@@ -155,7 +155,7 @@ class Request:
     stopping also watches the streamed text itself.
 
     `schema`: a JSON schema (a top-level object) the answer must be an instance of. A
-    provider with `supports_schema` constrains its output to it (Anthropic: a forced
+    provider whose registry entry says `supports_schema` constrains its output to it (Anthropic: a forced
     tool whose input schema it is; OpenAI: `response_format`; local models: a llama.cpp
     grammar) and streams the JSON as the answer's text; the rest ignore it. Callers still
     check the JSON they get (`llmtools.schemas.validate`): no provider's promise is
@@ -179,10 +179,8 @@ def schema_name(schema: dict) -> str:
 
 class Provider(abc.ABC):
     name: ClassVar[str]
-    supports_images: ClassVar[bool] = False
-    supports_thinking: ClassVar[bool] = False
-    # Whether it constrains the answer to Request.schema (see Request).
-    supports_schema: ClassVar[bool] = False
+    # What it can take (images, a thinking budget, a schema) is in its registry entry
+    # (`llmtools.providers.PROVIDERS`), read without importing this module.
     # ModelSpec fields that do not change what a warm instance holds: the daemon lets
     # requests that differ only in these share one instance (one copy of a model's weights).
     warm_key_ignores: ClassVar[tuple[str, ...]] = ()

@@ -17,9 +17,6 @@ from llmtools.providers.base import Event, Finished, Provider, Request, TextDelt
 
 class EchoProvider(Provider):
     name = "echo"
-    supports_images = True
-    supports_thinking = True
-    supports_schema = True  # shown among the options, as a real provider would be sent it
 
     def stream(self, request: Request) -> Iterator[Event]:
         system, turns = prepare_turns(request.messages)

@@ -39,9 +39,6 @@ REBUILD_HINT = ("rebuild it for this machine: `scripts/install-llama-cpp .venv/b
 
 class LocalProvider(Provider):
     name = "local"
-    supports_images = False
-    supports_thinking = False
-    supports_schema = True  # as a llama.cpp grammar (llama_engine.schema_grammar)
     # Network settings and the name it was asked by do not matter to loaded weights.
     warm_key_ignores = ("name", "timeout", "max_retries", "retry_base_delay")
 
@@ -258,24 +255,10 @@ def crash_message(model: str, returncode: int | None, doing: str) -> str:
 
 
 def prepare(spec: ModelSpec) -> Path:
-    """The model file of a local spec, pulled first (with a notice) if it is a catalogue
-    model not downloaded yet. Cheap when it is there; imports neither llama_cpp nor httpx
-    then. A client that hands requests to a daemon calls this first, so that a first-use
-    pull shows its progress bar on the user's terminal rather than in the daemon's log.
-    """
-    from llmtools import localmodels
+    """The model file of a local spec, pulled first if need be (`localmodels.ensure_model_file`)."""
+    from llmtools.localmodels import ensure_model_file
 
-    path, model = localmodels.locate(spec.model_id)
-    if model is not None and not localmodels.is_present(model, path.parent):
-        tell("note", f"{spec.name}: the model file ({model.size / 1e6:.0f} MB) is not here yet; "
-                     f"pulling it into {path.parent} (once)")
-        try:
-            localmodels.pull(model, path.parent)
-        except ServiceUnavailable as error:
-            raise ServiceUnavailable(
-                f"{error}; run `llm models pull {model.name}` once a source is reachable, or "
-                f"use another model (-m, or set ANTHROPIC_API_KEY or OPENAI_API_KEY)") from None
-    return path
+    return ensure_model_file(spec.model_id, spec.name)
 
 
 @dataclasses.dataclass

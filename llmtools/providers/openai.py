@@ -74,9 +74,6 @@ PERMANENT_ERROR_KINDS = {"invalid_request_error", "authentication_error", "permi
 
 class OpenAIProvider(SdkProvider):
     name = "openai"
-    supports_images = True
-    supports_thinking = True
-    supports_schema = True
 
     @property
     def is_official_api(self) -> bool:

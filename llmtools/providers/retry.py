@@ -11,7 +11,6 @@ in the daemon, travels to the client that asked.
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Callable, Generator
 
@@ -31,6 +30,8 @@ def backoff_delay(attempt: int, base: float, retry_after: float | None) -> float
         return max(0.0, retry_after)
     ceiling = min(MAX_BACKOFF, base * (2 ** (attempt - 1)))
     # "Full jitter": many clients failing together spread out instead of retrying in step.
+    import random  # only a retry pays for it, not every in-process call
+
     return random.uniform(ceiling / 2, ceiling)
 
 

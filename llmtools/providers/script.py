@@ -136,9 +136,6 @@ def requests_path(script: Path) -> Path:
 
 class ScriptProvider(Provider):
     name = "script"
-    supports_images = True
-    supports_thinking = True
-    supports_schema = True  # recorded, not enforced: the script says what comes back
 
     @property
     def path(self) -> Path:

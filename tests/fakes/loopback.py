@@ -204,6 +204,9 @@ class Exchange:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as the SDKs' connection pools expect
+    # Each event is written as it is made, as real API servers do; with Nagle's algorithm on,
+    # the second small write would wait for the client's delayed ACK (~40 ms on loopback).
+    disable_nagle_algorithm = True
     server: _HTTPServer
 
     def setup(self) -> None:
