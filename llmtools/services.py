@@ -86,7 +86,7 @@ def prepare_calls(spec: ModelSpec) -> None:
 
     if spec.provider == "local":
         return
-    if providers.stays_warm(spec.provider) and _daemon() is not None:
+    if providers.stays_warm(spec.provider) and _daemon(probe=True) is not None:  # starts one if none runs
         return
     providers.load_provider_class(spec)
 
