@@ -38,18 +38,22 @@ def serve(delay: float) -> None:
     closes. In a process of its own, so it does not share the client's interpreter lock."""
     from tests.fakes.openai_server import OpenAIFakeServer
 
+    class NoPromptCache:
+        """The fake's cache simulation compares each prompt with every one seen before, under
+        a lock: thousands of calls in, that is milliseconds a call of the fake's own CPU, on
+        the cores the client and daemon run on. A real API spends none of ours."""
+
+        def cached_tokens(self, body: dict) -> int:
+            return 0
+
     class Delayed(OpenAIFakeServer):
+        def __init__(self) -> None:
+            super().__init__()
+            self.prompt_cache = NoPromptCache()
+
         def respond(self, request, behaviour, exchange):
             time.sleep(delay)  # the model "thinking": what the bench measures around
             super().respond(request, behaviour, exchange)
-
-        def _track(self, connection):
-            # The fake writes a stream in many small pieces; with Nagle's algorithm on, each
-            # response waits ~40 ms for the client's delayed ACK, which a real API does not.
-            import socket
-
-            connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            super()._track(connection)
 
     server = Delayed().start()
     print(server.base_url, flush=True)
