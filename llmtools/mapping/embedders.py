@@ -110,9 +110,10 @@ def api_embed(model_name: str) -> Embed:
 
 def local_model_path(name: str) -> str:
     from llmtools.config import resolve_model
-    from llmtools.providers.local import prepare
+    from llmtools.localmodels import ensure_model_file
 
-    return str(prepare(resolve_model(name if ":" in name or name.endswith(".gguf") else f"local:{name}")))
+    spec = resolve_model(name if ":" in name or name.endswith(".gguf") else f"local:{name}")
+    return str(ensure_model_file(spec.model_id, spec.name))
 
 
 def make_ranker(name: str) -> Ranker:

@@ -52,7 +52,9 @@ class LocalProvider(Provider):
     def path(self) -> Path:
         """The model file (found, and pulled if it is a catalogue model, on first use)."""
         if self._path is None:
-            self._path = prepare(self.spec)
+            from llmtools.localmodels import ensure_model_file
+
+            self._path = ensure_model_file(self.spec.model_id, self.spec.name)
         return self._path
 
     @property
@@ -252,13 +254,6 @@ def crash_message(model: str, returncode: int | None, doing: str) -> str:
                 f"lack of memory; the next call starts a fresh one")
     return (f"the process running model {model} {describe_exit(returncode)} {doing}; "
             f"the next call starts a fresh one")
-
-
-def prepare(spec: ModelSpec) -> Path:
-    """The model file of a local spec, pulled first if need be (`localmodels.ensure_model_file`)."""
-    from llmtools.localmodels import ensure_model_file
-
-    return ensure_model_file(spec.model_id, spec.name)
 
 
 @dataclasses.dataclass
