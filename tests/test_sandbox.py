@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from llmtools.config import resolve_model
-from llmtools.runtime import sandbox
+from llmtools.runtime import sandbox, worker_processes
 from llmtools.runtime.manager import RuntimeManager
 from llmtools.runtime.results import helper_context
 from tests.fakes.fixtures import openai_server  # noqa: F401  (pytest fixture)
@@ -82,6 +82,29 @@ def test_a_file_planted_in_the_home_is_unseen(manager, workspace, tmp_path, monk
     assert str(home) not in shown["stdout"] and "root:" not in shown["stdout"]
     off = run(manager, f"print(open({str(home / '.ssh/id_ed25519')!r}).read())", rules("off", workspace))
     assert off["stdout"] == "PRIVATE KEY\n"  # what the sandbox prevents, off allows
+
+
+def test_run_from_the_home_directory_its_keys_and_our_state_stay_hidden(manager, tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    (home / ".ssh" / "id_ed25519").write_text("PRIVATE KEY")
+    (home / ".ssh" / "known_hosts").write_text("example.com ssh-ed25519 AAAA")
+    (home / "notes.txt").write_text("my notes")
+    state = home / "llmtools-state"
+    (state / "config").mkdir(parents=True)
+    (state / "config" / "config.toml").write_text('[providers.openai]\napi_key = "sk-in-config"\n')
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("LLMTOOLS_HOME", str(state))
+    policy = rules("workspace", home)
+    seen = run(manager, "print(open('notes.txt').read())", policy)
+    assert seen["ok"] and seen["stdout"] == "my notes\n", seen  # the working directory is shown
+    for hidden in (home / ".ssh" / "id_ed25519", state / "config" / "config.toml"):
+        assert "FileNotFoundError" in failure(run(manager, f"open({str(hidden)!r}).read()", policy))
+    named = rules("workspace", home, allow=[(str(home / ".ssh" / "known_hosts"), False)])
+    shown = run(manager, f"print(open({str(home / '.ssh' / 'known_hosts')!r}).read())", named)
+    assert shown["ok"] and "example.com" in shown["stdout"], shown  # what the user named itself
+    assert "FileNotFoundError" in failure(run(manager, f"open({str(home / '.ssh' / 'id_ed25519')!r})", named))
+    assert (home / ".ssh" / "id_ed25519").read_text() == "PRIVATE KEY"
 
 
 def test_writing_outside_the_working_and_work_directories_fails(manager, workspace, tmp_path):
@@ -274,9 +297,9 @@ def test_a_cpu_spinner_is_stopped_and_the_other_variables_survive(manager, works
 
 
 def test_a_fork_bomb_is_stopped_and_the_other_variables_survive(manager, workspace):
-    if os.getuid() == 0 and sandbox.pids_cgroup("probe", 1) is None:
+    if os.getuid() == 0 and worker_processes.pids_cgroup("probe", 1) is None:
         pytest.skip("root, and no pids cgroup to count processes with")
-    sandbox.remove_cgroup(sandbox.pids_cgroup("probe", 1))
+    worker_processes.remove_cgroup(worker_processes.pids_cgroup("probe", 1))
     policy = _limited(workspace, processes=24)
     assert run(manager, "kept = [1, 2]", policy)["ok"]
     bomb = ("import os, time\nchildren = []\ntry:\n    while len(children) < 5000:\n"

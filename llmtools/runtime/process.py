@@ -206,7 +206,7 @@ class WorkerProcess:
                 os.close(self.lifeline)
             self.lifeline = None
         if self.cgroup is not None and not self.alive():
-            from llmtools.runtime.sandbox import remove_cgroup
+            from llmtools.runtime.worker_processes import remove_cgroup
 
             remove_cgroup(self.cgroup)
             self.cgroup = None

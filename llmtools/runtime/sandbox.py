@@ -38,6 +38,12 @@ ETC_SECRETS = ("/etc/shadow", "/etc/shadow-", "/etc/gshadow", "/etc/gshadow-", "
                "/etc/sudoers.d", "/etc/ssh", "/etc/ssl/private", "/etc/security/opasswd",
                "/etc/credstore", "/etc/credstore.encrypted")
 SYSTEM_DIRS = ("/usr", "/etc", "/opt", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+# Never shown by a mount that happens to contain them (running from ~, --allow-path ~):
+# keys and credentials in the home directory, beside llmtools' own state (config with
+# keys, the log, other threads, the daemon's socket); see `private_paths`.
+HOME_SECRETS = (".ssh", ".gnupg", ".aws", ".azure", ".config/gcloud", ".kube", ".docker", ".netrc",
+                ".pgpass", ".git-credentials", ".password-store", ".local/share/keyrings", ".mozilla",
+                ".config/chromium", ".config/google-chrome", ".pki")
 
 # Environment variables a worker never gets: secrets by name, and where the daemon and
 # the user's state live (the socket is in LLMTOOLS_HOME/run or XDG_RUNTIME_DIR).
@@ -227,6 +233,35 @@ def _system_mounts() -> list[str]:
     return args
 
 
+def private_paths() -> list[str]:
+    """What a confined worker must not see even inside a directory it may: the home's keys
+    and credentials, and llmtools' state (config, log, threads, daemon socket, cache)."""
+    from llmtools.statedirs import paths
+
+    state = paths()
+    home = os.path.expanduser("~")
+    found = [os.path.join(home, name) for name in HOME_SECRETS]
+    found += [str(path) for path in (state.config_dir, state.data_dir, state.cache_dir, state.runtime_dir)]
+    return [os.path.realpath(path) for path in found if os.path.lexists(path)]
+
+
+def _within(path: str, directory: str) -> bool:
+    return path == directory or path.startswith(os.path.join(directory, ""))
+
+
+def _hidden_inside(shown: list[str]) -> list[str]:
+    """The private paths lying strictly inside a mount that shows a directory."""
+    mounts = [os.path.realpath(mount) for mount in shown]
+    return [private for private in private_paths()
+            if any(private != mount and _within(private, mount) for mount in mounts)]
+
+
+def _cover(private: str) -> list[str]:
+    if os.path.isdir(private):
+        return ["--tmpfs", private]  # empty, and gone with the worker
+    return ["--ro-bind", "/dev/null", private]
+
+
 def _python_dirs() -> list[str]:
     """What the worker's interpreter and our package need, read-only."""
     from llmtools.launch import PACKAGE_ROOT
@@ -254,13 +289,25 @@ def bwrap_command(rules: dict, worker_argv: list[str], *, thread_dir: Path, work
     args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--tmpfs", "/var/tmp"]
     if rules.get("allow_net") and os.path.isdir("/run/systemd/resolve"):
         args += ["--ro-bind", "/run/systemd/resolve", "/run/systemd/resolve"]
-    for path in [*_python_dirs(), *readable]:
+    for path in _python_dirs():
         args += ["--ro-bind-try", path, path]
     cwd = str(rules.get("cwd") or work_dir)
-    if os.path.isdir(cwd):
+    shown = [cwd] if os.path.isdir(cwd) else []
+    if shown:
         args += ["--bind" if rules.get("mode") == "workspace" else "--ro-bind", cwd, cwd]
-    for path, writable in rules.get("allow") or []:
+    allowed = [(path, writable) for path, writable in rules.get("allow") or []]
+    for path, writable in allowed:
         args += ["--bind-try" if writable else "--ro-bind-try", path, path]
+    hidden = _hidden_inside([*shown, *(path for path, _ in allowed)])
+    for private in hidden:
+        args += _cover(private)
+    # What the user named itself (-p FILE, --allow-path ~/.aws/config) stays shown, even
+    # where it lies in a place just hidden; only that, not the rest of the place.
+    for path, writable in allowed:
+        if any(_within(os.path.realpath(path), private) for private in hidden):
+            args += ["--bind-try" if writable else "--ro-bind-try", path, path]
+    for path in readable:
+        args += ["--ro-bind-try", path, path]
     args += ["--bind", str(thread_dir), str(thread_dir)]
     # The root bwrap builds is a tmpfs: read-only too, so nothing is written beside the mounts.
     args += ["--remount-ro", "/", "--chdir", cwd if os.path.isdir(cwd) else str(work_dir)]
@@ -273,108 +320,6 @@ def worker_environment(env: dict[str, str], rules: dict | None, work_dir: Path) 
     if rules is not None and rules.get("mode") in CONFINED:
         env.update(HOME=str(work_dir), TMPDIR="/tmp")
     return env
-
-
-# --- which process is the worker ------------------------------------------------------------------
-
-
-def _children(pid: int) -> list[int]:
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children") as children:
-            return [int(child) for child in children.read().split()]
-    except (OSError, ValueError):
-        return []
-
-
-def _namespace_pid(pid: int) -> int | None:
-    try:
-        with open(f"/proc/{pid}/status") as status:
-            for line in status:
-                if line.startswith("NSpid:"):
-                    return int(line.split()[-1])
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
-
-
-def outer_pid(bwrap_pid: int, inner_pid: int) -> int | None:
-    """The pid (as we see it) of the process bubblewrap started whose own pid is
-    `inner_pid` in its namespace: signals for the worker go there, not to bwrap."""
-    pending, seen = _children(bwrap_pid), 0
-    while pending and seen < 64:
-        pid = pending.pop(0)
-        seen += 1
-        if _namespace_pid(pid) == inner_pid:
-            return pid
-        pending += _children(pid)
-    return None
-
-
-# --- a process limit root cannot ignore --------------------------------------------------------
-# The kernel never applies RLIMIT_NPROC to root, so where we may (root, or a delegated
-# cgroup) a worker and all it starts go into a pids cgroup of their own.
-
-PIDS_CGROUP_ROOTS = ("/sys/fs/cgroup/pids", "/sys/fs/cgroup")
-
-
-def pids_cgroup(name: str, limit: int) -> str | None:
-    """A new pids cgroup allowing `limit` processes, or None where we cannot make one."""
-    for root in PIDS_CGROUP_ROOTS:
-        if not os.path.exists(os.path.join(root, "pids.max")) and root != PIDS_CGROUP_ROOTS[0]:
-            continue  # cgroup v2 without the pids controller in our reach
-        if not os.access(root, os.W_OK):
-            continue
-        path = os.path.join(root, "llmtools", name)
-        _sweep(os.path.dirname(path))
-        try:
-            os.makedirs(path, exist_ok=True)
-            with open(os.path.join(path, "pids.max"), "w") as handle:
-                handle.write(str(limit))
-        except OSError:
-            remove_cgroup(path)
-            continue
-        return path
-    return None
-
-
-def _sweep(parent: str) -> None:
-    """Remove the cgroups of managers that died without removing theirs (named PID-...)."""
-    try:
-        names = os.listdir(parent)
-    except OSError:
-        return
-    for name in names:
-        owner = name.split("-", 1)[0]
-        if owner.isdigit() and not os.path.exists(f"/proc/{owner}"):
-            remove_cgroup(os.path.join(parent, name))
-
-
-def join_cgroup(path: str, pids: list[int]) -> bool:
-    try:
-        for pid in pids:
-            with open(os.path.join(path, "cgroup.procs"), "w") as handle:
-                handle.write(str(pid))
-    except OSError:
-        return False
-    return True
-
-
-def remove_cgroup(path: str | None) -> None:
-    if path:
-        try:
-            os.rmdir(path)
-        except OSError:
-            pass
-
-
-def descendants(pid: int) -> list[int]:
-    found: list[int] = []
-    pending = [pid]
-    while pending and len(found) < 64:
-        current = pending.pop(0)
-        found.append(current)
-        pending += _children(current)
-    return found
 
 
 # --- from flags and config to a policy (llm-exec) ---------------------------------------------

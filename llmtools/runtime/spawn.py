@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from llmtools.launch import EventReader, child_environment, describe_exit, python_command
-from llmtools.runtime import sandbox
+from llmtools.runtime import sandbox, worker_processes
 from llmtools.runtime.process import WorkerProcess, now_iso
 
 
@@ -111,11 +111,11 @@ def _settle(worker: WorkerProcess, ready: dict, limits: dict) -> None:
     """Before any user code runs: find the worker's real pid, fence in what it may start."""
     assert worker.process is not None
     if worker.confined and isinstance(ready.get("pid"), int):
-        worker.signal_pid = sandbox.outer_pid(worker.process.pid, ready["pid"]) or worker.process.pid
+        worker.signal_pid = worker_processes.outer_pid(worker.process.pid, ready["pid"]) or worker.process.pid
     name = f"{os.getpid()}-{hashlib.sha256(worker.thread_id.encode()).hexdigest()[:12]}-{worker.process.pid}"
-    cgroup = sandbox.pids_cgroup(name, limits["processes"])
+    cgroup = worker_processes.pids_cgroup(name, limits["processes"])
     if cgroup is not None:
-        if sandbox.join_cgroup(cgroup, sandbox.descendants(worker.process.pid)):
+        if worker_processes.join_cgroup(cgroup, worker_processes.descendants(worker.process.pid)):
             worker.cgroup = cgroup
         else:
-            sandbox.remove_cgroup(cgroup)
+            worker_processes.remove_cgroup(cgroup)
