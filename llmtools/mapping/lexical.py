@@ -51,23 +51,11 @@ def _build_term_table() -> Any:
     enc = tokens.encoding()
     table = np.zeros(enc.n_vocab, dtype=np.int64)
     terms: dict[str, int] = {}
-    ranks = getattr(enc, "_mergeable_ranks", None)
-    pieces = ranks.items() if isinstance(ranks, dict) else _pieces_by_asking(enc)
-    for piece, token in pieces:
+    for piece, token in tokens.pieces().items():
         word = piece.decode("utf-8", "ignore").strip().lower()
         if word and any(character.isalnum() for character in word):
             table[token] = terms.setdefault(word, len(terms) + 1)
     return table
-
-
-def _pieces_by_asking(enc) -> list[tuple[bytes, int]]:
-    found = []
-    for token in range(enc.n_vocab):
-        try:
-            found.append((enc.decode_single_token_bytes(token), token))
-        except KeyError:
-            pass
-    return found
 
 
 def query_terms(text: str) -> Any:
