@@ -127,7 +127,7 @@ class DaemonClient:
                 connection.close()
                 raise
 
-    def _not_answering(self, seconds: float) -> dict:
+    def not_answering(self, seconds: float) -> dict:
         pid = recorded_pid(self.directory)
         who = f"the daemon (pid {pid})" if pid else "the daemon"
         return _error_event("DaemonNotAnswering", f"{who} did not answer for {seconds:g}s (stopped or hung? "
@@ -227,7 +227,7 @@ class DaemonClient:
                                         connect_timeout=connect_timeout, same_code=same_code)
             first = next(events)
             if first.get("kind") == protocol.OTHER_CODE and autostart and attempt == 1:
-                replaced = self._replace()
+                replaced = self.replace_other_code()
                 if replaced is None:
                     continue
                 first = {**replaced, "unserved": True}
@@ -273,7 +273,7 @@ class DaemonClient:
                     if kind in ("end", "error"):
                         return
             except TimeoutError:
-                yield unless_accepted(self._not_answering(silence if accepted else PING_TIMEOUT_S))
+                yield unless_accepted(self.not_answering(silence if accepted else PING_TIMEOUT_S))
             except (protocol.ProtocolError, OSError) as problem:
                 yield unless_accepted(_error_event("ServiceUnavailable", f"lost the daemon connection: {problem}",
                                                    errors.ExitStatus.UNAVAILABLE))
@@ -284,14 +284,11 @@ class DaemonClient:
         try:
             return self._connect(connect_timeout)
         except TimeoutError:
-            return self._not_answering(connect_timeout)
+            return self.not_answering(connect_timeout)
         except (FileNotFoundError, ConnectionRefusedError):
             if not autostart:
                 return _error_event("ServiceUnavailable", "the daemon is not running", errors.ExitStatus.UNAVAILABLE)
-            try:
-                failure = self.start()
-            except (OSError, errors.LlmtoolsError) as problem:
-                failure = _error_event("ServiceUnavailable", str(problem), errors.ExitStatus.UNAVAILABLE)
+            failure = self.start_or_error()
             if failure is not None:
                 return failure
             try:
@@ -303,7 +300,14 @@ class DaemonClient:
             return _error_event("ServiceUnavailable", f"cannot reach the daemon at {self.socket_path}: "
                                 f"{problem.strerror or problem}", errors.ExitStatus.UNAVAILABLE)
 
-    def _replace(self) -> dict | None:
+    def start_or_error(self) -> dict | None:
+        """`start`, with any failure as an error event: None once a daemon answers."""
+        try:
+            return self.start()
+        except (OSError, errors.LlmtoolsError) as problem:
+            return _error_event("ServiceUnavailable", str(problem), errors.ExitStatus.UNAVAILABLE)
+
+    def replace_other_code(self) -> dict | None:
         """Stop a daemon that runs other code (another version or checkout: it would answer
         with that code until its idle timeout); None once it is gone, else an error event."""
         try:

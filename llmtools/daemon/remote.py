@@ -12,7 +12,8 @@ import os
 from collections.abc import Iterator
 
 from llmtools import errors
-from llmtools.daemon.client import PING_TIMEOUT_S, DaemonClient, _error_event, raise_for_error
+from llmtools.daemon import protocol
+from llmtools.daemon.client import PING_TIMEOUT_S, DaemonClient, raise_for_error
 
 _warned_fallback = False
 
@@ -41,7 +42,7 @@ def reachable_client(*, probe: bool = False) -> DaemonClient | None:
     if not probe:
         if client.runs_our_code():
             return client
-        failure = client._replace()
+        failure = client.replace_other_code()
         if failure is not None:
             _warn_fallback(failure)
             return None
@@ -49,7 +50,7 @@ def reachable_client(*, probe: bool = False) -> DaemonClient | None:
     try:
         state = client.answers()
         if state == "silent":  # kill -STOP, or hung: do the work here rather than wait
-            _warn_fallback(client._not_answering(PING_TIMEOUT_S))
+            _warn_fallback(client.not_answering(PING_TIMEOUT_S))
             return None
         if state == "yes":
             if client.runs_our_code():
@@ -58,12 +59,9 @@ def reachable_client(*, probe: bool = False) -> DaemonClient | None:
     except OSError:
         pass
     except errors.LlmtoolsError as problem:
-        _warn_fallback(_error_event("ServiceUnavailable", str(problem), errors.ExitStatus.UNAVAILABLE))
+        _warn_fallback(protocol.error("ServiceUnavailable", str(problem), errors.ExitStatus.UNAVAILABLE))
         return None
-    try:
-        failure = client.start()
-    except (OSError, errors.LlmtoolsError) as problem:
-        failure = _error_event("ServiceUnavailable", str(problem), errors.ExitStatus.UNAVAILABLE)
+    failure = client.start_or_error()
     if failure is not None:
         _warn_fallback(failure)
         return None
