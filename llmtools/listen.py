@@ -33,7 +33,6 @@ from llmtools import detect, stack
 from llmtools.errors import InputError, UsageError
 
 PIPE_BUF = 4096
-READ_SIZE = 65536
 Report = Callable[[str], None]
 
 
@@ -110,13 +109,15 @@ def requests(fifo: Path, report: Report) -> Iterator[list[dict]]:
     """Requests as they arrive on `fifo`, forever; reopened whenever all writers have gone."""
     framer = Framer(report, str(fifo))
     while True:
-        with open(fifo, "rb", buffering=0) as reader:  # blocks until a writer opens it
-            pending = b""
-            while chunk := reader.read(READ_SIZE):
-                pending += chunk
-                *lines, pending = pending.split(b"\n")
-                for line in lines:
-                    yield from framer.line(line)
+        pending = b""
+        with open(fifo, "rb") as reader:  # blocks until a writer opens it
+            # Each line as soon as its newline arrives; a long line (a base64 image) is
+            # gathered by the buffered reader, not re-split chunk by chunk.
+            for line in reader:
+                if not line.endswith(b"\n"):
+                    pending = line  # the last writer closed mid-line
+                    break
+                yield from framer.line(line[:-1])
         if pending.strip():
             framer.line_number += 1
             shown = pending[:60].decode("utf-8", "replace")
