@@ -13,6 +13,8 @@ import textwrap
 import pexpect
 import pytest
 
+from llmtools.chat.expand import screen_output
+from llmtools.errors import UsageError
 from llmtools.logs import open_log
 from llmtools.runtime import sandbox
 from tests.conftest import command_path
@@ -350,3 +352,20 @@ def test_exec_in_chat_runs_under_the_llm_exec_sandbox(tmp_path):
     assert "unconfined" not in result.stderr
     sent = json.loads(open_log().recent(None)[-1]["messages"])
     assert "<helpers_result>\n1 False\n</helpers_result>" in sent[-1]["content"]
+
+
+def test_an_unbalanced_quote_is_one_line_and_the_chat_goes_on(tmp_path):
+    lines = ['/p "notes.md', "still here"]
+    result = run_process("llm", ["chat", "--no-pipe", "-m", "echo"],
+                         input="\n".join(lines) + "\n", timeout=LIMIT_S)
+    assert result.status == 0, result.stderr
+    assert "internal error" not in result.stderr
+    assert "/p: No closing quotation" in result.stderr
+    [row] = open_log().recent(None)
+    assert row["prompt"] == "still here"
+
+
+def test_a_screen_command_with_an_unbalanced_quote_is_a_usage_error():
+    # expand() finds the closing parenthesis quote-aware; screen_output is its own entry point too.
+    with pytest.raises(UsageError, match=r"^\$\$\(echo 'half\): No closing quotation"):
+        screen_output("echo 'half")
