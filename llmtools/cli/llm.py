@@ -27,7 +27,8 @@ from llmtools.cli.options import (
 # prompt would cost money and answer nothing, so each says what to use here instead.
 FOREIGN_SUBCOMMANDS = {
     "keys": "API keys come from the environment (ANTHROPIC_API_KEY, OPENAI_API_KEY) or config.toml "
-            "(api_key or api_key_env in [models.NAME] or [providers.NAME]); see llm(1) CONFIGURATION",
+            "(api_key in [providers.NAME], api_key or api_key_env in [models.NAME]); "
+            "see llm(1) CONFIGURATION",
     "templates": "use -s TEXT for a system prompt, or keep a stack file and `cat it.jsonl | llm ...`",
     "aliases": "`llm models aliases` lists them, `llm models alias NAME MODEL` sets one",
     "plugins": "providers are built in (Anthropic, OpenAI, OpenAI-compatible servers by base_url, "
