@@ -98,7 +98,9 @@ def choose_conversation(store, *, continue_last: bool, conversation: str | None,
         else:
             found = store.last_conversation_id()
             if found is None:
-                raise UsageError("-c: there is no earlier conversation to continue")
+                said = "-c: there is no earlier conversation to continue" if continue_last else \
+                    "--retry: there is no earlier exchange to send again"
+                raise UsageError(said)
         return _thread_of(store, found, tool=tool, retry=retry)
     for msg in reversed(stdin_messages):
         response_id = (msg.get("meta") or {}).get("id")
@@ -135,7 +137,7 @@ def _own_prompt_of(message: dict, maker: str) -> bool:
     return (message.get("meta") or {}).get("tool") is not None or maker.startswith("llm-exec")
 
 
-def _thread_model(thread: Thread, model: str | None, warnings: list[str]) -> ModelSpec:
+def thread_model(thread: Thread, model: str | None, warnings: list[str]) -> ModelSpec:
     """-m if given (saying so when it changes the conversation's model), else the thread's."""
     from llmtools.config import resolve_model
 
@@ -189,7 +191,7 @@ def prepare(parts: PromptParts, *, model: str | None, timeout: float | None = No
     if retry and (parts.prompt or parts.paths or parts.context or parts.stdin_messages):
         raise UsageError("--retry sends the last exchange again: give no prompt, stdin or -p with it")
     warnings: list[str] = []
-    spec = _thread_model(thread, model, warnings)
+    spec = thread_model(thread, model, warnings)
     if timeout is not None:
         spec.timeout = timeout
     options = thread.options
