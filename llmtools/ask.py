@@ -8,7 +8,6 @@ message or adds one. Nothing here prints to stdout or knows about click.
 from __future__ import annotations
 
 import dataclasses
-import functools
 
 from llmtools import stack
 from llmtools.errors import InputError, UsageError
@@ -29,29 +28,12 @@ class PromptParts:
     use_ignore_files: bool = True  # -p directories and globs honour .gitignore and .ignore
 
 
-def fetch_url(url: str, *, timeout: float | None = None, tool: str = "llm") -> dict:
-    """A -p URL as llm-fetch would give it (through the daemon's warm browser when there is
-    one), bounded by `timeout`, with a progress line when it is slow."""
-    from llmtools import services
-    from llmtools.config import setting
-    from llmtools.content.fetch import DEFAULT_TIMEOUT_S
-    from llmtools.content.progress_lines import announce_slow
-
-    seconds = setting("timeout", DEFAULT_TIMEOUT_S, flag=timeout, env="LLMTOOLS_FETCH_TIMEOUT",
-                      table="fetch", positive=True)
-    for result in announce_slow([url], services.fetch([url], timeout=seconds, tool=tool)):
-        if result.error is not None:
-            raise result.error
-        return result.message
-    raise AssertionError("every URL gets a result")
-
-
 def build_messages(parts: PromptParts) -> list[dict]:
     from llmtools.inputs import path_messages
 
     messages = [*parts.history, *parts.stdin_messages]
     if parts.paths:
-        messages.extend(path_messages(parts.paths, fetch=functools.partial(fetch_url, timeout=parts.url_timeout),
+        messages.extend(path_messages(parts.paths, url_timeout=parts.url_timeout,
                                       use_ignore_files=parts.use_ignore_files))
     messages.extend(stack.message("user", text) for text in parts.context)
     if parts.prompt:
