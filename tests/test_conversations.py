@@ -208,3 +208,13 @@ def test_llm_map_conversation_ids_start_with_their_random_part():
     before = new_id()[:6]
     caller = ModelCaller(resolve_model("echo"), log=False)
     assert caller.conversation_id[:6] not in (before, new_id()[:6])
+
+
+def test_reading_a_fresh_home_creates_no_log(llmtools_home):
+    from llmtools.cli.options import complete_conversation_ids
+
+    assert complete_conversation_ids(None, None, "") == []
+    shown = run_llm(["logs"])
+    assert shown.status == 0 and shown.stdout == ""
+    assert run_llm(["logs", "--cid", "abc"]).status == 2
+    assert not (llmtools_home / "data" / "logs.db").exists()
