@@ -8,7 +8,6 @@ message or adds one. Nothing here prints to stdout or knows about click.
 from __future__ import annotations
 
 import dataclasses
-import functools
 
 from llmtools import stack
 from llmtools.errors import InputError, UsageError
@@ -29,29 +28,12 @@ class PromptParts:
     use_ignore_files: bool = True  # -p directories and globs honour .gitignore and .ignore
 
 
-def fetch_url(url: str, *, timeout: float | None = None, tool: str = "llm") -> dict:
-    """A -p URL as llm-fetch would give it (through the daemon's warm browser when there is
-    one), bounded by `timeout`, with a progress line when it is slow."""
-    from llmtools import services
-    from llmtools.config import setting
-    from llmtools.content.fetch import DEFAULT_TIMEOUT_S
-    from llmtools.content.progress_lines import announce_slow
-
-    seconds = setting("timeout", DEFAULT_TIMEOUT_S, flag=timeout, env="LLMTOOLS_FETCH_TIMEOUT",
-                      table="fetch", positive=True)
-    for result in announce_slow([url], services.fetch([url], timeout=seconds, tool=tool)):
-        if result.error is not None:
-            raise result.error
-        return result.message
-    raise AssertionError("every URL gets a result")
-
-
 def build_messages(parts: PromptParts) -> list[dict]:
     from llmtools.inputs import path_messages
 
     messages = [*parts.history, *parts.stdin_messages]
     if parts.paths:
-        messages.extend(path_messages(parts.paths, fetch=functools.partial(fetch_url, timeout=parts.url_timeout),
+        messages.extend(path_messages(parts.paths, url_timeout=parts.url_timeout,
                                       use_ignore_files=parts.use_ignore_files))
     messages.extend(stack.message("user", text) for text in parts.context)
     if parts.prompt:
@@ -98,7 +80,9 @@ def choose_conversation(store, *, continue_last: bool, conversation: str | None,
         else:
             found = store.last_conversation_id()
             if found is None:
-                raise UsageError("-c: there is no earlier conversation to continue")
+                said = "-c: there is no earlier conversation to continue" if continue_last else \
+                    "--retry: there is no earlier exchange to send again"
+                raise UsageError(said)
         return _thread_of(store, found, tool=tool, retry=retry)
     for msg in reversed(stdin_messages):
         response_id = (msg.get("meta") or {}).get("id")
@@ -135,7 +119,7 @@ def _own_prompt_of(message: dict, maker: str) -> bool:
     return (message.get("meta") or {}).get("tool") is not None or maker.startswith("llm-exec")
 
 
-def _thread_model(thread: Thread, model: str | None, warnings: list[str]) -> ModelSpec:
+def thread_model(thread: Thread, model: str | None, warnings: list[str]) -> ModelSpec:
     """-m if given (saying so when it changes the conversation's model), else the thread's."""
     from llmtools.config import resolve_model
 
@@ -189,7 +173,7 @@ def prepare(parts: PromptParts, *, model: str | None, timeout: float | None = No
     if retry and (parts.prompt or parts.paths or parts.context or parts.stdin_messages):
         raise UsageError("--retry sends the last exchange again: give no prompt, stdin or -p with it")
     warnings: list[str] = []
-    spec = _thread_model(thread, model, warnings)
+    spec = thread_model(thread, model, warnings)
     if timeout is not None:
         spec.timeout = timeout
     options = thread.options

@@ -12,7 +12,6 @@ Adding a setting means adding its key here, with its kind.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import math
 from collections.abc import Callable
 from pathlib import Path
@@ -157,6 +156,8 @@ def _unknown_keys(value: object, kind: Kind | Table, keys: tuple[str, ...]) -> l
         if inner is not None:
             found.extend(_unknown_keys(item, inner, (*keys, key)))
         else:
+            import difflib  # only when a key is unknown: loading a good config stays cheap
+
             nearest = difflib.get_close_matches(key, list(kind.keys), n=1, cutoff=0.6)
             if nearest:
                 ignored = "" if kind.open else " (ignored)"

@@ -208,8 +208,9 @@ def file_message(path: str, *, explicit: bool = True, limit: int = MAX_PATH_BYTE
 
 
 def path_messages(values: list[str], *, fetch: Callable[[str], dict] | None = None,
-                  use_ignore_files: bool = True) -> list[dict]:
-    """Messages for all -p values, in the order given, each file once.
+                  url_timeout: float | None = None, use_ignore_files: bool = True) -> list[dict]:
+    """Messages for all -p values, in the order given, each file once; URLs through `fetch`
+    (default: fetch_url, bounded by `url_timeout`).
 
     An exclusion that excludes nothing is warned about (it may have been meant as the
     prompt); -p values that end up bringing in no message at all are a usage error.
@@ -223,7 +224,7 @@ def path_messages(values: list[str], *, fetch: Callable[[str], dict] | None = No
     used: set[str] = set()
     for value in includes:
         if is_url(value):
-            messages.append((fetch or _fetch_url)(value))
+            messages.append(fetch(value) if fetch else fetch_url(value, timeout=url_timeout))
             continue
         budget = MAX_PATH_BYTES
         for path, explicit in _expand(value, use_ignore_files):
@@ -254,13 +255,18 @@ def _size(msg: dict) -> int:
     return sum(len(part.get("text") or part.get("data") or "") for part in content)
 
 
-def _fetch_url(url: str) -> dict:
-    """A URL given to -p, fetched as llm-fetch does: through the daemon's warm browser if
-    there is one, else in this process."""
+def fetch_url(url: str, *, timeout: float | None = None, tool: str = "llm") -> dict:
+    """A URL given to -p (or /p), as llm-fetch would give it: through the daemon's warm browser
+    when there is one, bounded by `timeout` (else LLMTOOLS_FETCH_TIMEOUT or [fetch] timeout),
+    with a progress line when it is slow."""
     from llmtools import services
+    from llmtools.config import setting
     from llmtools.content.fetch import DEFAULT_TIMEOUT_S
+    from llmtools.content.progress_lines import announce_slow
 
-    for result in services.fetch([url], timeout=DEFAULT_TIMEOUT_S, tool="llm"):
+    seconds = setting("timeout", DEFAULT_TIMEOUT_S, flag=timeout, env="LLMTOOLS_FETCH_TIMEOUT",
+                      table="fetch", positive=True)
+    for result in announce_slow([url], services.fetch([url], timeout=seconds, tool=tool)):
         if result.error is not None:
             raise result.error
         return result.message

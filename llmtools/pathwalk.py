@@ -179,9 +179,11 @@ def walk(root: str, *, use_ignore_files: bool = True, skipped: Skipped | None = 
             path = os.path.join(current, name)
             if name.startswith(".") or name in SKIPPED_DIRS:
                 continue
+            if ignored(os.path.abspath(path), True, rules):
+                continue  # an ignored link is not worth a word either
             if os.path.islink(path):
                 report(path, "a symbolic link to a directory (not followed)")
-            elif not ignored(os.path.abspath(path), True, rules) and (descend is None or descend(path)):
+            elif descend is None or descend(path):
                 kept.append(name)
                 rules_of[os.path.abspath(path)] = rules
         dirs[:] = kept

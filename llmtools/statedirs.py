@@ -66,7 +66,7 @@ def ensure_private_dir(path: Path) -> Path:
     symlink under the name we use, and following it would chmod (and fill) a directory of
     their choosing. The final component is created with mkdir (which never follows) and
     checked through a descriptor opened with O_NOFOLLOW; only a directory this user owns
-    has its mode narrowed to 0700, through that same descriptor.
+    has group and other bits taken away, through that same descriptor.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     with contextlib.suppress(FileExistsError):
@@ -80,8 +80,10 @@ def ensure_private_dir(path: Path) -> Path:
         info = os.fstat(descriptor)
         if info.st_uid != os.getuid():
             raise UsageError(f"{path} belongs to another user; refusing to use it")
-        if stat.S_IMODE(info.st_mode) != 0o700:
-            os.fchmod(descriptor, 0o700)
+        mode = stat.S_IMODE(info.st_mode)
+        # Only take away what others may do: a directory the user made read-only stays so.
+        if mode & 0o077:
+            os.fchmod(descriptor, mode & 0o700)
     finally:
         os.close(descriptor)
     return path

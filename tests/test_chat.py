@@ -13,7 +13,9 @@ import textwrap
 import pexpect
 import pytest
 
-from llmtools.logs import open_log
+from llmtools.chat.expand import screen_output
+from llmtools.errors import UsageError
+from llmtools.logs import new_id, open_log
 from llmtools.runtime import sandbox
 from tests.conftest import command_path
 from tests.fakes import CutMidStream
@@ -350,3 +352,54 @@ def test_exec_in_chat_runs_under_the_llm_exec_sandbox(tmp_path):
     assert "unconfined" not in result.stderr
     sent = json.loads(open_log().recent(None)[-1]["messages"])
     assert "<helpers_result>\n1 False\n</helpers_result>" in sent[-1]["content"]
+
+
+def test_an_unbalanced_quote_is_one_line_and_the_chat_goes_on(tmp_path):
+    lines = ['/p "notes.md', "still here"]
+    result = run_process("llm", ["chat", "--no-pipe", "-m", "echo"],
+                         input="\n".join(lines) + "\n", timeout=LIMIT_S)
+    assert result.status == 0, result.stderr
+    assert "internal error" not in result.stderr
+    assert "/p: No closing quotation" in result.stderr
+    [row] = open_log().recent(None)
+    assert row["prompt"] == "still here"
+
+
+def test_a_screen_command_with_an_unbalanced_quote_is_a_usage_error():
+    # expand() finds the closing parenthesis quote-aware; screen_output is its own entry point too.
+    with pytest.raises(UsageError, match=r"^\$\$\(echo 'half\): No closing quotation"):
+        screen_output("echo 'half")
+
+
+def test_chat_c_keeps_the_threads_options_and_says_when_m_changes_the_model(tmp_path):
+    run_llm(["-m", "echo", "--temperature", "0.3", "--max-tokens", "50", "first"])
+    kept = run_process("llm", ["chat", "--no-pipe", "-c"], input="second\n", timeout=LIMIT_S)
+    assert kept.status == 0, kept.stderr
+    assert '{"options": {"max_tokens": 50, "temperature": 0.3}}' in kept.stdout
+    assert "was held with" not in kept.stderr
+    changed = run_process("llm", ["chat", "--no-pipe", "-c", "--temperature", "1", "-m", replies(tmp_path, "ok")],
+                          input="third\n", timeout=LIMIT_S)
+    assert changed.status == 0, changed.stderr
+    assert "was held with echo; continuing with script:" in changed.stderr
+    newest = json.loads(open_log().recent(None)[-1]["meta"])
+    assert newest["options"] == {"max_tokens": 50, "temperature": 1.0}
+
+
+def test_chat_c_on_a_thread_whose_model_is_gone_says_to_choose_one():
+    store = open_log()
+    store.start(conversation_id="c0ffee00", tool="llm", model="no-such-model-anymore",
+                messages=[{"role": "user", "content": "hi"}], prompt="hi")
+    store.close()
+    result = run_process("llm", ["chat", "--no-pipe", "--cid", "c0ffee"], input="again\n", timeout=LIMIT_S)
+    assert result.status == 2
+    assert "was held with no-such-model-anymore, which is unknown now; choose a model with -m" in result.stderr
+
+
+def test_a_chat_conversation_id_starts_with_its_random_part():
+    # Time-first ids of conversations begun the same day share their first characters,
+    # so a short --cid prefix would name many of them.
+    before = new_id()[:6]
+    result = run_process("llm", ["chat", "--no-pipe", "-m", "echo"], input="hello\n", timeout=LIMIT_S)
+    assert result.status == 0, result.stderr
+    [row] = open_log().recent(None)
+    assert row["conversation_id"][:6] not in (before, new_id()[:6])

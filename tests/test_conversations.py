@@ -188,3 +188,33 @@ def test_local_model_reports_the_token_cap(smollm2):  # noqa: F811
     result = run_llm(["-m", "local:smollm2", "--max-tokens", "2", "-S", "Write a long story about a fox."])
     assert result.stack()[-1]["meta"]["stop_reason"] == "max_tokens"
     assert "answer stopped at the token limit (2)" in result.stderr
+
+
+@pytest.mark.parametrize("flag, said", [
+    ("-c", "-c: there is no earlier conversation to continue"),
+    ("--retry", "--retry: there is no earlier exchange to send again"),
+])
+def test_an_empty_log_names_the_flag_given(flag, said):
+    result = run_llm([flag, *(["hello"] if flag == "-c" else [])])
+    assert result.status == 2
+    assert said in result.stderr
+
+
+def test_llm_map_conversation_ids_start_with_their_random_part():
+    from llmtools.config import resolve_model
+    from llmtools.logs import new_id
+    from llmtools.mapping.calls import ModelCaller
+
+    before = new_id()[:6]
+    caller = ModelCaller(resolve_model("echo"), log=False)
+    assert caller.conversation_id[:6] not in (before, new_id()[:6])
+
+
+def test_reading_a_fresh_home_creates_no_log(llmtools_home):
+    from llmtools.cli.options import complete_conversation_ids
+
+    assert complete_conversation_ids(None, None, "") == []
+    shown = run_llm(["logs"])
+    assert shown.status == 0 and shown.stdout == ""
+    assert run_llm(["logs", "--cid", "abc"]).status == 2
+    assert not (llmtools_home / "data" / "logs.db").exists()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from tests.helpers import run_llm, run_process
@@ -75,3 +78,10 @@ def test_a_runtime_worker_gets_the_config_without_its_secrets(write_config):
     assert "sk-" not in repr(shared)
     assert shared["models"]["q"] == {"base_url": "http://127.0.0.1:8/v1", "api_key_env": "Q_KEY", "max_tokens": 64}
     assert shared["exec"] == {"helper_model": "q"}
+
+
+def test_loading_the_schema_does_not_import_difflib():
+    # difflib is for reporting an unknown key; every command loads the schema.
+    probe = "import sys, llmtools.configschema; print('difflib' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "False", done.stderr

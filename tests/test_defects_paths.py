@@ -52,6 +52,15 @@ def test_a_symlink_cycle_under_a_recursive_glob_ends(tree):
     assert "d/sub/loop: a symbolic link to a directory (not followed)" in result.stderr
 
 
+
+def test_an_ignored_symlink_to_a_directory_is_not_reported(tree):
+    (tree / "d" / "sub" / "loop").symlink_to("..")
+    (tree / "d" / ".ignore").write_text("loop\n")
+    result = run_bounded(["-m", "echo", "-p", "d", "hi"], cwd=tree)
+    assert result.returncode == 0, result.stderr
+    assert sources(result.stdout) == ["d/a.txt", "d/sub/b.txt"]
+    assert "not followed" not in result.stderr
+
 def test_an_endless_file_is_cut_off_with_advice(tree):
     result = run_bounded(["-m", "echo", "-p", "/dev/zero", "hi"], cwd=tree)
     assert result.returncode == 65, result.stderr

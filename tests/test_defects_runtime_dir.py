@@ -69,3 +69,16 @@ def test_a_fresh_directory_is_ours_with_mode_0700(fallback_runtime):
     info = os.lstat(fallback_runtime)
     assert stat.S_ISDIR(info.st_mode) and stat.S_IMODE(info.st_mode) == 0o700
     assert info.st_uid == os.getuid()
+
+
+@pytest.mark.parametrize("before, after", [(0o500, 0o500), (0o755, 0o700), (0o570, 0o500), (0o700, 0o700)])
+def test_only_group_and_other_bits_are_taken_away(tmp_path, before, after):
+    # A data directory the user made read-only stays read-only: its log is then "not logged" (74).
+    path = tmp_path / "data"
+    path.mkdir()
+    path.chmod(before)
+    try:
+        statedirs.ensure_private_dir(path)
+        assert stat.S_IMODE(path.stat().st_mode) == after
+    finally:
+        path.chmod(0o700)

@@ -11,7 +11,7 @@ from llmtools.content import rendering
 from llmtools.content.browser import Browser
 from llmtools.content.fetch import fetch_each
 from llmtools.notices import notices_to
-from tests.helpers import run_llm
+from tests.helpers import run_llm, run_process
 from tests.pages import LocalSite
 from tests.pdfs import TEXT_LINES, TextPage, write_pdf
 
@@ -93,6 +93,22 @@ def test_llm_p_url_takes_a_fetch_timeout_flag_and_config_key(site, write_config)
     assert result.status == 75 and "timed out after 1.5 s" in result.stderr
     assert time.monotonic() - started < 20
 
+
+
+def test_chat_and_its_p_command_fetch_with_the_same_timeout_and_progress_line(site, write_config):
+    # One fetcher for every -p URL: llm chat -p and /p (as llm-map and llm-compare) honour
+    # [fetch] timeout and say what they wait for, as llm -p does.
+    hang = site.url("/hang")
+    write_config("[fetch]\ntimeout = 1.5\n")
+    started = time.monotonic()
+    at_start = run_process("llm", ["chat", "--no-pipe", "-m", "echo", "-p", hang], input="q\n")
+    assert at_start.status == 75 and "timed out after 1.5 s" in at_start.stderr
+    assert f"llm: fetching {hang}" in at_start.stderr
+    in_chat = run_process("llm", ["chat", "--no-pipe", "-m", "echo"], input=f"/p {hang}\nstill here\n",
+                          env={"LLMTOOLS_FETCH_TIMEOUT": "1"})
+    assert in_chat.status == 0 and "timed out after 1 s" in in_chat.stderr
+    assert '"content": "still here"' in in_chat.stdout
+    assert time.monotonic() - started < 30
 
 # --- extraction: link-density pruning -------------------------------------------------------
 

@@ -174,3 +174,19 @@ def test_listen_refuses_a_prompt_and_a_plain_file(tmp_path):
     assert run_llm(["--listen", str(plain)]).status == 2
     assert "not a named pipe" in run_llm(["--listen", str(plain)]).stderr
     assert run_llm(["--out", str(plain), "hi"]).status == 2
+
+
+def test_listen_warns_of_a_cut_off_answer_and_honours_profile(fifo, tmp_path):
+    # --listen answers as `llm` does: the same cut-off warning, and --profile's line per answer.
+    replies = tmp_path / "replies.jsonl"
+    replies.write_text(json.dumps({"text": "The answer is cut", "stop_reason": "max_tokens"}) + "\n")
+    listener = Listener(fifo, "-m", f"script:{replies}", "--max-tokens", "5", "--profile")
+    try:
+        write_once(fifo, b"a long question\n")
+        assert listener.lines.get(timeout=LIMIT_S) == "The answer is cut\n"
+        said = [listener.next_warning(), listener.next_warning()]
+        assert listener.terminate() == 143
+    finally:
+        listener.process.kill()
+    assert "answer stopped at the token limit (5); raise --max-tokens" in said[0]
+    assert "profile: model=script:" in said[1]

@@ -24,7 +24,7 @@ from tests.helpers import run_process
 
 # llmtools modules on the echo path (logged), in alphabetical order.
 ECHO_PATH_MODULES = {
-    "llmtools", "llmtools.ask", "llmtools.cli", "llmtools.cli.listen", "llmtools.cli.main",
+    "llmtools", "llmtools.ask", "llmtools.cli", "llmtools.cli.answering", "llmtools.cli.listen", "llmtools.cli.main",
     "llmtools.cli.options", "llmtools.cli.output", "llmtools.config", "llmtools.detect",
     "llmtools.errors", "llmtools.exchange", "llmtools.inputs", "llmtools.logs", "llmtools.mapping",
     "llmtools.mapping.limits", "llmtools.mapping.overflow", "llmtools.notices",

@@ -68,3 +68,15 @@ def test_a_state_directory_made_with_the_old_modes_is_made_private(tmp_path, llm
     database.close()
     assert _loose_modes(data) == []
     assert stat.S_IMODE(data.stat().st_mode) == 0o700
+
+
+def test_the_chat_history_directory_is_made_private(llmtools_home):
+    from llmtools.chat.terminal import history_path
+
+    old_umask = os.umask(0o022)
+    try:
+        path = history_path()
+    finally:
+        os.umask(old_umask)
+    assert path.parent == llmtools_home / "data"
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700

@@ -217,7 +217,10 @@ def _paths(session, ui, rest) -> Result:
     from llmtools.chat.inbox import describe
     from llmtools.inputs import path_messages
 
-    values = shlex.split(rest)
+    try:
+        values = shlex.split(rest)
+    except ValueError as error:
+        raise UsageError(f"/p: {error}") from None
     if not values:
         raise UsageError("/p needs a path, glob or URL")
     messages = path_messages(values)

@@ -92,7 +92,10 @@ def screen_output(command: str) -> str:
     """The settled screen of `command` run in a pseudo-terminal (llm-buffer's capture)."""
     from llmtools import buffer
 
-    words = shlex.split(command)
+    try:
+        words = shlex.split(command)
+    except ValueError as error:
+        raise UsageError(f"$$({command}): {error}") from None
     if not words:
         raise UsageError("$$() needs a command")
     return buffer.capture(words).text.rstrip("\n")

@@ -157,9 +157,9 @@ class ChatSession:
 
 
 def _new_id() -> str:
-    from llmtools.logs import new_id
+    from llmtools.logs import new_conversation_id
 
-    return new_id()
+    return new_conversation_id()
 
 
 def resume(*, continue_last: bool, conversation: str | None):
@@ -177,3 +177,13 @@ def resume(*, continue_last: bool, conversation: str | None):
                                    stdin_messages=[], tool="llm")
     finally:
         store.close()
+
+
+def continued_options(thread, *, temperature: float | None, max_tokens: int | None, thinking: str | None,
+                      timeout: float | None) -> ModelOptions:
+    """As `llm -c`: a continued conversation keeps its temperature, max tokens and thinking
+    unless the option's flag says otherwise."""
+    kept = thread.options
+    return ModelOptions(temperature=temperature if temperature is not None else kept.get("temperature"),
+                        max_tokens=max_tokens if max_tokens is not None else kept.get("max_tokens"),
+                        thinking=thinking if thinking is not None else kept.get("thinking"), timeout=timeout)

@@ -17,11 +17,10 @@ CONTINUATION = ". "
 
 
 def history_path() -> Path:
-    from llmtools.statedirs import paths
+    from llmtools.statedirs import ensure_private_dir, paths
 
-    directory = paths().data_dir
-    directory.mkdir(parents=True, exist_ok=True)
-    return directory / "chat_history"
+    # The history holds every line typed, as the log holds every prompt: 0700 like it.
+    return ensure_private_dir(paths().data_dir) / "chat_history"
 
 
 def _completer():

@@ -69,18 +69,24 @@ def chat_command(model, temperature, max_tokens, thinking, model_timeout, system
     lists the commands (/model, /system, /save, /edit, /exec, ...). Anything written to
     the named pipe in $LLM_PIPE joins the thread for the next turn.
     """
+    from llmtools.ask import thread_model
     from llmtools.chat import loop
-    from llmtools.chat.session import ChatSession, ModelOptions, resume
-    from llmtools.config import resolve_model
+    from llmtools.chat.session import ChatSession, continued_options, resume
     from llmtools.inputs import path_messages
+    from llmtools.notices import warn
 
     continued = resume(continue_last=continue_last, conversation=cid)
-    # As `llm -c`: a conversation goes on with its own model unless -m says otherwise.
-    spec = resolve_model(model or continued.model)
+    # As `llm -c`: a conversation goes on with its own model and options unless -m (or the
+    # option's flag) says otherwise.
+    warnings: list[str] = []
+    spec = thread_model(continued, model, warnings)
+    for warning in warnings:
+        warn(warning)
     if model_timeout is not None:
         spec.timeout = model_timeout
     conversation_id, thread = continued.conversation_id, continued.messages
-    options = ModelOptions(temperature=temperature, max_tokens=max_tokens, thinking=thinking, timeout=model_timeout)
+    options = continued_options(continued, temperature=temperature, max_tokens=max_tokens, thinking=thinking,
+                                timeout=model_timeout)
     session = ChatSession(spec, thread=thread, conversation_id=conversation_id, options=options, log=not no_log)
     if system is not None:
         session.set_system(system)

@@ -58,32 +58,52 @@ def serve(fifo: str, out: str | None, *, prompt, model, temperature, max_tokens,
                 thinking=thinking)
             for warning in prepared.warnings:
                 warn(warning)
-            text = _answer(prepared, answer_format, log=not no_log, no_map=no_map, strict=strict)
+            text = _answer(prepared, answer_format, log=not no_log, no_map=no_map, strict=strict,
+                           profile=profile)
         except LlmtoolsError as error:
             warn(f"request not answered: {' '.join(str(error).split())}")
             continue
         _deliver(text, out)
 
 
-def _answer(prepared, answer_format: AnswerFormat, *, log: bool, no_map: bool, strict: bool) -> str:
-    """The whole answer (text, or the stack and an empty line that ends it for the next reader);
-    a request too long for the model is read in chunks, as `llm` reads one."""
-    from llmtools import stack
-    from llmtools.exchange import Exchange
-    from llmtools.mapping.overflow import answer_overflowing, overflow_to_map
+class _Collected:
+    """A display that keeps the answer to deliver whole: the text as it streams, the stack
+    it closes with. Thinking is not delivered."""
 
-    found = overflow_to_map(prepared.spec, prepared.request, no_map=no_map, strict=strict)
-    if found is not None:
-        message = answer_overflowing(prepared.spec, prepared.request, found, tool="llm --listen", log=log,
-                                     conversation_id=prepared.conversation_id)
-    else:
-        exchange = Exchange(prepared.spec, prepared.request, tool="llm --listen",
-                            conversation_id=prepared.conversation_id, log=log)
-        exchange.run()
-        message = exchange.assistant_message()
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.messages: list[dict] | None = None
+
+    def thinking(self, text: str) -> None:
+        pass
+
+    def end_thinking(self) -> None:
+        pass
+
+    def text(self, text: str) -> None:
+        self.parts.append(text)
+
+    def end_line(self) -> None:
+        pass
+
+    def close(self, messages: list[dict] | None = None) -> None:
+        self.messages = messages
+
+
+def _answer(prepared, answer_format: AnswerFormat, *, log: bool, no_map: bool, strict: bool,
+            profile: bool) -> str:
+    """The whole answer (text, or the stack and an empty line that ends it for the next reader),
+    got as `llm` gets one (cli.answering)."""
+    from llmtools import stack
+    from llmtools.cli.answering import answer_prepared
+
+    collected = _Collected()
+    answer_prepared(prepared, lambda: collected, tool="llm --listen", log=log, no_map=no_map, strict=strict,
+                    profile=profile)
+    messages = collected.messages
     if answer_format.stack:
-        return "".join(stack.dumps(msg) + "\n" for msg in [*prepared.request.messages, message]) + "\n"
-    text = stack.content_text(message["content"])
+        return "".join(stack.dumps(msg) + "\n" for msg in messages or prepared.request.messages) + "\n"
+    text = stack.content_text(messages[-1]["content"]) if messages else "".join(collected.parts)
     return text if text.endswith("\n") else text + "\n"
 
 

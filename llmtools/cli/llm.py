@@ -27,7 +27,8 @@ from llmtools.cli.options import (
 # prompt would cost money and answer nothing, so each says what to use here instead.
 FOREIGN_SUBCOMMANDS = {
     "keys": "API keys come from the environment (ANTHROPIC_API_KEY, OPENAI_API_KEY) or config.toml "
-            "(api_key or api_key_env in [models.NAME] or [providers.NAME]); see llm(1) CONFIGURATION",
+            "(api_key in [providers.NAME], api_key or api_key_env in [models.NAME]); "
+            "see llm(1) CONFIGURATION",
     "templates": "use -s TEXT for a system prompt, or keep a stack file and `cat it.jsonl | llm ...`",
     "aliases": "`llm models aliases` lists them, `llm models alias NAME MODEL` sets one",
     "plugins": "providers are built in (Anthropic, OpenAI, OpenAI-compatible servers by base_url, "
@@ -131,12 +132,6 @@ cli.lazy = LAZY_SUBCOMMANDS
 command = cli  # the name every cli module gives its click command
 
 
-def _profile_line(exchange) -> str:
-    from llmtools.profile import profile_line
-
-    return profile_line(exchange.outcome, exchange.spec.name)
-
-
 @cli.command("prompt")
 @click.argument("prompt", nargs=-1)
 @model_options(timeout_aliases=("--timeout",))
@@ -164,8 +159,8 @@ def prompt_command(prompt, model, temperature, max_tokens, thinking, model_timeo
                    strict) -> None:
     """Ask MODEL: PROMPT words, stdin, -p paths and -t context in; the answer out."""
     from llmtools import ask
+    from llmtools.cli.answering import answer_prepared
     from llmtools.cli.output import AnswerWriter, read_stdin_messages
-    from llmtools.exchange import Exchange
     from llmtools.notices import warn
 
     prepared = ask.prepare(
@@ -176,43 +171,8 @@ def prompt_command(prompt, model, temperature, max_tokens, thinking, model_timeo
         thinking=thinking, continue_last=continue_last, conversation=cid, retry=retry)
     for warning in prepared.warnings:
         warn(warning)
-    overflow = _overflow_to_map(prepared, no_map=no_map, strict=strict)
-    if overflow is not None:
-        _answer_mapped(prepared, overflow, AnswerWriter(answer_format), log=not no_log)
-        return
-    exchange = Exchange(prepared.spec, prepared.request, tool="llm",
-                        conversation_id=prepared.conversation_id, log=not no_log)
-    answer = AnswerWriter(answer_format)
-    try:
-        exchange.show(answer)
-    finally:
-        # Whatever ends the stream (done, Ctrl-C, a cut connection), what arrived is kept:
-        # the text is already out; a stack is written with the partial answer marked.
-        outcome = exchange.outcome
-        worth_a_stack = outcome.text or outcome.status == "ok"
-        answer.close([*prepared.request.messages, exchange.assistant_message()] if worth_a_stack else None)
-        if cut := exchange.truncation_warning():
-            warn(cut)
-        if profile:
-            print(_profile_line(exchange), file=sys.stderr, flush=True)
-
-
-def _overflow_to_map(prepared, *, no_map: bool, strict: bool):
-    from llmtools.mapping.overflow import overflow_to_map
-
-    return overflow_to_map(prepared.spec, prepared.request, no_map=no_map, strict=strict)
-
-
-def _answer_mapped(prepared, found, answer, *, log: bool) -> None:
-    """Read an overflowing prompt in chunks, as llm-map does (strategy auto), and answer."""
-    from llmtools.mapping.overflow import answer_overflowing
-
-    message = None
-    try:
-        message = answer_overflowing(prepared.spec, prepared.request, found, tool="llm", log=log,
-                                     conversation_id=prepared.conversation_id, stream_to=answer.text)
-    finally:
-        answer.close([*prepared.request.messages, message] if message else None)
+    answer_prepared(prepared, lambda: AnswerWriter(answer_format), tool="llm", log=not no_log, no_map=no_map,
+                    strict=strict, profile=profile)
 
 
 def main() -> None:

@@ -70,6 +70,10 @@ def logs_command(count: int, as_json: bool, cid: str | None, query: str | None, 
     if show_path:
         echo(str(paths().log_db))
         return
+    if not paths().log_db.exists():  # reading must not create the log: a fresh home has nothing to show
+        if cid:
+            raise UsageError(f"no conversation {cid!r} in the log (`llm logs` lists them)")
+        return
     store = open_log()
     try:
         conversation = store.find_conversation(cid) if cid else None

@@ -122,7 +122,10 @@ def complete_conversation_ids(ctx, param, incomplete: str):
     from click.shell_completion import CompletionItem
 
     from llmtools.logs import open_log
+    from llmtools.statedirs import paths
 
+    if not paths().log_db.exists():  # completing must not create the log
+        return []
     try:
         store = open_log()
         try:

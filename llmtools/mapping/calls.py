@@ -73,7 +73,7 @@ class ModelCaller:
                  max_tokens: int | None = None, temperature: float | None = None,
                  thinking: str | None = None, conversation_id: str | None = None,
                  on_progress: Progress | None = None, sleep: Callable[[float], None] = time.sleep) -> None:
-        from llmtools.logs import new_id
+        from llmtools.logs import new_conversation_id
 
         self.spec = spec
         self.jobs = max(1, jobs or default_jobs(spec))
@@ -89,7 +89,7 @@ class ModelCaller:
         self.log = log
         self.tool = tool
         self.max_tokens, self.temperature, self.thinking = max_tokens, temperature, thinking
-        self.conversation_id = conversation_id or new_id()
+        self.conversation_id = conversation_id or new_conversation_id()
         self.on_progress = on_progress
         self.sleep = sleep
         self.tally = Tally()
