@@ -83,7 +83,8 @@ def finish(state: batch.BatchState, job: MapJob, stream_to: Callable[[str], None
     with ModelCaller(spec, keep_going=job.keep_going, log=job.log, max_tokens=state.max_tokens,
                      temperature=state.temperature, retries=job.retries) as caller:
         answer = reduce_results(caller, chunks, results, state.instruction,
-                                content_budget(spec, state.max_tokens, state.instruction), stream_to)
+                                content_budget(spec, state.max_tokens, state.instruction), stream_to,
+                                system=state.system)
         cost = caller.tally.cost_usd
     state.path.unlink(missing_ok=True)
     meta = {"tool": "llm-map", "model": spec.name, "strategy": "mapreduce", "batch": state.id,

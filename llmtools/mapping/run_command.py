@@ -23,7 +23,8 @@ CALLS = Unit(scale=1, name="calls", decimals=0, show_rate=False)
 @dataclasses.dataclass
 class MapJob:
     instruction: str
-    messages: list[dict]
+    messages: list[dict]  # the piped stack, which may end with its own question
+    added: list[dict] = dataclasses.field(default_factory=list)  # -p and -t: always content
     system: str | None = None
     strategy: str = "auto"
     chunk_tokens: int = DEFAULT_CHUNK_TOKENS
@@ -48,11 +49,16 @@ class MapJob:
                             positive=True)
         return spec
 
+    @property
+    def all_messages(self) -> list[dict]:
+        return self.messages + self.added
+
     def request(self):
         from llmtools.mapping.strategy import MapRequest, split_question
 
-        system_texts = [stack.text_of(m) for m in self.messages if m["role"] == "system"]
-        content, question = split_question(self.messages)
+        system_texts = [stack.text_of(m) for m in self.all_messages if m["role"] == "system"]
+        piped, question = split_question(self.messages)
+        content = piped + [m for m in self.added if m["role"] != "system"]
         if not content:
             raise UsageError("no content to read: pipe a stack or text in, or use -p")
         system = self.system if self.system is not None else ("\n\n".join(system_texts) or None)
@@ -139,7 +145,7 @@ def select_chunks(job: MapJob) -> list[dict]:
 def run_each(job: MapJob) -> list[dict]:
     from llmtools.mapping.strategy import each, items_of
 
-    items = items_of(job.messages)
+    items = items_of(job.all_messages)
     if not items:
         raise UsageError("--each: no input messages or lines to go over")
     bar = Bar()

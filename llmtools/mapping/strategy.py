@@ -152,11 +152,11 @@ def _map_reduce(caller: ModelCaller, chunks: list[Chunk], request: MapRequest, b
                 stream_to: Callable[[str], None] | None) -> MapAnswer:
     results = caller.call_many([prompts.map_messages(chunk, len(chunks), request.instruction)
                                 for chunk in chunks])
-    return reduce_results(caller, chunks, results, request.instruction, budget, stream_to)
+    return reduce_results(caller, chunks, results, request.instruction, budget, stream_to, system=request.system)
 
 
 def reduce_results(caller: ModelCaller, chunks: list[Chunk], results: list, instruction: str, budget: int,
-                   stream_to: Callable[[str], None] | None) -> MapAnswer:
+                   stream_to: Callable[[str], None] | None, *, system: str | None = None) -> MapAnswer:
     """The map step's results (CallResults, one per chunk) combined into the answer."""
     partials, used = [], []
     for chunk, result in zip(chunks, results, strict=True):
@@ -164,7 +164,7 @@ def reduce_results(caller: ModelCaller, chunks: list[Chunk], results: list, inst
             partials.append(result.text)
             used.append(chunk.index)
     partials = reduce_until_fits(caller, partials, instruction, budget)
-    text = caller.call(prompts.reduce_messages(partials, instruction, final=True), stream_to=stream_to)
+    text = caller.call(prompts.reduce_messages(partials, instruction, final=True, system=system), stream_to=stream_to)
     return MapAnswer(text, "mapreduce", len(chunks), used, failed=sum(not r.ok for r in results))
 
 
