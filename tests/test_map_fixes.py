@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.fakes.loopback import Reply
 from tests.helpers import run_llm
 from tests.test_map import facts_document, run_map, sent, write_script
@@ -72,3 +74,20 @@ def test_system_option_reaches_the_reduce_after_a_batch(openai_batches):
     assert (result.status, result.stdout.strip()) == (0, "all five facts"), result.stderr
     reduce_call = posts(server, "/v1/chat/completions")[-1].body
     assert "ANSWER IN PIRATE SPEAK" in json.dumps(reduce_call["messages"])
+
+
+@pytest.mark.parametrize("saved, problem", [
+    ("[1, 2]", "a JSON list, not an object"),
+    ('{"id": "b1", "model": "echo"}', "no instruction, chunks"),
+    ('{"id": "b1", "model": "echo", "instruction": "x", "chunks": [], "colour": 1}', "unknown colour"),
+    ('{"id": "b1", "model": "echo", "instruction": "x", "chunks": [{"index": 0}]}', "chunks must be"),
+])
+def test_a_damaged_batch_state_is_an_input_error_naming_the_file(llmtools_home, saved, problem):
+    from llmtools.mapping.batch import batches_dir
+
+    batches_dir().mkdir(parents=True, exist_ok=True)
+    (batches_dir() / "b1.json").write_text(saved)
+    result = run_map(["--resume", "b1"])
+    assert result.status == 65, result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert str(batches_dir() / "b1.json") in line and problem in line
