@@ -91,3 +91,14 @@ def test_a_damaged_batch_state_is_an_input_error_naming_the_file(llmtools_home, 
     assert result.status == 65, result.stderr
     [line] = result.stderr.strip().splitlines()
     assert str(batches_dir() / "b1.json") in line and problem in line
+
+
+def test_select_chunks_as_the_answer_does_when_chunk_tokens_exceed_the_context(tmp_path, write_config):
+    write_config(f'[models.small]\nprovider = "script"\npath = "{tmp_path / "unused.jsonl"}"\n'
+                 'context_size = 1500\n')
+    document = facts_document(12)
+    result = run_map(["-m", "small", "--select", "--chunk-tokens", "4000", "-S", "Where is FACT-7?"], document)
+    assert result.status == 0, result.stderr
+    chosen = result.stack()
+    assert chosen and len(chosen) < 12  # some chunks that fit, not one too big for any call
+    assert "FACT-7" in "\n".join(message["content"] for message in chosen)

@@ -23,12 +23,12 @@ def _chunks(records: list[dict]) -> list[Chunk]:
 
 def submit(job: MapJob) -> batch.BatchState:
     """Chunk the content, submit one map request per chunk, and keep the batch's state."""
-    from llmtools.mapping.chunking import chunk_messages
+    from llmtools.mapping.strategy import chunks_for, content_budget
     from llmtools.notices import note
 
     spec = job.spec()
     request = job.request()
-    chunks = chunk_messages(request.messages, request.chunk_tokens)
+    chunks = chunks_for(request, content_budget(spec, job.max_tokens, request.instruction))
     if not chunks:
         from llmtools.errors import UsageError
 
