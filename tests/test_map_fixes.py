@@ -102,3 +102,13 @@ def test_select_chunks_as_the_answer_does_when_chunk_tokens_exceed_the_context(t
     chosen = result.stack()
     assert chosen and len(chosen) < 12  # some chunks that fit, not one too big for any call
     assert "FACT-7" in "\n".join(message["content"] for message in chosen)
+
+
+def test_resolving_the_model_leaves_the_job_as_given(monkeypatch):
+    from llmtools.mapping.run_command import MapJob
+
+    monkeypatch.setenv("LLMTOOLS_MAP_JOBS", "3")
+    job = MapJob(instruction="x", messages=[], model="echo")
+    job.spec()
+    assert job.jobs is None and job.concurrency() == 3
+    assert MapJob(instruction="x", messages=[], jobs=5).concurrency() == 5

@@ -40,14 +40,18 @@ class MapJob:
     thinking: str | None = None
 
     def spec(self):
-        from llmtools.config import resolve_model, setting
+        from llmtools.config import resolve_model
 
         spec = resolve_model(self.model)
         if self.model_timeout is not None:
             spec.timeout = self.model_timeout
-        self.jobs = setting("jobs", None, flag=self.jobs, env="LLMTOOLS_MAP_JOBS", table="map", kind=int,
-                            positive=True)
         return spec
+
+    def concurrency(self) -> int | None:
+        """Calls at once: -j, else LLMTOOLS_MAP_JOBS, else `[map] jobs`, else the caller's default."""
+        from llmtools.config import setting
+
+        return setting("jobs", None, flag=self.jobs, env="LLMTOOLS_MAP_JOBS", table="map", kind=int, positive=True)
 
     @property
     def all_messages(self) -> list[dict]:
@@ -96,12 +100,9 @@ def warm_up_in_background(*, model: str | None, embedder: str | None, tokenizer:
 
 
 def _lexical(embedder: str | None) -> bool:
-    from llmtools.config import setting
-    from llmtools.mapping.embedders import DEFAULT_EMBEDDER
+    from llmtools import services
 
-    chosen = str(setting("embedder", DEFAULT_EMBEDDER, flag=embedder, env="LLMTOOLS_EMBEDDER", table="map",
-                         kind=str))
-    return any(part in ("bm25", "hashed") for part in chosen.split("+"))
+    return any(part in ("bm25", "hashed") for part in services.embedder_name(embedder).split("+"))
 
 
 class Bar:
@@ -128,7 +129,7 @@ class Bar:
 
 
 def _caller(job: MapJob, bar: Bar | None) -> ModelCaller:
-    return ModelCaller(job.spec(), jobs=job.jobs, retries=job.retries, keep_going=job.keep_going,
+    return ModelCaller(job.spec(), jobs=job.concurrency(), retries=job.retries, keep_going=job.keep_going,
                        log=job.log, tool="llm-map", temperature=job.temperature, max_tokens=job.max_tokens,
                        thinking=job.thinking, on_progress=bar)
 
