@@ -357,7 +357,7 @@ def _configured_model(name: str, entry: dict, common: dict) -> ModelSpec:
         name=name,
         provider=provider,
         model_id=model_id,
-        base_url=entry.get("base_url"),
+        base_url=entry.get("base_url") or os.environ.get(providers.entry(provider).base_url_env or "") or None,
         api_key=api_key,
         # A server of its own is never sent the provider's usual key, so it names no variable.
         api_key_env=str(key_env) if key_env else (None if entry.get("base_url") else providers.key_env(provider)),

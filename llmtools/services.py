@@ -191,11 +191,17 @@ def embedder(name: str | None = None):
     config, else BM25). Always in this process for now: the offline rankers cost nothing to
     start, and a model-backed one is loaded once per command. Holding GGUF embedders warm in
     the daemon is the next step; callers will not change when it moves there."""
-    from llmtools.config import setting
-    from llmtools.mapping.embedders import DEFAULT_EMBEDDER, make_ranker
+    from llmtools.mapping.embedders import make_ranker
 
-    chosen = setting("embedder", DEFAULT_EMBEDDER, flag=name, env="LLMTOOLS_EMBEDDER", table="map", kind=str)
-    return make_ranker(str(chosen))
+    return make_ranker(embedder_name(name))
+
+
+def embedder_name(flag: str | None = None) -> str:
+    """The ranker's name: `flag` (--embedder), else LLMTOOLS_EMBEDDER, else `[map] embedder`."""
+    from llmtools.config import setting
+    from llmtools.mapping.embedders import DEFAULT_EMBEDDER
+
+    return str(setting("embedder", DEFAULT_EMBEDDER, flag=flag, env="LLMTOOLS_EMBEDDER", table="map", kind=str))
 
 
 def batches(spec: ModelSpec):

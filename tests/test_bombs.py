@@ -192,3 +192,42 @@ def test_inflated_size_is_counted_past_the_first_piece():
         pdfguard.check_inflated_size(small_bomb, "x.pdf", budget=2 * MB)
     pdfguard.check_inflated_size(small_bomb, "x.pdf", budget=4 * MB)
     pdfguard.check_inflated_size(write_pdf([TextPage(["an ordinary page"])]), "ok.pdf")
+
+
+def test_a_scans_page_images_are_not_counted_as_a_bomb():
+    from PIL import Image
+
+    from llmtools.content import pdfguard
+    from tests.pdfs import ImagePage, write_pdf
+
+    page = ImagePage(Image.new("L", (2550, 3300), 255))  # a blank letter page at 300 dpi: 8.4 MB inflated
+    pdfguard.check_inflated_size(write_pdf([page, page, page]), "scan.pdf", budget=20 * MB)
+
+
+def test_a_stream_posing_as_an_image_is_counted_when_a_page_uses_it_as_contents():
+    import zlib
+
+    from llmtools.content import pdfguard
+    from llmtools.errors import InputError
+
+    bomb = bombs.inflating_pdf(3).replace(b"/Filter /FlateDecode >>", b"/Filter /FlateDecode /Subtype /Image >>")
+    assert b"/Subtype /Image" in bomb
+    with pytest.raises(InputError, match="decompression bomb"):
+        pdfguard.check_inflated_size(bomb, "x.pdf", budget=2 * MB)
+    # The page dictionary inside a compressed object stream, as PDF 1.5 writers put it.
+    contents = bomb[bomb.index(b"<< /Length"):bomb.index(b"endstream") + len(b"endstream")]
+
+    def page_in_object_stream(contents_number: int) -> bytes:
+        packed = zlib.compress(b"4 0 << /Type /Page /Parent 2 0 R /Contents %d 0 R >>" % contents_number)
+        object_stream = (b"<< /Type /ObjStm /N 1 /First 4 /Length %d /Filter /FlateDecode >>\nstream\n"
+                         % len(packed) + packed + b"\nendstream")
+        return bombs._pdf([b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [4 0 R] /Count 1 >>",
+                           object_stream, b"null", contents, _blank_page_stream()])
+
+    with pytest.raises(InputError, match="decompression bomb"):
+        pdfguard.check_inflated_size(page_in_object_stream(5), "x.pdf", budget=2 * MB)
+    pdfguard.check_inflated_size(page_in_object_stream(6), "x.pdf", budget=2 * MB)  # 5 is only an image
+
+
+def _blank_page_stream() -> bytes:
+    return b"<< /Length 0 >>\nstream\n\nendstream"

@@ -74,8 +74,9 @@ def command(instruction: tuple[str, ...], strategy: str, chunk_tokens: int, sele
         model=model, embedder=embedder, tokenizer=not each,
         ranker=select_only or (strategy in ("auto", "top") and not each and not use_batch),
         model_route=not (select_only or use_batch))
+    piped, added = _content(paths, context, use_ignore_files=not no_ignore)
     job = run_command.MapJob(
-        instruction=words, messages=_content(paths, context, use_ignore_files=not no_ignore), system=system,
+        instruction=words, messages=piped, added=added, system=system,
         strategy=strategy,
         chunk_tokens=chunk_tokens, embedder=embedder, model=model, model_timeout=model_timeout,
         jobs=jobs, retries=retries, keep_going=keep_going, log=not no_log, temperature=temperature,
@@ -89,15 +90,16 @@ def command(instruction: tuple[str, ...], strategy: str, chunk_tokens: int, sele
     return _write_answer(job, answer_format)
 
 
-def _content(paths: tuple[str, ...], context: tuple[str, ...], *, use_ignore_files: bool) -> list[dict]:
+def _content(paths: tuple[str, ...], context: tuple[str, ...], *,
+             use_ignore_files: bool) -> tuple[list[dict], list[dict]]:
+    """(the piped stack, what -p and -t add): only the piped stack can end with its question."""
     from llmtools import stack
     from llmtools.inputs import path_messages
 
-    messages = read_stdin_messages()
-    if paths:
-        messages.extend(path_messages(list(paths), use_ignore_files=use_ignore_files))
-    messages.extend(stack.message("user", text) for text in context)
-    return messages
+    piped = read_stdin_messages()
+    added = path_messages(list(paths), use_ignore_files=use_ignore_files) if paths else []
+    added.extend(stack.message("user", text) for text in context)
+    return piped, added
 
 
 def _write_selection(chunks: list[dict], answer_format) -> int:

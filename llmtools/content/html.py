@@ -83,24 +83,52 @@ def _furniture_words(element) -> set[str]:
     return {word for word in _WORD_SPLIT.split(names) if word}
 
 
-def _link_density(element) -> float:
+@dataclasses.dataclass
+class _Measure:
+    """What the furniture rules ask of an element's subtree, counted once for all of them."""
+
+    text: int = 0  # non-space characters of its text (`_text_length`)
+    link_text: int = 0  # the same over each <a> below it (nested links count twice, as `.//a` does)
+    links: int = 0  # <a> elements below it
+    heading: bool = False  # an <h1> below it or itself
+
+
+def _measure(elements: list) -> dict:
+    """Each element's `_Measure`, bottom-up in one pass over `elements` (a whole subtree in
+    document order): asking each element of its own subtree is quadratic in the nesting depth."""
+    measures: dict = {}
+    for element in reversed(elements):
+        if not isinstance(element.tag, str):  # comments and processing instructions: only their tail counts
+            continue
+        measure = _Measure(text=_bare_length(element.text), heading=element.tag == "h1")
+        for child in element:
+            measure.text += _bare_length(child.tail)
+            found = measures.get(child)
+            if found is None:
+                continue
+            measure.text += found.text
+            measure.link_text += found.link_text + (found.text if child.tag == "a" else 0)
+            measure.links += found.links + (child.tag == "a")
+            measure.heading = measure.heading or found.heading
+        measures[element] = measure
+    return measures
+
+
+def _bare_length(text: str | None) -> int:
+    return len(_SPACES.sub("", text)) if text else 0
+
+
+def _link_density(measure: _Measure) -> float:
     """The share of an element's text that is link text."""
-    text = _text_length(element)
-    if not text:
-        return 0.0
-    return sum(_text_length(link) for link in element.xpath(".//a")) / text
+    return measure.link_text / measure.text if measure.text else 0.0
 
 
-def _is_link_list(element, total: int) -> bool:
-    if element.tag not in LINK_BLOCK_TAGS or _has_heading(element):
+def _is_link_list(element, measure: _Measure, total: int) -> bool:
+    if element.tag not in LINK_BLOCK_TAGS or measure.heading:
         return False
-    if len(element.xpath(".//a")) < LINK_LIST_MIN or _text_length(element) > FURNITURE_MAX_SHARE * total:
+    if measure.links < LINK_LIST_MIN or measure.text > FURNITURE_MAX_SHARE * total:
         return False
-    return _link_density(element) >= LINK_DENSITY_MAX
-
-
-def _has_heading(element) -> bool:
-    return element.tag == "h1" or bool(element.xpath(".//h1"))
+    return _link_density(measure) >= LINK_DENSITY_MAX
 
 
 def _drop(element) -> None:
@@ -122,25 +150,30 @@ def _main_root(body):
 
 
 def _drop_furniture(root) -> None:
-    total = max(1, _text_length(root))
-    for element in list(root.iter()):
+    elements = list(root.iter())
+    # Measured before any drop: the walk is in document order, so a dropped element's
+    # ancestors are behind it and what comes later is never one of them.
+    measures = _measure(elements)
+    total = max(1, measures[root].text)
+    for element in elements:
         if element is root or not isinstance(element.tag, str) or element.getparent() is None:
             continue
         # Skip elements already dropped with an ancestor.
         if element.getroottree().getroot() is not root.getroottree().getroot():
             continue
         tag = element.tag
+        measure = measures[element]
         role = (element.get("role") or "").lower()
         if tag in FURNITURE_TAGS or (role in FURNITURE_ROLES and role != "banner"):
             _drop(element)
         elif tag == "header" or role == "banner":
-            if not _has_heading(element):
+            if not measure.heading:
                 _drop(element)
         elif _furniture_words(element) & FURNITURE_WORDS:
-            if not _has_heading(element) and (_text_length(element) <= FURNITURE_MAX_SHARE * total
-                                              or _link_density(element) >= 0.5):
+            if not measure.heading and (measure.text <= FURNITURE_MAX_SHARE * total
+                                        or _link_density(measure) >= 0.5):
                 _drop(element)
-        elif _is_link_list(element, total):
+        elif _is_link_list(element, measure, total):
             _drop(element)
 
 

@@ -3,7 +3,9 @@
 - Compressed streams: a few megabytes of FlateDecode can inflate to gigabytes of page
   content, which poppler would parse (and turn into text) for minutes. Before poppler sees
   the file, every Flate stream is inflated here in small pieces, output discarded, and a
-  file whose streams come to more than MAX_INFLATED_BYTES is refused.
+  file whose streams come to more than MAX_INFLATED_BYTES is refused. Image XObjects are
+  not counted (a scan's page images are hundreds of MB inflated; pdftotext never decodes
+  them, and OCR renders are bounded below), unless a page uses one as its /Contents.
 - Pages: at most MAX_PAGES are read in one go (`--pages` picks others).
 - OCR renders: a page is rendered at OCR_DPI unless that would pass MAX_RENDER_PIXELS (a
   200-inch poster would be 3.6 gigapixels); then at the resolution that fits, and not at
@@ -27,20 +29,73 @@ _PIECE = 1 << 20
 
 _STREAM_START = re.compile(rb"stream\r?\n")
 _FLATE = re.compile(rb"/FlateDecode|/Fl\b")
+_IMAGE = re.compile(rb"/Subtype\s*/Image\b")
+_OBJECT_STREAM = re.compile(rb"/Type\s*/ObjStm\b")
+_OBJECT_START = re.compile(rb"(\d+)\s+\d+\s+obj\b")
+_CONTENTS = re.compile(rb"/Contents\s*(\[[^\]]*\]|\d+\s+\d+\s+R)")
+_REFERENCE = re.compile(rb"(\d+)\s+\d+\s+R")
+_DICTIONARY_REACH = 4096
+_OBJECT_STREAM_READ = 16 << 20  # far more than the page dictionaries an object stream holds
 
 
 def check_inflated_size(data: bytes, label: str, budget: int = MAX_INFLATED_BYTES) -> None:
-    """InputError if the file's Flate streams inflate to more than `budget` bytes in all."""
+    """InputError if the file's Flate streams inflate to more than `budget` bytes in all.
+
+    Image XObjects are left out: pdftotext never decodes them and OCR renders are bounded
+    by `ocr_dpi`, while a scan's 300-dpi page images inflate to megabytes each. A stream
+    that calls itself an image but is some page's /Contents is counted all the same."""
     total = 0
+    images = []
+    as_contents = _contents_references(data)
     for match in _STREAM_START.finditer(data):
-        header = data[max(0, match.start() - 512):match.start()]
-        if not _FLATE.search(header[header.rfind(b"<<"):] if b"<<" in header else header):
+        dictionary, number = _stream_dictionary(data, match.start())
+        if not _FLATE.search(dictionary):
             continue
+        if _IMAGE.search(dictionary):
+            images.append((match.end(), number))
+            continue
+        if _OBJECT_STREAM.search(dictionary):  # where PDF 1.5 writers put page dictionaries
+            as_contents |= _contents_references(
+                _inflated(data, match.end(), min(_OBJECT_STREAM_READ, budget - total + 1)))
         total += _inflated_size(data, match.end(), budget - total)
-        if total > budget:
-            raise InputError(
-                f"{label}: a decompression bomb: its compressed streams expand to more than "
-                f"{budget >> 20} MB (refused before reading it)")
+        _refuse_over(total, budget, label)
+    for start, number in images:
+        if number is None or number in as_contents:
+            total += _inflated_size(data, start, budget - total)
+            _refuse_over(total, budget, label)
+
+
+def _refuse_over(total: int, budget: int, label: str) -> None:
+    if total > budget:
+        raise InputError(
+            f"{label}: a decompression bomb: its compressed streams expand to more than "
+            f"{budget >> 20} MB (refused before reading it)")
+
+
+def _stream_dictionary(data: bytes, stream_keyword: int) -> tuple[bytes, int | None]:
+    """(the dictionary before a `stream` keyword, the number of its object if found)."""
+    before = data[max(0, stream_keyword - _DICTIONARY_REACH):stream_keyword]
+    starts = list(_OBJECT_START.finditer(before))
+    if starts:
+        dictionary = before[starts[-1].end():]
+        ended = dictionary.rfind(b"endobj")
+        # A dictionary longer than the reach: the object named is an earlier one.
+        return (dictionary, int(starts[-1].group(1))) if ended < 0 else (dictionary[ended:], None)
+    header = before[-512:]
+    return (header[header.rfind(b"<<"):] if b"<<" in header else header), None
+
+
+def _contents_references(text: bytes) -> set[int]:
+    """Numbers of the objects that the page dictionaries in `text` name as their /Contents."""
+    return {int(number) for found in _CONTENTS.finditer(text) for number in _REFERENCE.findall(found.group(1))}
+
+
+def _inflated(data: bytes, start: int, limit: int) -> bytes:
+    """At most `limit` bytes of what one zlib stream starting at `start` inflates to."""
+    try:
+        return zlib.decompressobj().decompress(data[start:start + limit], limit)
+    except zlib.error:
+        return b""
 
 
 def _inflated_size(data: bytes, start: int, budget: int) -> int:

@@ -63,7 +63,35 @@ class BatchState:
             raise UsageError(f"--resume {batch_id}: no such batch in {path.parent}") from None
         except ValueError as error:
             raise InputError(f"{path}: {error}") from None
+        problem = _state_problem(data)
+        if problem:
+            raise InputError(f"{path}: not a batch's state: {problem}")
         return cls(**data)
+
+
+_STATE_FIELDS = {field.name: field for field in dataclasses.fields(BatchState)}
+_CHUNK_KEYS = ("index", "text", "source", "message_index", "part")
+
+
+def _state_problem(data: object) -> str | None:
+    """What makes `data` unusable as a BatchState's fields, or None."""
+    if not isinstance(data, dict):
+        return f"a JSON {type(data).__name__}, not an object"
+    missing = [name for name, field in _STATE_FIELDS.items()
+               if name not in data and field.default is dataclasses.MISSING]
+    if missing:
+        return f"no {', '.join(missing)}"
+    unknown = sorted(set(data) - set(_STATE_FIELDS))
+    if unknown:
+        return f"unknown {', '.join(unknown)}"
+    not_text = [name for name in ("id", "model", "instruction") if not isinstance(data[name], str)]
+    if not_text:
+        return f"{', '.join(not_text)} must be text"
+    chunks = data["chunks"]
+    if not isinstance(chunks, list) or not all(isinstance(c, dict) and all(k in c for k in _CHUNK_KEYS)
+                                               for c in chunks):
+        return f"chunks must be a list of objects with {', '.join(_CHUNK_KEYS)}"
+    return None
 
 
 def _safe(batch_id: str) -> str:

@@ -23,12 +23,12 @@ def _chunks(records: list[dict]) -> list[Chunk]:
 
 def submit(job: MapJob) -> batch.BatchState:
     """Chunk the content, submit one map request per chunk, and keep the batch's state."""
-    from llmtools.mapping.chunking import chunk_messages
+    from llmtools.mapping.strategy import chunks_for, content_budget
     from llmtools.notices import note
 
     spec = job.spec()
     request = job.request()
-    chunks = chunk_messages(request.messages, request.chunk_tokens)
+    chunks = chunks_for(request, content_budget(spec, job.max_tokens, request.instruction))
     if not chunks:
         from llmtools.errors import UsageError
 
@@ -83,7 +83,8 @@ def finish(state: batch.BatchState, job: MapJob, stream_to: Callable[[str], None
     with ModelCaller(spec, keep_going=job.keep_going, log=job.log, max_tokens=state.max_tokens,
                      temperature=state.temperature, retries=job.retries) as caller:
         answer = reduce_results(caller, chunks, results, state.instruction,
-                                content_budget(spec, state.max_tokens, state.instruction), stream_to)
+                                content_budget(spec, state.max_tokens, state.instruction), stream_to,
+                                system=state.system)
         cost = caller.tally.cost_usd
     state.path.unlink(missing_ok=True)
     meta = {"tool": "llm-map", "model": spec.name, "strategy": "mapreduce", "batch": state.id,

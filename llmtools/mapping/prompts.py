@@ -72,9 +72,12 @@ def partials_text(partials: list[str]) -> str:
                        for number, text in enumerate(partials, start=1))
 
 
-def reduce_messages(partials: list[str], instruction: str, *, final: bool) -> list[dict]:
+def reduce_messages(partials: list[str], instruction: str, *, final: bool, system: str | None = None) -> list[dict]:
+    """The caller's system text goes to the final call only, which gives the answer; it keeps
+    the framing that says the parts are partial answers to combine."""
     body = partials_text(partials) if partials else "(no part of the content bore on the instruction)"
-    return [{"role": "system", "content": REDUCE_SYSTEM if final else COMBINE_SYSTEM},
+    framing = REDUCE_SYSTEM if final else COMBINE_SYSTEM
+    return [{"role": "system", "content": f"{system}\n\n{framing}" if final and system else framing},
             {"role": "user", "content": body},
             {"role": "user", "content": instruction}]
 

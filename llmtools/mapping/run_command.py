@@ -23,7 +23,8 @@ CALLS = Unit(scale=1, name="calls", decimals=0, show_rate=False)
 @dataclasses.dataclass
 class MapJob:
     instruction: str
-    messages: list[dict]
+    messages: list[dict]  # the piped stack, which may end with its own question
+    added: list[dict] = dataclasses.field(default_factory=list)  # -p and -t: always content
     system: str | None = None
     strategy: str = "auto"
     chunk_tokens: int = DEFAULT_CHUNK_TOKENS
@@ -39,20 +40,29 @@ class MapJob:
     thinking: str | None = None
 
     def spec(self):
-        from llmtools.config import resolve_model, setting
+        from llmtools.config import resolve_model
 
         spec = resolve_model(self.model)
         if self.model_timeout is not None:
             spec.timeout = self.model_timeout
-        self.jobs = setting("jobs", None, flag=self.jobs, env="LLMTOOLS_MAP_JOBS", table="map", kind=int,
-                            positive=True)
         return spec
+
+    def concurrency(self) -> int | None:
+        """Calls at once: -j, else LLMTOOLS_MAP_JOBS, else `[map] jobs`, else the caller's default."""
+        from llmtools.config import setting
+
+        return setting("jobs", None, flag=self.jobs, env="LLMTOOLS_MAP_JOBS", table="map", kind=int, positive=True)
+
+    @property
+    def all_messages(self) -> list[dict]:
+        return self.messages + self.added
 
     def request(self):
         from llmtools.mapping.strategy import MapRequest, split_question
 
-        system_texts = [stack.text_of(m) for m in self.messages if m["role"] == "system"]
-        content, question = split_question(self.messages)
+        system_texts = [stack.text_of(m) for m in self.all_messages if m["role"] == "system"]
+        piped, question = split_question(self.messages)
+        content = piped + [m for m in self.added if m["role"] != "system"]
         if not content:
             raise UsageError("no content to read: pipe a stack or text in, or use -p")
         system = self.system if self.system is not None else ("\n\n".join(system_texts) or None)
@@ -90,12 +100,9 @@ def warm_up_in_background(*, model: str | None, embedder: str | None, tokenizer:
 
 
 def _lexical(embedder: str | None) -> bool:
-    from llmtools.config import setting
-    from llmtools.mapping.embedders import DEFAULT_EMBEDDER
+    from llmtools import services
 
-    chosen = str(setting("embedder", DEFAULT_EMBEDDER, flag=embedder, env="LLMTOOLS_EMBEDDER", table="map",
-                         kind=str))
-    return any(part in ("bm25", "hashed") for part in chosen.split("+"))
+    return any(part in ("bm25", "hashed") for part in services.embedder_name(embedder).split("+"))
 
 
 class Bar:
@@ -122,7 +129,7 @@ class Bar:
 
 
 def _caller(job: MapJob, bar: Bar | None) -> ModelCaller:
-    return ModelCaller(job.spec(), jobs=job.jobs, retries=job.retries, keep_going=job.keep_going,
+    return ModelCaller(job.spec(), jobs=job.concurrency(), retries=job.retries, keep_going=job.keep_going,
                        log=job.log, tool="llm-map", temperature=job.temperature, max_tokens=job.max_tokens,
                        thinking=job.thinking, on_progress=bar)
 
@@ -139,7 +146,7 @@ def select_chunks(job: MapJob) -> list[dict]:
 def run_each(job: MapJob) -> list[dict]:
     from llmtools.mapping.strategy import each, items_of
 
-    items = items_of(job.messages)
+    items = items_of(job.all_messages)
     if not items:
         raise UsageError("--each: no input messages or lines to go over")
     bar = Bar()

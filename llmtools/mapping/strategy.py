@@ -31,6 +31,7 @@ DEFAULT_ANSWER_ROOM = 1024
 DECIDE_SAMPLES = 3
 PROMPT_OVERHEAD = 200  # tokens of system text and framing around the content
 MIN_MAP_BUDGET = 64  # less room than this for content, and reading in chunks is pointless
+CHUNK_FRAMING = 16  # tokens of the <excerpt ...> tags around each chunk's text
 
 
 def content_budget(spec: ModelSpec, max_tokens: int | None, instruction: str) -> int:
@@ -90,11 +91,22 @@ def split_question(messages: list[dict], *, after_sources_only: bool = True) -> 
     return content, None
 
 
+def chunks_for(request: MapRequest, budget: int) -> list[Chunk]:
+    """The request's content in chunks, each small enough to fit a call with room to spare,
+    whatever --chunk-tokens asked for."""
+    return chunk_messages(request.messages, min(request.chunk_tokens, max(32, budget // 2)))
+
+
+def fits(chunks: list[Chunk], budget: int) -> bool:
+    """Whether all of `chunks`, framed as excerpts, fit `budget` tokens."""
+    return sum(chunk.tokens + CHUNK_FRAMING for chunk in chunks) <= budget
+
+
 def best_that_fit(chunks: list[Chunk], ranked: list[int], budget: int) -> list[Chunk]:
     """The best-ranked chunks whose tokens fit `budget`, in document order."""
     chosen, used = [], 0
     for position in ranked:
-        size = chunks[position].tokens + 16
+        size = chunks[position].tokens + CHUNK_FRAMING
         if used + size <= budget:
             chosen.append(position)
             used += size
@@ -105,8 +117,8 @@ def select(request: MapRequest, budget: int) -> list[Chunk]:
     """The chunks `top` would answer from (no model call: ranking only)."""
     from llmtools import services
 
-    chunks = chunk_messages(request.messages, request.chunk_tokens)
-    if sum(chunk.tokens + 16 for chunk in chunks) <= budget:
+    chunks = chunks_for(request, budget)
+    if fits(chunks, budget):
         return chunks
     return best_that_fit(chunks, services.embedder(request.embedder).rank(chunks, request.query), budget)
 
@@ -116,8 +128,7 @@ def answer(caller: ModelCaller, request: MapRequest, *, stream_to: Callable[[str
     if request.strategy not in STRATEGIES:
         raise UsageError(f"--strategy must be one of {', '.join(STRATEGIES)} (got {request.strategy!r})")
     budget = content_budget(caller.spec, max_tokens, request.instruction)
-    # A chunk must fit a call with room to spare, whatever --chunk-tokens asked for.
-    chunks = chunk_messages(request.messages, min(request.chunk_tokens, max(32, budget // 2)))
+    chunks = chunks_for(request, budget)
     if not chunks:
         raise UsageError("no content to read: pipe a stack or text in, or use -p")
     strategy = request.strategy
@@ -140,7 +151,7 @@ def _ranker(request: MapRequest):
 
 def _decide(caller: ModelCaller, chunks: list[Chunk], request: MapRequest, budget: int) -> str:
     """"all" when everything fits; else the model's choice between "mapreduce" and "top"."""
-    if sum(chunk.tokens + 16 for chunk in chunks) <= budget:
+    if fits(chunks, budget):
         return "all"
     step = max(1, len(chunks) // DECIDE_SAMPLES)
     samples = [chunks[position] for position in range(0, len(chunks), step)][:DECIDE_SAMPLES]
@@ -152,11 +163,11 @@ def _map_reduce(caller: ModelCaller, chunks: list[Chunk], request: MapRequest, b
                 stream_to: Callable[[str], None] | None) -> MapAnswer:
     results = caller.call_many([prompts.map_messages(chunk, len(chunks), request.instruction)
                                 for chunk in chunks])
-    return reduce_results(caller, chunks, results, request.instruction, budget, stream_to)
+    return reduce_results(caller, chunks, results, request.instruction, budget, stream_to, system=request.system)
 
 
 def reduce_results(caller: ModelCaller, chunks: list[Chunk], results: list, instruction: str, budget: int,
-                   stream_to: Callable[[str], None] | None) -> MapAnswer:
+                   stream_to: Callable[[str], None] | None, *, system: str | None = None) -> MapAnswer:
     """The map step's results (CallResults, one per chunk) combined into the answer."""
     partials, used = [], []
     for chunk, result in zip(chunks, results, strict=True):
@@ -164,7 +175,7 @@ def reduce_results(caller: ModelCaller, chunks: list[Chunk], results: list, inst
             partials.append(result.text)
             used.append(chunk.index)
     partials = reduce_until_fits(caller, partials, instruction, budget)
-    text = caller.call(prompts.reduce_messages(partials, instruction, final=True), stream_to=stream_to)
+    text = caller.call(prompts.reduce_messages(partials, instruction, final=True, system=system), stream_to=stream_to)
     return MapAnswer(text, "mapreduce", len(chunks), used, failed=sum(not r.ok for r in results))
 
 

@@ -8,7 +8,6 @@ every backend alike. Everything the SDK or the transport raises is turned into t
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -84,8 +83,9 @@ class AnthropicProvider(SdkProvider):
 
         return anthropic.Anthropic(
             api_key=spec.api_key,
-            # Given explicitly: the SDK would take an empty ANTHROPIC_BASE_URL as a URL.
-            base_url=spec.base_url or os.environ.get("ANTHROPIC_BASE_URL") or DEFAULT_BASE_URL,
+            # Given explicitly, so that the SDK does not read ANTHROPIC_BASE_URL: the caller's value is
+            # in spec.base_url, and this process may be the daemon, started by someone else.
+            base_url=spec.base_url or DEFAULT_BASE_URL,
             max_retries=0,
             timeout=anthropic.Timeout(spec.timeout, connect=min(CONNECT_TIMEOUT, spec.timeout)),
         )

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -97,8 +96,9 @@ class OpenAIProvider(SdkProvider):
 
         return openai.OpenAI(
             api_key=api_key,
-            # Given explicitly: the SDK would take an empty OPENAI_BASE_URL as a URL.
-            base_url=spec.base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL,
+            # Given explicitly, so that the SDK does not read OPENAI_BASE_URL: the caller's value is
+            # in spec.base_url, and this process may be the daemon, started by someone else.
+            base_url=spec.base_url or DEFAULT_BASE_URL,
             max_retries=0,
             timeout=openai.Timeout(spec.timeout, connect=min(CONNECT_TIMEOUT, spec.timeout)),
         )

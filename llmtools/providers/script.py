@@ -22,15 +22,18 @@ Any other PATH: plain text, replies separated by lines holding a single `%` (as 
 fortune(6) files); a trailing newline before a separator is not part of the reply.
 
 In the data directory (`script/`, 0700; never beside PATH, which may be anywhere) the
-provider keeps, per script file (`cursor_path`, `requests_path`; tests read them):
+provider keeps, per script file (`cursor_path`, `requests_path`; tests read them), two files
+named `<name>-<hash>` after the script file's name and a hash of its resolved path:
 
-                      "stop": getattr(request, "stop", None), "schema": request.schema}
-            log_fd = os.open(requests_path(path), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-            with open(log_fd, "a", encoding="utf-8") as log:
+    <name>-<hash>.cursor          the index of the next reply to give (a number); delete it
+                                  to start the script over
+    <name>-<hash>.requests.jsonl  one JSON line per call, in call order: the reply's index,
+                                  the messages the model was sent, max_tokens, temperature,
+                                  thinking, stop and schema
 
-Both are 0600 (they hold prompts) and updated under an exclusive lock on the cursor, so several processes (llm-exec
-and the runtime worker running the model's code, which calls the model too) share one
-queue in the order they call. A call when every reply is used fails with exit status 1.
+Both are 0600 (they hold prompts) and updated under an exclusive lock on the cursor, so
+several processes (llm-exec and the runtime worker running the model's code, which calls
+the model too) share one queue in the order they call. A call when every reply is used fails with exit status 1.
 
 `request.stop` is honoured as Anthropic and OpenAI do: the reply is cut before the
 first stop string, which is not returned.
