@@ -413,3 +413,17 @@ def test_a_value_that_cannot_be_pickled_in_time_is_left_out_of_the_snapshot(tmp_
         assert [item["name"] for item in result["restored"]["lost"]] == ["sticky"]
         assert result["restored"]["lost"][0]["reason"] == "pickling took longer than 0.2 s"
         assert value(manager, "kept") == "saved"
+
+
+def test_a_worker_replaced_for_another_policy_says_it_restarted_and_fewer_inputs_do_not(manager, tmp_path):
+    from llmtools.runtime import sandbox
+
+    data = tmp_path / "data.csv"
+    data.write_text("1\n")
+    with_input = sandbox.policy("off", cwd=str(tmp_path), allow=[(str(data), False)])
+    assert run(manager, "kept = 1\nlive = (n for n in range(3))", sandbox=with_input)["ok"]
+    fewer = run(manager, "next(live)", sandbox=sandbox.policy("off", cwd=str(tmp_path)))
+    assert fewer["ok"] and not fewer["restarted"]
+    moved = run(manager, "kept", sandbox=sandbox.policy("off", cwd=str(tmp_path / "snapshots")))
+    assert moved["restarted"] and moved["restored"]["names"] == ["kept"], moved
+    assert manager.threads()[0]["restarts"] == 1

@@ -163,9 +163,15 @@ class RuntimeManager:
                                      "memory_mb": memory_mb}, timeout, sandbox)
 
     def evaluate(self, thread_id: str, expression: str, *, timeout: float,
-                 sandbox: dict | None = None) -> EvaluateResult:
+                 sandbox: dict | None = None, keep_policy: bool = False) -> EvaluateResult:
         """Evaluate an expression (or run statements) in the thread's namespace; its value
-        is the last statement's (see EvaluateResult)."""
+        is the last statement's (see EvaluateResult). With `keep_policy`, `sandbox` is used
+        only by a thread that has none yet: a look at the variables (`llm-exec --eval`)
+        must not replace the worker, losing what cannot be pickled."""
+        with self._lock:
+            known = self._workers.get(thread_id)
+        if keep_policy and known is not None and known.policy is not None:
+            sandbox = None
         return evaluate_result(self._run(thread_id, {"op": "evaluate", "code": expression,
                                                      "context": {}, "memory_mb": None}, timeout, sandbox))
 
@@ -187,13 +193,16 @@ class RuntimeManager:
             secrets.insert(0, key)
         return sandbox.redact_all(result, secrets)
 
-    def _prepare(self, worker: WorkerProcess, request: dict, policy: dict | None) -> None:
+    def _prepare(self, worker: WorkerProcess, request: dict, policy: dict | None) -> bool:
         """The policy and the caller's model for this call; a worker started under another
-        policy (another mode, directory or limits) is replaced, its variables restored."""
-        if policy is not None and policy != worker.policy:
+        policy (another mode, directory or limits) is replaced, its variables restored.
+        True when a live worker was replaced."""
+        replaced = False
+        if policy is not None and not sandbox.covers(worker.policy, policy):
             if worker.alive():
                 worker.retire(CLOSE_WAIT)
-            worker.process = None  # replaced on purpose: not a restart to report
+                replaced = True
+            worker.process = None
             worker.policy = policy
         context = cast(HelperContext, request.get("context") or {})
         if context.get("model"):
@@ -201,13 +210,14 @@ class RuntimeManager:
         request["context"] = without_key(context)
         if request.get("memory_mb") is None:
             request["memory_mb"] = sandbox.limits_of(worker.policy)["memory_mb"]
+        return replaced
 
     def _run_locked(self, worker: WorkerProcess, request: dict, timeout: float,
                     policy: dict | None) -> ExecuteResult:
         thread_id = worker.thread_id
         if worker.discarded:
             return self._unavailable(thread_id, "the thread was reset while this call waited")
-        self._prepare(worker, request, policy)
+        replaced = self._prepare(worker, request, policy)
         run = BlockRun(thread_id, timeout)
         if not worker.alive():
             had_one = worker.process is not None
@@ -218,7 +228,7 @@ class RuntimeManager:
             except RuntimeUnavailable as error:
                 return self._unavailable(thread_id, str(error))
             run.restored = ready.get("restored")
-            if had_one:  # it died between calls (killed from outside, say)
+            if had_one or replaced:  # it died between calls (killed from outside, say), or was replaced
                 run.restarted = True
                 worker.restarts += 1
         if worker.discarded:

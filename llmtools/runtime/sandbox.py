@@ -154,6 +154,22 @@ def policy(mode: str, *, bwrap: str | None = None, cwd: str | None = None,
             "allow_net": bool(allow_net), "limits": dict(limits or {})}
 
 
+def covers(current: dict | None, wanted: dict) -> bool:
+    """Whether a worker running under `current` may run a call that asks for `wanted`
+    without being replaced: the same policy, except that `wanted` may name fewer
+    read-only paths (-p files of an earlier run stay readable; a worker is not restarted,
+    losing what cannot be pickled, only because this run names fewer inputs)."""
+    if current is None:
+        return False
+    if {**current, "allow": None} != {**wanted, "allow": None}:
+        return False
+    have = {(path, bool(writable)) for path, writable in current.get("allow") or []}
+    need = {(path, bool(writable)) for path, writable in wanted.get("allow") or []}
+    same_writable = {entry for entry in have if entry[1]} == {entry for entry in need if entry[1]}
+    readable = {path for path, _ in have}
+    return same_writable and all(path in readable for path, writable in need if not writable)
+
+
 def describe(rules: dict | None) -> str:
     """What the model is told about where its code runs (after the helpers' documentation)."""
     mode = (rules or {}).get("mode")
