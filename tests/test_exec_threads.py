@@ -144,3 +144,14 @@ def test_eval_after_a_run_with_inputs_keeps_the_worker_and_its_unpicklable_varia
         assert again.result_sent(1) == "<helpers_result>\n2\n</helpers_result>"
     finally:
         manager.close()
+
+
+def test_thread_completion_offers_threads_kept_in_their_directories():
+    from llmtools.cli.options import complete_thread_ids
+    from llmtools.runtime.manager import RuntimeManager
+
+    with RuntimeManager() as manager:  # the data dir's runtime/: <id>.thread/snapshot
+        for thread in ("calc", "calendar", "odd id!"):
+            assert manager.execute(thread, "x = 1", timeout=20)["ok"]
+    assert sorted(item.value for item in complete_thread_ids(None, None, "ca")) == ["calc", "calendar"]
+    assert [item.value for item in complete_thread_ids(None, None, "odd")] == ["odd id!"]

@@ -116,6 +116,8 @@ def check_exists(runtimes, thread: str | None) -> None:
 
 
 def _live_threads(runtimes) -> list[dict]:
+    if runtimes is None:  # not asked (completion must not start a daemon)
+        return []
     try:
         return list(runtimes.threads())
     except Exception:  # noqa: BLE001  (a listing must not fail because the daemon did)
@@ -123,7 +125,8 @@ def _live_threads(runtimes) -> list[dict]:
 
 
 def list_threads(runtimes) -> list[dict]:
-    """One row per named thread: id, variables, last use, messages, tokens, live."""
+    """One row per named thread: id, variables, last use, messages, tokens, live (`runtimes`
+    None: live runtimes are not looked for)."""
     from llmtools.logs import open_log
 
     rows: dict[str, dict] = {}
