@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import select
 import signal
@@ -427,3 +428,18 @@ def test_a_worker_replaced_for_another_policy_says_it_restarted_and_fewer_inputs
     moved = run(manager, "kept", sandbox=sandbox.policy("off", cwd=str(tmp_path / "snapshots")))
     assert moved["restarted"] and moved["restored"]["names"] == ["kept"], moved
     assert manager.threads()[0]["restarts"] == 1
+
+
+def test_a_manager_without_snapshots_leaves_no_temporary_directory(tmp_path, monkeypatch):
+    import tempfile
+
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setenv("TMPDIR", str(scratch))  # the worker's too
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    with RuntimeManager(persist=False) as manager:
+        long = run(manager, "print('x' * 10_000)")
+        assert long["ok"] and "out1" in json.dumps(long), long  # a kept output, somewhere
+        assert manager.evaluate("t", "len(read_output('out1', 0, 20_000))", timeout=20)["value"] == "10001"
+        assert list(scratch.iterdir())
+    assert list(scratch.iterdir()) == []

@@ -114,7 +114,7 @@ class RuntimeManager:
                 warn(f"runtime snapshots are off: {error.strerror or error} ({error.filename or ''})")
                 self._persist = False
         if self._snapshot_dir is None:
-            self._snapshot_dir = Path(tempfile.mkdtemp(prefix="llmtools-runtimes-"))
+            self._snapshot_dir = self._temporary_dir = Path(tempfile.mkdtemp(prefix="llmtools-runtimes-"))
         else:
             self._snapshot_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         return self._snapshot_dir
