@@ -14,7 +14,8 @@ import threading
 
 import pytest
 
-from llmtools.runtime.manager import RuntimeManager, snapshot_file_name, thread_dir_name
+from llmtools.runtime.layout import snapshot_file_name, thread_dir
+from llmtools.runtime.manager import RuntimeManager
 from tests.conftest import REPO
 
 
@@ -328,7 +329,7 @@ def test_interrupt_stops_a_running_statement_and_keeps_variables(manager, tmp_pa
 def test_a_thread_survives_its_manager_through_its_snapshot(tmp_path):
     with RuntimeManager(snapshot_dir=tmp_path) as first:
         run(first, "def triple(n):\n    return n * factor\nfactor = 3")
-    assert (tmp_path / thread_dir_name("t") / "snapshot").exists()
+    assert (thread_dir(tmp_path, "t") / "snapshot").exists()
     with RuntimeManager(snapshot_dir=tmp_path) as second:
         answer = second.evaluate("t", "triple(5)", timeout=20)
         assert answer["value"] == "15"
@@ -341,7 +342,7 @@ def test_reset_forgets_the_thread_and_its_snapshot(manager, tmp_path):
     pid = manager.threads()[0]["pid"]
     assert manager.reset("t") == {"ok": True, "thread_id": "t", "existed": True}
     assert wait_for_exit(pid, 10)
-    assert not (tmp_path / "snapshots" / thread_dir_name("t")).exists()
+    assert not thread_dir(tmp_path / "snapshots", "t").exists()
     assert manager.evaluate("t", "x", timeout=20)["error"]["type"] == "NameError"
     assert manager.reset("never-used")["existed"] is False
 
@@ -349,7 +350,7 @@ def test_reset_forgets_the_thread_and_its_snapshot(manager, tmp_path):
 def test_a_snapshot_kept_where_older_versions_kept_it_is_restored(tmp_path):
     with RuntimeManager(snapshot_dir=tmp_path) as first:
         run(first, "kept = 41")
-    (tmp_path / thread_dir_name("t") / "snapshot").replace(tmp_path / snapshot_file_name("t"))
+    (thread_dir(tmp_path, "t") / "snapshot").replace(tmp_path / snapshot_file_name("t"))
     with RuntimeManager(snapshot_dir=tmp_path) as second:
         assert second.evaluate("t", "kept + 1", timeout=20)["value"] == "42"
     assert not (tmp_path / snapshot_file_name("t")).exists()

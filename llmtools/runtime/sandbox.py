@@ -154,22 +154,6 @@ def policy(mode: str, *, bwrap: str | None = None, cwd: str | None = None,
             "allow_net": bool(allow_net), "limits": dict(limits or {})}
 
 
-def covers(current: dict | None, wanted: dict) -> bool:
-    """Whether a worker running under `current` may run a call that asks for `wanted`
-    without being replaced: the same policy, except that `wanted` may name fewer
-    read-only paths (-p files of an earlier run stay readable; a worker is not restarted,
-    losing what cannot be pickled, only because this run names fewer inputs)."""
-    if current is None:
-        return False
-    if {**current, "allow": None} != {**wanted, "allow": None}:
-        return False
-    have = {(path, bool(writable)) for path, writable in current.get("allow") or []}
-    need = {(path, bool(writable)) for path, writable in wanted.get("allow") or []}
-    same_writable = {entry for entry in have if entry[1]} == {entry for entry in need if entry[1]}
-    readable = {path for path, _ in have}
-    return same_writable and all(path in readable for path, writable in need if not writable)
-
-
 def describe(rules: dict | None) -> str:
     """What the model is told about where its code runs (after the helpers' documentation)."""
     mode = (rules or {}).get("mode")
@@ -405,10 +389,9 @@ def _mode_name(raw) -> str:
 
 def policy_from_settings(mode_flag: str | None, allow_flags: tuple[str, ...], allow_net_flag: bool,
                          limit_flags: dict[str, int | None]) -> tuple[dict[str, Any], str | None]:
-    """(policy, warning) for llm-exec: each flag, else `[exec]` in config.toml
-    (sandbox, allow_paths, allow_net, memory_mb, cpu_seconds, max_processes,
-    max_open_files, max_file_mb), else the defaults. Raises SandboxUnavailable for a
-    confined mode that cannot work here, UsageError for a bad setting."""
+    """(policy, warning) for llm-exec: each flag, else `[exec]` in config.toml (sandbox,
+    allow_paths, allow_net, limits.CONFIG_KEYS), else the defaults. Raises SandboxUnavailable
+    for a confined mode that cannot work here, UsageError for a bad setting."""
     from llmtools.config import load_config_cached, on_off, setting
     from llmtools.errors import UsageError
     from llmtools.runtime.limits import CONFIG_KEYS
