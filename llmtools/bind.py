@@ -370,13 +370,16 @@ def bind_in_scopes(scopes: list[Scope], signature: Signature | str, *, ask: Ask)
     return binding
 
 
+# What a scope wider than the value itself says: which message is the value.
+WIDE_NOTE = "The value to bind is the last message; the messages before it are its context."
+
+
 def stack_scopes(messages: list[dict]) -> list[Scope]:
     """llm-bind's scopes: the last message (system messages aside), then the whole stack."""
     system = [m for m in messages if m["role"] == "system"]
     others = [m for m in messages if m["role"] != "system"]
     return [Scope("the last message", [*system, *others[-1:]]),
-            Scope("the whole stack", messages,
-                  "The value to bind is the last message; the messages before it are its context.")]
+            Scope("the whole stack", messages, WIDE_NOTE)]
 
 
 def bind_stack(messages: list[dict], signature: Signature | str, *, ask: Ask) -> Binding:
@@ -392,8 +395,7 @@ def json_text(value: Any) -> str:
 
 
 def list_bind(content: list[dict] | str, description: str, *, ask: Ask, item_type: type = str) -> list:
-    kind = {str: "string", int: "integer", float: "number", bool: "boolean",
-            dict: "object", list: "array"}.get(item_type, "value")
+    kind = schemas.ITEM_TYPES.get(item_type, "value")
     schema = schemas.list_schema(item_type)
     messages = [stack.message("system", LIST_SYSTEM.format(kind=kind)), *_content_messages(content),
                 stack.message("user", f"Instruction: {description}")]

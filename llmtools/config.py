@@ -208,7 +208,8 @@ def setting(key: str, default, *, flag=None, env: str | None = None, table: str 
     return value
 
 
-def _on_off(raw) -> bool:
+def on_off(raw) -> bool:
+    """A setting's true or false, as TOML writes it or an environment variable spells it."""
     if isinstance(raw, bool):
         return raw
     word = str(raw).strip().lower()
@@ -223,7 +224,7 @@ def prompt_cache_enabled() -> bool:
     """`prompt_cache` (LLMTOOLS_PROMPT_CACHE > config.toml > on): Anthropic cache breakpoints,
     local models' KV cache reuse. Off sends every prompt as if never seen."""
     try:
-        return setting("prompt_cache", True, env="LLMTOOLS_PROMPT_CACHE", kind=_on_off)
+        return setting("prompt_cache", True, env="LLMTOOLS_PROMPT_CACHE", kind=on_off)
     except UsageError:
         raise UsageError("prompt_cache (LLMTOOLS_PROMPT_CACHE) must be true or false") from None
 

@@ -190,3 +190,11 @@ def test_list_items_are_coerced_to_the_item_type_and_unfit_ones_dropped(tmp_path
 ])
 def test_list_text_is_split_by_its_markers(text, items):
     assert bind.split_list_text(text) == items
+
+
+def test_the_item_types_llm_bind_offers_are_the_ones_bind_knows():
+    # cli/bind.py writes them out: importing llmtools.bind would slow down --help.
+    from llmtools import bind
+    from llmtools.cli import bind as cli_bind
+
+    assert cli_bind.ITEM_TYPES == tuple(bind.ITEM_TYPES)

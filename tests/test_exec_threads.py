@@ -8,6 +8,7 @@ carries over through the thread's snapshot.
 from __future__ import annotations
 
 import json
+import os
 
 from llmtools.logs import open_log
 from tests.test_exec_cli import Script, block, run_exec
@@ -106,3 +107,51 @@ def test_echo_shows_what_would_be_sent_and_runs_nothing(tmp_path):
     assert open_log().recent(None) == []  # a dry run: a thread's conversation stays as it was
     plain = run_exec(["-m", "echo", "what now?"])
     assert plain.status == 0 and '{"role": "user", "content": "what now?"}' in plain.stdout
+
+
+def test_a_continued_thread_keeps_its_documents_whole(tmp_path):
+    data = tmp_path / "big.csv"
+    data.write_text("".join(f"{n},row-{n}\n" for n in range(5_000)))
+    size = len(data.read_text())
+    first = Script(tmp_path, block("Size.", "print(len(documents[0].text))"), "Done.", name="first.jsonl")
+    assert run_exec(["-m", first.model, "--thread", "docs", "-p", str(data), "size?"]).status == 0
+    assert first.result_sent(1) == f"<helpers_result>\n{size}\n</helpers_result>"
+    again = Script(tmp_path, block("Again.", "print(len(documents), len(documents[0].text))"), "Done.",
+                   name="again.jsonl")
+    result = run_exec(["-m", again.model, "--thread", "docs", "and now?"])
+    assert result.status == 0, result.stderr
+    assert again.result_sent(1) == f"<helpers_result>\n1 {size}\n</helpers_result>"
+
+
+def test_eval_after_a_run_with_inputs_keeps_the_worker_and_its_unpicklable_variables(tmp_path, monkeypatch):
+    from llmtools.runtime.manager import RuntimeManager
+
+    manager = RuntimeManager(snapshot_dir=tmp_path / "state")
+    monkeypatch.setattr("llmtools.cli.exec.connect_runtimes", lambda thread: (manager, False))
+    data = tmp_path / "data.csv"
+    data.write_text("a,b\n1,2\n")
+    try:
+        script = Script(tmp_path, block("Counting.", "counter = (n for n in range(10))\nnext(counter)"), "Done.")
+        assert run_exec(["-m", script.model, "--thread", "gen", "-p", str(data), "count"]).status == 0
+        here = os.getcwd()
+        monkeypatch.chdir(tmp_path)  # another directory
+        evaluated = run_exec(["--thread", "gen", "--eval", "next(counter)"])
+        assert (evaluated.status, evaluated.stdout) == (0, "1\n"), evaluated.stderr
+        assert "restarted" not in evaluated.stderr
+        monkeypatch.chdir(here)
+        again = Script(tmp_path, block("More.", "next(counter)"), "Done.", name="again.jsonl")
+        assert run_exec(["-m", again.model, "--thread", "gen", "more"]).status == 0  # fewer -p files
+        assert again.result_sent(1) == "<helpers_result>\n2\n</helpers_result>"
+    finally:
+        manager.close()
+
+
+def test_thread_completion_offers_threads_kept_in_their_directories():
+    from llmtools.cli.options import complete_thread_ids
+    from llmtools.runtime.manager import RuntimeManager
+
+    with RuntimeManager() as manager:  # the data dir's runtime/: <id>.thread/snapshot
+        for thread in ("calc", "calendar", "odd id!"):
+            assert manager.execute(thread, "x = 1", timeout=20)["ok"]
+    assert sorted(item.value for item in complete_thread_ids(None, None, "ca")) == ["calc", "calendar"]
+    assert [item.value for item in complete_thread_ids(None, None, "odd")] == ["odd id!"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import select
 import signal
@@ -13,7 +14,8 @@ import threading
 
 import pytest
 
-from llmtools.runtime.manager import RuntimeManager, snapshot_file_name, thread_dir_name
+from llmtools.runtime.layout import snapshot_file_name, thread_dir
+from llmtools.runtime.manager import RuntimeManager
 from tests.conftest import REPO
 
 
@@ -327,7 +329,7 @@ def test_interrupt_stops_a_running_statement_and_keeps_variables(manager, tmp_pa
 def test_a_thread_survives_its_manager_through_its_snapshot(tmp_path):
     with RuntimeManager(snapshot_dir=tmp_path) as first:
         run(first, "def triple(n):\n    return n * factor\nfactor = 3")
-    assert (tmp_path / thread_dir_name("t") / "snapshot").exists()
+    assert (thread_dir(tmp_path, "t") / "snapshot").exists()
     with RuntimeManager(snapshot_dir=tmp_path) as second:
         answer = second.evaluate("t", "triple(5)", timeout=20)
         assert answer["value"] == "15"
@@ -340,7 +342,7 @@ def test_reset_forgets_the_thread_and_its_snapshot(manager, tmp_path):
     pid = manager.threads()[0]["pid"]
     assert manager.reset("t") == {"ok": True, "thread_id": "t", "existed": True}
     assert wait_for_exit(pid, 10)
-    assert not (tmp_path / "snapshots" / thread_dir_name("t")).exists()
+    assert not thread_dir(tmp_path / "snapshots", "t").exists()
     assert manager.evaluate("t", "x", timeout=20)["error"]["type"] == "NameError"
     assert manager.reset("never-used")["existed"] is False
 
@@ -348,7 +350,7 @@ def test_reset_forgets_the_thread_and_its_snapshot(manager, tmp_path):
 def test_a_snapshot_kept_where_older_versions_kept_it_is_restored(tmp_path):
     with RuntimeManager(snapshot_dir=tmp_path) as first:
         run(first, "kept = 41")
-    (tmp_path / thread_dir_name("t") / "snapshot").replace(tmp_path / snapshot_file_name("t"))
+    (thread_dir(tmp_path, "t") / "snapshot").replace(tmp_path / snapshot_file_name("t"))
     with RuntimeManager(snapshot_dir=tmp_path) as second:
         assert second.evaluate("t", "kept + 1", timeout=20)["value"] == "42"
     assert not (tmp_path / snapshot_file_name("t")).exists()
@@ -413,3 +415,32 @@ def test_a_value_that_cannot_be_pickled_in_time_is_left_out_of_the_snapshot(tmp_
         assert [item["name"] for item in result["restored"]["lost"]] == ["sticky"]
         assert result["restored"]["lost"][0]["reason"] == "pickling took longer than 0.2 s"
         assert value(manager, "kept") == "saved"
+
+
+def test_a_worker_replaced_for_another_policy_says_it_restarted_and_fewer_inputs_do_not(manager, tmp_path):
+    from llmtools.runtime import sandbox
+
+    data = tmp_path / "data.csv"
+    data.write_text("1\n")
+    with_input = sandbox.policy("off", cwd=str(tmp_path), allow=[(str(data), False)])
+    assert run(manager, "kept = 1\nlive = (n for n in range(3))", sandbox=with_input)["ok"]
+    fewer = run(manager, "next(live)", sandbox=sandbox.policy("off", cwd=str(tmp_path)))
+    assert fewer["ok"] and not fewer["restarted"]
+    moved = run(manager, "kept", sandbox=sandbox.policy("off", cwd=str(tmp_path / "snapshots")))
+    assert moved["restarted"] and moved["restored"]["names"] == ["kept"], moved
+    assert manager.threads()[0]["restarts"] == 1
+
+
+def test_a_manager_without_snapshots_leaves_no_temporary_directory(tmp_path, monkeypatch):
+    import tempfile
+
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setenv("TMPDIR", str(scratch))  # the worker's too
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    with RuntimeManager(persist=False) as manager:
+        long = run(manager, "print('x' * 10_000)")
+        assert long["ok"] and "out1" in json.dumps(long), long  # a kept output, somewhere
+        assert manager.evaluate("t", "len(read_output('out1', 0, 20_000))", timeout=20)["value"] == "10001"
+        assert list(scratch.iterdir())
+    assert list(scratch.iterdir()) == []

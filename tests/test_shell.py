@@ -82,9 +82,10 @@ def test_bash_completes_conversation_and_thread_ids(bash, llmtools_home):
     assert run_llm(["-m", "echo", "hi"]).status == 0
     cid = open_log().recent(1)[0]["conversation_id"]
     bash.complete(f"llm --cid {cid[:3]}", cid)
-    runtime = llmtools_home / "data" / "runtime"
-    runtime.mkdir(parents=True, exist_ok=True)
-    (runtime / "workbench.snapshot").write_bytes(b"")
+    from llmtools.runtime.manager import RuntimeManager
+
+    with RuntimeManager() as manager:  # a thread with a snapshot, where llm-exec keeps it
+        assert manager.execute("workbench", "x = 1", timeout=20)["ok"]
     bash.complete("llm-exec --thread workb", "workbench")
 
 

@@ -19,19 +19,11 @@ def _thread_id(session) -> str:
     return runtime_thread(session)
 
 
-@contextlib.contextmanager
-def _confined_runtimes(thread_id: str):
+def _confined_runtimes(thread_id: str) -> contextlib.AbstractContextManager:
     """The chat's runtimes under the same sandbox as `llm-exec` (its config and defaults):
-    a chat is no reason for model code to run with more reach."""
-    from llmtools.runtime.sandbox import ConfinedRuntimes
-
+    a chat is no reason for model code to run with more reach. A named thread: kept."""
     rules = exec_cli._sandbox_rules(None, (), False, {"memory_mb": None, "cpu_s": None, "processes": None})
-    runtimes, owned = exec_cli.connect_runtimes(thread_id)
-    try:
-        yield ConfinedRuntimes(runtimes, rules)
-    finally:
-        if owned:
-            runtimes.close()
+    return exec_cli._runtimes_for(thread_id, thread_id, rules)
 
 
 def run_exec_turn(session, task: str, answer, notice: Callable[[str], None]) -> None:

@@ -79,7 +79,9 @@ def connect_runtimes(thread_named: str | None):
 def _evaluate(runtimes, thread_id: str, expression: str, timeout: float) -> None:
     from llmtools.errors import LlmtoolsError
 
-    answer = runtimes.evaluate(thread_id, expression, timeout=timeout)
+    # keep_policy: a look at the thread from another directory or without the -p files of
+    # its last run must not replace its worker (and lose what could not be pickled).
+    answer = runtimes.evaluate(thread_id, expression, timeout=timeout, keep_policy=True)
     if answer.get("stdout"):
         write_raw(answer["stdout"])
     if answer.get("stderr"):
@@ -197,12 +199,12 @@ def exec_command(task, model, temperature, max_tokens, thinking, model_timeout, 
                 threads.check_exists(runtimes, thread)
             _evaluate(runtimes, thread_id, expression, timeout)
         elif asked or not reset:  # nothing asked and no --reset: prepare() says so
-            prepared = _prepare_task(
-                ask.PromptParts(prompt=" ".join(task) or None, system=system, paths=list(paths), context=list(context),
-                                stdin_messages=stdin_messages, use_ignore_files=not no_ignore),
-                model=model, timeout=model_timeout, thinking=thinking, thread=thread,
-                new_conversation=new_conversation, continue_last=continue_last, cid=cid)
-            documents = _documents(prepared, stdin_messages)
+            parts = ask.PromptParts(prompt=" ".join(task) or None, system=system, paths=list(paths),
+                                    context=list(context), stdin_messages=stdin_messages,
+                                    use_ignore_files=not no_ignore)
+            prepared = _prepare_task(parts, model=model, timeout=model_timeout, thinking=thinking, thread=thread,
+                                     new_conversation=new_conversation, continue_last=continue_last, cid=cid)
+            documents = _documents(prepared, stdin_messages, parts.history)
             settings = _loop_settings(
                 thread_id, timeout, max_steps=max_steps, max_errors=max_errors, memory_mb=memory_mb,
                 max_output=max_output, log=not no_log, temperature=temperature, max_tokens=max_tokens,
@@ -262,17 +264,20 @@ def _sandbox_rules(mode, allow_paths, allow_net, limit_flags) -> dict:
     return rules
 
 
-def _documents(prepared, stdin_messages: list[dict]) -> list[dict]:
+def _documents(prepared, stdin_messages: list[dict], history: list[dict]) -> list[dict]:
     """stdin and -p inputs made `documents` for the runtime; long ones previewed in the prompt.
 
-    Inputs are messages with a `meta.source` (files, URLs, fetched pages) and what stdin
-    held when it was not a stack (text, a PDF): a stack piped in is a conversation."""
+    Inputs are messages of this call with a `meta.source` (files, URLs, fetched pages) and
+    what stdin held when it was not a stack (text, a PDF): a stack piped in is a conversation.
+    The continued conversation's messages (`history`) are not inputs: the log holds their
+    previews, which must not replace the documents the runtime already has."""
     from llmtools.codeact.documents import split_inputs
 
     plain_stdin = len(stdin_messages) == 1 and stdin_messages[0]["role"] == "user"
     from_stdin = {id(message) for message in stdin_messages} if plain_stdin else set()
-    inputs = split_inputs(prepared.request.messages, lambda message: id(message) in from_stdin
-                          or bool((message.get("meta") or {}).get("source")))
+    earlier = {id(message) for message in history}
+    inputs = split_inputs(prepared.request.messages, lambda message: id(message) in from_stdin or (
+        id(message) not in earlier and bool((message.get("meta") or {}).get("source"))))
     prepared.request.messages = inputs.messages
     return inputs.documents
 

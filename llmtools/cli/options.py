@@ -13,7 +13,6 @@ A timeout's flag says what it bounds: --model-timeout (one model call, per attem
 from __future__ import annotations
 
 import functools
-import re
 
 import click
 
@@ -102,19 +101,17 @@ def complete_paths(ctx, param, incomplete: str):
 
 
 def complete_thread_ids(ctx, param, incomplete: str):
-    """Tab completion for --thread: threads whose runtime has a snapshot in the data dir."""
+    """Tab completion for --thread: the threads `llm-exec --threads` lists (from the log and
+    the runtimes' snapshots; the daemon is not asked, so completing never starts it)."""
     from click.shell_completion import CompletionItem
 
-    from llmtools.statedirs import paths
+    from llmtools.codeact.threads import list_threads
 
     try:
-        files = sorted((paths().data_dir / "runtime").glob("*.snapshot"))
-    except OSError:
+        rows = list_threads(None)
+    except Exception:  # noqa: BLE001  (no log yet, or a locked one: complete nothing rather than fail)
         return []
-    # A hashed name (an id with unusual characters) cannot be turned back into its id.
-    names = [path.name.removesuffix(".snapshot") for path in files]
-    return [CompletionItem(name) for name in names if name.startswith(incomplete)
-            and not re.search(r"-[0-9a-f]{12}$", name)]
+    return [CompletionItem(row["id"]) for row in rows if row["id"].startswith(incomplete)]
 
 
 def complete_conversation_ids(ctx, param, incomplete: str):

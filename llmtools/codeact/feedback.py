@@ -7,6 +7,7 @@ import sys
 from typing import Any
 
 from llmtools import stack
+from llmtools.runtime.outputs import MAX_KEPT_BYTES, PAGE_CHARS
 from llmtools.runtime.results import BlockError, ExecuteResult
 
 RESULT_OPEN, RESULT_CLOSE = "<helpers_result>", "</helpers_result>"
@@ -197,12 +198,12 @@ def kept_output_notes(result: ExecuteResult) -> list[str]:
             if not kept:
                 continue
             handle, chars = kept["handle"], kept["chars"]
-            pages = -(-chars // 4000)
+            pages = -(-chars // PAGE_CHARS)
             note = (f'[the whole {key} of statement {number} is kept as "{handle}": {chars:,} characters, '
                     f'{kept["lines"]:,} lines; read_output("{handle}", start, length) returns any part '
                     f'of it, output("{handle}", page=N) page N of {pages}')
             if kept.get("cut_bytes"):
-                note += f"; {kept['cut_bytes']:,} bytes past the first 64 MB were not kept"
+                note += f"; {kept['cut_bytes']:,} bytes past the first {MAX_KEPT_BYTES >> 20} MB were not kept"
             notes.append(note + "]")
     return notes
 

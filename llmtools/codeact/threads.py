@@ -67,12 +67,6 @@ def is_own_prompt(message: dict) -> bool:
 # --- what exists ------------------------------------------------------------------------------
 
 
-def _snapshot_dir() -> Path:
-    from llmtools.statedirs import paths
-
-    return paths().data_dir / "runtime"
-
-
 class _PlainData(pickle.Unpickler):
     """Reads a snapshot's outer document only (dicts, strings, numbers, bytes): the
     variables inside stay pickled, so listing threads never runs or imports user code."""
@@ -92,10 +86,9 @@ def snapshot_facts(path: Path) -> dict | None:
 
 def thread_exists(runtimes, thread: str) -> bool:
     from llmtools.logs import open_log
-    from llmtools.runtime.manager import snapshot_file_name, thread_dir_name
+    from llmtools.runtime import layout
 
-    directory = _snapshot_dir()
-    if (directory / thread_dir_name(thread) / "snapshot").exists() or (directory / snapshot_file_name(thread)).exists():
+    if layout.has_snapshot(layout.runtime_dir(), thread):
         return True
     if any(row.get("id") == thread for row in _live_threads(runtimes)):
         return True
@@ -116,6 +109,8 @@ def check_exists(runtimes, thread: str | None) -> None:
 
 
 def _live_threads(runtimes) -> list[dict]:
+    if runtimes is None:  # not asked (completion must not start a daemon)
+        return []
     try:
         return list(runtimes.threads())
     except Exception:  # noqa: BLE001  (a listing must not fail because the daemon did)
@@ -123,7 +118,8 @@ def _live_threads(runtimes) -> list[dict]:
 
 
 def list_threads(runtimes) -> list[dict]:
-    """One row per named thread: id, variables, last use, messages, tokens, live."""
+    """One row per named thread: id, variables, last use, messages, tokens, live (`runtimes`
+    None: live runtimes are not looked for)."""
     from llmtools.logs import open_log
 
     rows: dict[str, dict] = {}
@@ -146,10 +142,10 @@ def list_threads(runtimes) -> list[dict]:
             entry["tokens"] = (last_row[0]["input_tokens"] if last_row else None) or 0
     finally:
         store.close()
-    directory = _snapshot_dir()
-    # Each thread's directory holds its snapshot; a flat <id>.snapshot is the layout before
-    # the sandbox (moved in when the thread next runs).
-    snapshots = [*directory.glob("*.thread/snapshot"), *directory.glob("*.snapshot")] if directory.is_dir() else []
+    from llmtools.runtime import layout
+
+    directory = layout.runtime_dir()
+    snapshots = [path for pattern in layout.SNAPSHOT_GLOBS for path in directory.glob(pattern)]
     for path in sorted(snapshots):
         facts = snapshot_facts(path) or {}
         thread = facts.get("thread_id")

@@ -111,9 +111,10 @@ class DaemonRuntimes:
                                 timeout=timeout, memory_mb=memory_mb, context=context, sandbox=sandbox)
 
     def evaluate(self, thread_id: str, expression: str, *, timeout: float,
-                 sandbox: dict | None = None) -> dict:
+                 sandbox: dict | None = None, keep_policy: bool = False) -> dict:
         return self.client.call("runtime_evaluate", same_code=True, autostart=True, thread=thread_id,
-                                expression=expression, timeout=timeout, sandbox=sandbox)
+                                expression=expression, timeout=timeout, sandbox=sandbox,
+                                keep_policy=keep_policy)
 
     def reset(self, thread_id: str) -> dict:
         return self.client.call("runtime_reset", same_code=True, autostart=True, thread=thread_id)

@@ -246,7 +246,7 @@ class Daemon:
 
     def cmd_runtime_evaluate(self, args: dict, emit: Emit) -> EvaluateResult:
         return self.runtimes.evaluate(args["thread"], args["expression"], timeout=args["timeout"],
-                                      sandbox=args.get("sandbox"))
+                                      sandbox=args.get("sandbox"), keep_policy=bool(args.get("keep_policy")))
 
     def cmd_runtime_reset(self, args: dict, emit: Emit) -> dict:
         return self.runtimes.reset(args["thread"])

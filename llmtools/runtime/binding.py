@@ -23,7 +23,7 @@ import types
 from typing import TYPE_CHECKING, Any
 
 from llmtools import stack
-from llmtools.bind import Scope
+from llmtools.bind import WIDE_NOTE, Scope
 from llmtools.runtime.helpers import STATE, Document, as_messages
 from llmtools.runtime.results import context_spec
 
@@ -32,9 +32,6 @@ if TYPE_CHECKING:
 
 VARIABLE_CHARS = 2000  # of one variable's text
 VARIABLES_CHARS = 12000  # of them all
-WIDE_NOTE = "The value to bind is the last message; the messages before it are its context."
-
-
 def helper_spec(model: str | None) -> tuple[ModelSpec, bool]:
     """(the model a helper calls: model=, else [exec] helper_model, else llm-exec's own;
     whether it is llm-exec's own)."""

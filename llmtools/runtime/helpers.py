@@ -19,7 +19,6 @@ variable holding one (`f = llm_call`) pickles by reference into the snapshot.
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import importlib.util
 import inspect
@@ -34,7 +33,7 @@ from typing import Any
 from llmtools import detect, stack
 from llmtools.errors import LlmtoolsError, UsageError
 from llmtools.runtime.outputs import output, read_output
-from llmtools.runtime.results import HelperContext, ResultValue, context_spec
+from llmtools.runtime.results import HelperContext, ResultValue
 
 
 class HelperState:
@@ -80,25 +79,6 @@ def documents_from(payload: list) -> list[Document]:
 
 
 # --- model calls ----------------------------------------------------------------------
-
-
-def ask_model(messages: list[dict]) -> str:
-    """One logged model call with the model and options of the llm-exec call that runs this code."""
-    from llmtools.exchange import Exchange
-    from llmtools.providers.base import Request
-
-    context = STATE.context
-    spec = context_spec(context)
-    options = context.get("request_options") or {}
-    request = Request(messages=messages, max_tokens=options.get("max_tokens"),
-                      temperature=options.get("temperature"), thinking=options.get("thinking"))
-    # Through the daemon when one runs (warm SDK clients, loaded local models): Exchange asks
-    # llmtools.services, which decides.
-    exchange = Exchange(spec, request, tool="llm-exec", log=context.get("log", True))
-    with contextlib.closing(exchange.events()) as events:
-        for _ in events:
-            pass
-    return exchange.outcome.text
 
 
 def _is_message(value: object) -> bool:

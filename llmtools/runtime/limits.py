@@ -25,13 +25,13 @@ if TYPE_CHECKING:
 
 CURRENT: dict[str, int] = {}
 
-SETTING_NAMES = {
-    "memory_mb": "--memory-mb / [exec] memory_mb",
-    "cpu_s": "--cpu-seconds / [exec] cpu_seconds",
-    "processes": "--max-processes / [exec] max_processes",
-    "open_files": "--max-open-files / [exec] max_open_files",
-    "file_mb": "--max-file-mb / [exec] max_file_mb",
-}
+# Each limit's key in config.toml's [exec] table, and llm-exec's flag for it where it has one.
+CONFIG_KEYS = {"memory_mb": "memory_mb", "cpu_s": "cpu_seconds", "processes": "max_processes",
+               "open_files": "max_open_files", "file_mb": "max_file_mb"}
+FLAGS = {"memory_mb": "--memory-mb", "cpu_s": "--cpu-seconds", "processes": "--max-processes"}
+# How the model is told to name a limit to the user.
+SETTING_NAMES = {key: f"{FLAGS[key]} / [exec] {name}" if key in FLAGS else f"[exec] {name} in config.toml"
+                 for key, name in CONFIG_KEYS.items()}
 
 
 class CpuLimitExceeded(BaseException):

@@ -27,8 +27,6 @@ segfault, the OOM killer) is replaced the same way. Results say so: `timed_out`,
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import re
 import shutil
 import signal
 import subprocess
@@ -38,7 +36,7 @@ import time
 from pathlib import Path
 from typing import Self, cast
 
-from llmtools.runtime import sandbox, snapshot, spawn
+from llmtools.runtime import layout, sandbox, snapshot, spawn
 from llmtools.runtime.bridge import ServiceBridge
 from llmtools.runtime.collect import BlockCollector
 from llmtools.runtime.outcome import BlockRun
@@ -62,22 +60,22 @@ CLOSE_WAIT = snapshot.DEFAULT_BUDGET + 2.0
 
 
 def default_snapshot_dir() -> Path:
-    from llmtools.statedirs import ensure_private_dir, paths
+    from llmtools.statedirs import ensure_private_dir
 
-    return ensure_private_dir(paths().data_dir / "runtime")
-
-
-def snapshot_file_name(thread_id: str) -> str:
-    """A file name for any thread id: readable when the id is tame, unique always."""
-    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", thread_id)[:64].lstrip(".")
-    if safe != thread_id or not safe:
-        safe = f"{safe}-{hashlib.sha256(thread_id.encode()).hexdigest()[:12]}"
-    return f"{safe}.snapshot"
+    return ensure_private_dir(layout.runtime_dir())
 
 
-def thread_dir_name(thread_id: str) -> str:
-    """The name of a thread's directory (its snapshot and work directory)."""
-    return snapshot_file_name(thread_id).removesuffix(".snapshot") + ".thread"
+def policy_covers(current: dict | None, wanted: dict) -> bool:
+    """Whether a worker under `current` may run a call asking for `wanted` without being
+    replaced (losing what cannot be pickled): the same policy, but `wanted` may name fewer
+    read-only paths (an earlier run's -p files stay readable)."""
+    if current is None or {**current, "allow": None} != {**wanted, "allow": None}:
+        return False
+    have = {(path, bool(writable)) for path, writable in current.get("allow") or []}
+    need = {(path, bool(writable)) for path, writable in wanted.get("allow") or []}
+    readable = {path for path, _ in have}
+    return ({entry for entry in have if entry[1]} == {entry for entry in need if entry[1]}
+            and all(path in readable for path, writable in need if not writable))
 
 
 class RuntimeManager:
@@ -114,7 +112,7 @@ class RuntimeManager:
                 warn(f"runtime snapshots are off: {error.strerror or error} ({error.filename or ''})")
                 self._persist = False
         if self._snapshot_dir is None:
-            self._snapshot_dir = Path(tempfile.mkdtemp(prefix="llmtools-runtimes-"))
+            self._snapshot_dir = self._temporary_dir = Path(tempfile.mkdtemp(prefix="llmtools-runtimes-"))
         else:
             self._snapshot_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         return self._snapshot_dir
@@ -122,10 +120,10 @@ class RuntimeManager:
     def _thread_dir(self, thread_id: str) -> Path:
         """The thread's directory: its snapshot and its work directory, 0700."""
         base = self._base_dir()
-        path = base / thread_dir_name(thread_id)
+        path = layout.thread_dir(base, thread_id)
         (path / "work").mkdir(mode=0o700, parents=True, exist_ok=True)
         path.chmod(0o700)
-        legacy = base / snapshot_file_name(thread_id)  # where snapshots were kept before
+        legacy = layout.legacy_snapshot(base, thread_id)
         if self._persist and legacy.exists() and not (path / "snapshot").exists():
             legacy.replace(path / "snapshot")
             (path / "snapshot").chmod(0o600)
@@ -163,9 +161,15 @@ class RuntimeManager:
                                      "memory_mb": memory_mb}, timeout, sandbox)
 
     def evaluate(self, thread_id: str, expression: str, *, timeout: float,
-                 sandbox: dict | None = None) -> EvaluateResult:
+                 sandbox: dict | None = None, keep_policy: bool = False) -> EvaluateResult:
         """Evaluate an expression (or run statements) in the thread's namespace; its value
-        is the last statement's (see EvaluateResult)."""
+        is the last statement's (see EvaluateResult). With `keep_policy`, `sandbox` is used
+        only by a thread that has none yet: a look at the variables (`llm-exec --eval`)
+        must not replace the worker, losing what cannot be pickled."""
+        with self._lock:
+            known = self._workers.get(thread_id)
+        if keep_policy and known is not None and known.policy is not None:
+            sandbox = None
         return evaluate_result(self._run(thread_id, {"op": "evaluate", "code": expression,
                                                      "context": {}, "memory_mb": None}, timeout, sandbox))
 
@@ -187,13 +191,16 @@ class RuntimeManager:
             secrets.insert(0, key)
         return sandbox.redact_all(result, secrets)
 
-    def _prepare(self, worker: WorkerProcess, request: dict, policy: dict | None) -> None:
+    def _prepare(self, worker: WorkerProcess, request: dict, policy: dict | None) -> bool:
         """The policy and the caller's model for this call; a worker started under another
-        policy (another mode, directory or limits) is replaced, its variables restored."""
-        if policy is not None and policy != worker.policy:
+        policy (another mode, directory or limits) is replaced, its variables restored.
+        True when a live worker was replaced."""
+        replaced = False
+        if policy is not None and not policy_covers(worker.policy, policy):
             if worker.alive():
                 worker.retire(CLOSE_WAIT)
-            worker.process = None  # replaced on purpose: not a restart to report
+                replaced = True
+            worker.process = None
             worker.policy = policy
         context = cast(HelperContext, request.get("context") or {})
         if context.get("model"):
@@ -201,13 +208,14 @@ class RuntimeManager:
         request["context"] = without_key(context)
         if request.get("memory_mb") is None:
             request["memory_mb"] = sandbox.limits_of(worker.policy)["memory_mb"]
+        return replaced
 
     def _run_locked(self, worker: WorkerProcess, request: dict, timeout: float,
                     policy: dict | None) -> ExecuteResult:
         thread_id = worker.thread_id
         if worker.discarded:
             return self._unavailable(thread_id, "the thread was reset while this call waited")
-        self._prepare(worker, request, policy)
+        replaced = self._prepare(worker, request, policy)
         run = BlockRun(thread_id, timeout)
         if not worker.alive():
             had_one = worker.process is not None
@@ -218,7 +226,7 @@ class RuntimeManager:
             except RuntimeUnavailable as error:
                 return self._unavailable(thread_id, str(error))
             run.restored = ready.get("restored")
-            if had_one:  # it died between calls (killed from outside, say)
+            if had_one or replaced:  # it died between calls (killed from outside, say), or was replaced
                 run.restarted = True
                 worker.restarts += 1
         if worker.discarded:
@@ -273,11 +281,9 @@ class RuntimeManager:
                 worker.kill()
         base = self._base_dir() if self._persist or self._snapshot_dir is not None else None
         if base is not None:
-            directory = base / thread_dir_name(thread_id)
-            legacy = base / snapshot_file_name(thread_id)
-            existed = existed or (directory / "snapshot").exists() or legacy.exists()
-            legacy.unlink(missing_ok=True)
-            shutil.rmtree(directory, ignore_errors=True)
+            existed = existed or layout.has_snapshot(base, thread_id)
+            layout.legacy_snapshot(base, thread_id).unlink(missing_ok=True)
+            shutil.rmtree(layout.thread_dir(base, thread_id), ignore_errors=True)
         return {"ok": True, "thread_id": thread_id, "existed": existed}
 
     def threads(self) -> list[dict]:

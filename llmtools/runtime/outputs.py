@@ -6,8 +6,8 @@ What the model is shown of a block's output is cut to the head and the tail
 `<snapshot>.outputs/outN.txt`, and its result names the handle `outN`. The helpers
 `read_output(handle, start, length)` and `output(handle, page)` return any part of it, so a
 result too big for the context is never lost. A thread keeps its last `MAX_OUTPUTS` such
-files; a thread without snapshots (or a throwaway one) keeps them in a private temporary
-directory that goes with the worker.
+files; a thread without snapshots keeps them in its thread directory (which goes with the
+thread: a manager without snapshots keeps its threads in a temporary directory it removes).
 
 Hooked in at one place: `execution._collect_output` calls `keep()` with the region of the
 output spool the statement wrote; the worker calls `configure()` at init.
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -30,13 +31,27 @@ COPY_CHUNK = 1 << 20
 _directory: Path | None = None
 
 
-def configure(snapshot_path: Path | None) -> None:
-    """Where this worker keeps outputs: beside the thread's snapshot, else a temporary dir."""
-    global _directory
+_temporary: Path | None = None  # made here, so removed here (discard_temporary) at exit
+
+
+def configure(snapshot_path: Path | None, directory: str | Path | None = None) -> None:
+    """Where this worker keeps outputs: beside the thread's snapshot, else in `directory`
+    (in the thread's directory, which goes with the thread), else a temporary dir."""
+    global _directory, _temporary
     if snapshot_path is not None:
         _directory = snapshot_path.with_name(snapshot_path.name + ".outputs")
+    elif directory is not None:
+        _directory = Path(directory)
     else:
-        _directory = Path(tempfile.mkdtemp(prefix="llmtools-outputs-"))
+        _directory = _temporary = Path(tempfile.mkdtemp(prefix="llmtools-outputs-"))
+
+
+def discard_temporary() -> None:
+    """Remove the temporary directory configure() made, if it did (the worker is ending)."""
+    global _temporary
+    if _temporary is not None:
+        shutil.rmtree(_temporary, ignore_errors=True)
+        _temporary = None
 
 
 def _store() -> Path:

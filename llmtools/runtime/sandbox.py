@@ -324,9 +324,6 @@ def worker_environment(env: dict[str, str], rules: dict | None, work_dir: Path) 
 
 # --- from flags and config to a policy (llm-exec) ---------------------------------------------
 
-LIMIT_SETTINGS = {"memory_mb": "memory_mb", "cpu_s": "cpu_seconds", "processes": "max_processes",
-                  "open_files": "max_open_files", "file_mb": "max_file_mb"}
-
 
 def _mode_name(raw) -> str:
     mode = str(raw).strip().lower()
@@ -337,12 +334,12 @@ def _mode_name(raw) -> str:
 
 def policy_from_settings(mode_flag: str | None, allow_flags: tuple[str, ...], allow_net_flag: bool,
                          limit_flags: dict[str, int | None]) -> tuple[dict[str, Any], str | None]:
-    """(policy, warning) for llm-exec: each flag, else `[exec]` in config.toml
-    (sandbox, allow_paths, allow_net, memory_mb, cpu_seconds, max_processes,
-    max_open_files, max_file_mb), else the defaults. Raises SandboxUnavailable for a
-    confined mode that cannot work here, UsageError for a bad setting."""
-    from llmtools.config import load_config_cached, setting
+    """(policy, warning) for llm-exec: each flag, else `[exec]` in config.toml (sandbox,
+    allow_paths, allow_net, limits.CONFIG_KEYS), else the defaults. Raises SandboxUnavailable
+    for a confined mode that cannot work here, UsageError for a bad setting."""
+    from llmtools.config import load_config_cached, on_off, setting
     from llmtools.errors import UsageError
+    from llmtools.runtime.limits import CONFIG_KEYS
 
     try:
         requested = setting("sandbox", None, flag=mode_flag, env="LLMTOOLS_SANDBOX", table="exec",
@@ -357,9 +354,12 @@ def policy_from_settings(mode_flag: str | None, allow_flags: tuple[str, ...], al
     for path, _ in allow:
         if not os.path.exists(os.path.expanduser(path)):
             raise UsageError(f"--allow-path {path}: no such file or directory")
-    allow_net = allow_net_flag or bool(isinstance(section, dict) and section.get("allow_net"))
+    try:
+        allow_net = setting("allow_net", False, flag=True if allow_net_flag else None, table="exec", kind=on_off)
+    except UsageError:
+        raise UsageError("[exec] allow_net in config.toml must be true or false") from None
     limits = {key: setting(name, None, flag=limit_flags.get(key), table="exec", kind=int, positive=True)
-              for key, name in LIMIT_SETTINGS.items()}
+              for key, name in CONFIG_KEYS.items()}
     mode, bwrap, warning = choose_mode(requested)
     return policy(mode, bwrap=bwrap, allow=allow, allow_net=allow_net,
                   limits={key: value for key, value in limits.items() if value is not None}), warning

@@ -90,6 +90,7 @@ def start(worker: WorkerProcess, *, snapshot_budget: float | None, start_timeout
     try:
         worker.send({"op": "init", "thread_id": worker.thread_id, "restore": True,
                      "snapshot_path": str(worker.snapshot_path) if worker.snapshot_path else None,
+                     "outputs_dir": str(worker.thread_dir / "outputs"),
                      "snapshot_budget": snapshot_budget, "helpers": helper_entries,
                      "limits": limits, "confinement": sandbox.describe(worker.policy)})
         ready = worker.reader.next(time.monotonic() + start_timeout)

@@ -159,7 +159,7 @@ class Worker:
         self.thread_id = str(request.get("thread_id", ""))
         path = request.get("snapshot_path")
         self.snapshot_path = Path(path) if path else None
-        outputs.configure(self.snapshot_path)
+        outputs.configure(self.snapshot_path, request.get("outputs_dir"))
         self.snapshot_budget = float(request.get("snapshot_budget") or snapshot.DEFAULT_BUDGET)
         limits.apply_fixed(request.get("limits") or {})
         # Helper modules first: functions from them in a snapshot unpickle by reference.
@@ -305,6 +305,7 @@ def main() -> None:
         worker.serve()
     except BrokenPipeError:
         pass  # the manager is gone
+    outputs.discard_temporary()
     os._exit(0)  # no interpreter teardown: nothing of the user's should run after this
 
 
